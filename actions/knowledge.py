@@ -1,0 +1,118 @@
+"""Answer social-security questions from the knowledge base (ask_question, low-confidence fallbacks).
+
+Three bands, calibrated on data (knowledge/calibration.py):
+confident -> the answer plus "did this help?" buttons; unsure -> up to 3 suggested questions;
+none -> say so and offer a person. Every answer carries the entry id and score in `custom.kb`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.kb_service import kb_service
+from actions.settings import settings
+from knowledge.retriever import Hit
+from knowledge.schema import KbEntry
+
+log = logging.getLogger(__name__)
+FAILURES_BEFORE_HANDOFF = 2
+HELPFUL_BUTTONS = [
+    {"title": "有帮助", "payload": "/feedback_helpful"},
+    {"title": "没帮助", "payload": "/feedback_unhelpful"},
+]
+HUMAN_BUTTON = {"title": "转人工", "payload": "/request_human"}
+
+
+def entry_payload(entry: KbEntry, score: float, band: str) -> dict[str, Any]:
+    """The custom payload of a knowledge answer: which entry, how sure, and its phone version."""
+    return {"kb": {"id": entry.id, "score": round(score, 4), "band": band, "category": entry.category,
+                   "voice_answer": entry.voice_answer, "local_review": entry.local_review}}
+
+
+def suggestion_button(entry: KbEntry) -> dict[str, str]:
+    """A button that asks for one entry directly."""
+    return {"title": entry.question, "payload": "/ask_question" + json.dumps({"kb_entry": entry.id}, ensure_ascii=False)}
+
+
+def utter_entry(dispatcher: CollectingDispatcher, entry: KbEntry, score: float, band: str) -> None:
+    """Send an entry's answer with the helpful/unhelpful buttons."""
+    text = entry.answer
+    if entry.local_review:
+        text += "\n（本条涉及济南本地规定，以 12345/12333 或办事大厅答复为准。）"
+    dispatcher.utter_message(text=text, buttons=HELPFUL_BUTTONS, json_message=entry_payload(entry, score, band))
+
+
+def failure_events(tracker: Tracker, reason: str) -> list[EventType]:
+    """Count a failed turn; after the second in a row, hand the citizen to a person."""
+    failed = int(tracker.get_slot("failed_turns") or 0) + 1
+    events: list[EventType] = [SlotSet("failed_turns", float(failed))]
+    if failed >= FAILURES_BEFORE_HANDOFF:
+        events += [SlotSet("failed_turns", 0.0), SlotSet("handoff_reason", reason), FollowupAction("action_handoff_to_human")]
+    return events
+
+
+class ActionAnswerFromKb(Action):
+    """Answer the latest question from the knowledge base in one of three bands."""
+
+    def name(self) -> str:
+        """Action name in domain.yml."""
+        return "action_answer_from_kb"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[EventType]:
+        """Pick the band for the question and answer, suggest, or admit that nothing fits."""
+        kb = kb_service.get()
+        if kb is None:
+            dispatcher.utter_message(text="抱歉，知识库暂时无法使用。您可以稍后再试，或者说“转人工”，也可以拨打 12345 热线。",
+                                     buttons=[HUMAN_BUTTON])
+            return []
+        requested = next((e.get("value") for e in tracker.latest_message.get("entities", [])
+                          if e.get("entity") == "kb_entry"), None)
+        if requested and requested in kb.by_id:
+            entry = kb.by_id[requested]
+            utter_entry(dispatcher, entry, 1.0, "chosen")
+            return [SlotSet("kb_last_entry", entry.id), SlotSet("failed_turns", 0.0)]
+
+        question = (tracker.latest_message.get("text") or "")[: settings.max_message_chars]
+        decision = kb.decide(question)
+        hits: list[Hit] = decision.hits
+        log.info("kb decision band=%s conf=%.3f top=%s", decision.band, decision.confidence,
+                 hits[0].entry.id if hits else None)
+        if decision.band == "confident":
+            top = hits[0]
+            utter_entry(dispatcher, top.entry, decision.confidence, "confident")
+            return [SlotSet("kb_last_entry", top.entry.id), SlotSet("failed_turns", 0.0)]
+        if decision.band == "unsure":
+            dispatcher.utter_message(
+                text="我不太确定您问的是哪一项，您是想问：",
+                buttons=[suggestion_button(h.entry) for h in hits[:3]] + [HUMAN_BUTTON],
+                json_message={"kb": {"band": "unsure", "score": round(decision.confidence, 4),
+                                     "suggestions": [h.entry.id for h in hits[:3]]}},
+            )
+            return [SlotSet("kb_last_entry", None)]
+        dispatcher.utter_message(
+            text="抱歉，知识库里没有找到能回答这个问题的内容。您可以换个说法再问，或者转人工客服；其他政务问题请拨打 12345 热线。",
+            buttons=[HUMAN_BUTTON],
+            json_message={"kb": {"band": "none", "score": round(decision.confidence, 4)}},
+        )
+        return failure_events(tracker, "机器人连续未能回答")
+
+
+class ActionFeedbackUnhelpful(Action):
+    """The citizen said an answer did not help: apologise, offer a person; twice in a row hands off."""
+
+    def name(self) -> str:
+        """Action name in domain.yml."""
+        return "action_feedback_unhelpful"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[EventType]:
+        """Record the failure and offer the next step."""
+        events = failure_events(tracker, "答复连续没帮助")
+        if not any(isinstance(e, dict) and e.get("event") == "followup" for e in events):
+            dispatcher.utter_message(text="抱歉没能帮到您。您可以换个说法详细描述一下，或者说“转人工”由专家坐席为您解答。",
+                                     buttons=[HUMAN_BUTTON])
+        return events

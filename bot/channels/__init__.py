@@ -1,0 +1,1 @@
+"""Rasa input channels of the hotline assistant (one channel per file)."""

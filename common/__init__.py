@@ -1,0 +1,1 @@
+"""Small helpers shared by our services (action server, web app, voice gateway): privacy, logging."""

@@ -1,0 +1,93 @@
+"""Mask citizens' personal data (ID numbers, phone numbers, card numbers, names) in text.
+
+Used for logs, transcripts shown to the wrong audience, analytics and read-backs.
+Read-backs use the forms citizens know from bank SMS: 身份证尾号1234, 138****5678.
+"""
+from __future__ import annotations
+
+import logging
+import re
+
+ID_RE = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[\dXx])(?![0-9A-Za-z])")
+PHONE_RE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
+LONG_DIGITS_RE = re.compile(r"(?<!\d)\d{7,}(?!\d)")
+# digits spoken or typed in Chinese (幺三八…): 7 or more in a row are masked too
+CN_DIGITS_RE = re.compile(r"[零〇洞幺一二两三四五六七八九叉]{7,}")
+
+
+def mask_id_number(id_number: str) -> str:
+    """身份证尾号1234 — the form used when reading an ID number back to a citizen."""
+    s = (id_number or "").strip()
+    return f"身份证尾号{s[-4:]}" if len(s) >= 4 else "身份证号（已隐藏）"
+
+
+def mask_phone(phone: str) -> str:
+    """138****5678."""
+    s = re.sub(r"\D", "", phone or "")
+    return f"{s[:3]}****{s[-4:]}" if len(s) == 11 else "****"
+
+
+def mask_name(name: str) -> str:
+    """张* for two characters, 张*伟 for three or more."""
+    n = (name or "").strip()
+    if len(n) <= 1:
+        return "*"
+    if len(n) == 2:
+        return n[0] + "*"
+    return n[0] + "*" * (len(n) - 2) + n[-1]
+
+
+def mask_digits(value: str) -> str:
+    """****1234 for card numbers and other long numbers."""
+    s = (value or "").strip()
+    return "****" + s[-4:] if len(s) > 4 else "****"
+
+
+def mask_text(text: str, names: tuple[str, ...] = ()) -> str:
+    """Mask every ID number, phone number, long number and the given names inside free text."""
+    if not text:
+        return text
+    t = ID_RE.sub(lambda m: "[身份证****" + m.group(3)[-4:] + "]", text)
+    t = PHONE_RE.sub(lambda m: m.group(1) + "****" + m.group(3), t)
+    t = LONG_DIGITS_RE.sub(lambda m: "****" + m.group(0)[-4:], t)
+    t = CN_DIGITS_RE.sub("[数字已隐藏]", t)
+    for n in names:
+        if n and len(n) >= 2:
+            t = t.replace(n, mask_name(n))
+    return t
+
+
+def mask_value(kind: str, value: str) -> str:
+    """Mask a slot value by its kind (id_number, phone, person_name, card_number; else mask_text)."""
+    if value is None:
+        return value
+    value = str(value)
+    return {
+        "id_number": mask_id_number,
+        "phone": mask_phone,
+        "person_name": mask_name,
+        "card_number": mask_digits,
+    }.get(kind, mask_text)(value)
+
+
+class MaskingFilter(logging.Filter):
+    """A logging filter that masks personal data in every record's message and arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record in place; never drops it."""
+        try:
+            msg = record.getMessage()
+        except Exception:  # a bad format string must not break logging
+            msg = str(record.msg)
+        record.msg, record.args = mask_text(msg), None
+        return True
+
+
+def install_masking(logger: logging.Logger | None = None) -> None:
+    """Attach MaskingFilter to every handler of the root logger (or the given one)."""
+    target = logger or logging.getLogger()
+    if not target.handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for h in target.handlers:
+        if not any(isinstance(f, MaskingFilter) for f in h.filters):
+            h.addFilter(MaskingFilter())

@@ -1,0 +1,1 @@
+"""Knowledge base of the hotline: content (YAML data) and hybrid retrieval (a library, no framework imports)."""

@@ -1,0 +1,204 @@
+"""Sentence embeddings with multilingual-e5-small (library code, no web framework).
+
+    from knowledge.embedding import E5Embedder
+    emb = E5Embedder("models/multilingual-e5-small")
+    q = emb.encode_queries(["社保卡丢了怎么办"])          # (1, 384) float32
+    P = emb.encode_passages(["社会保障卡遗失如何挂失"])   # (1, 384) float32
+    scores = P @ q[0]                                   # cosine similarities
+
+The local folder is built by ``make model`` (``python -m knowledge.model_build``).
+Rows are mean-pooled over the attention mask and L2-normalised, so a dot product
+is a cosine. E5 needs the ``query: `` / ``passage: `` prefixes; these methods add
+them. Cosines of this model cluster high (0.8-0.95): rank by them, and calibrate
+any threshold on held-out data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+QUERY_PREFIX = "query: "
+PASSAGE_PREFIX = "passage: "
+STAMP_NAME = ".build-stamp.json"  # written by knowledge.model_build
+
+_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_BUILD_HINT = (
+    "run `make model` (python -m knowledge.model_build --out models/multilingual-e5-small) "
+    "to build it"
+)
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """The model folder is missing or incomplete."""
+
+
+def _looks_like_hub_name(name: str) -> bool:
+    """``org/name`` that is not an existing or obviously local path."""
+    if not _HUB_NAME.match(name) or name.startswith("."):
+        return False
+    first = name.split("/", 1)[0]
+    return not Path(first).exists()
+
+
+class E5Embedder:
+    """Embed queries and passages with an E5 model loaded through transformers.
+
+    ``model_path`` is a local model folder (normally
+    ``models/multilingual-e5-small``) or, for users with internet access, a
+    Hugging Face hub name such as ``intfloat/multilingual-e5-small``.
+    ``threads`` sets torch's intra-op thread count, which is process-wide.
+    Texts longer than ``max_length`` tokens (prefix included) are truncated.
+    """
+
+    def __init__(
+        self,
+        model_path: str,
+        device: str = "cpu",
+        max_length: int = 128,
+        threads: int | None = None,
+        batch_size: int = 32,
+    ) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        model_path = str(model_path)
+        self._local = not _looks_like_hub_name(model_path)
+        if self._local:
+            folder = Path(model_path).expanduser()
+            if not folder.is_dir():
+                raise ModelNotFoundError(
+                    f"E5 model folder {folder.resolve()} does not exist: {_BUILD_HINT}."
+                )
+            missing = [n for n in ("config.json", "tokenizer.json") if not (folder / n).is_file()]
+            has_weights = any(folder.glob("*.safetensors")) or any(folder.glob("*.bin"))
+            if missing or not has_weights:
+                raise ModelNotFoundError(
+                    f"E5 model folder {folder.resolve()} is incomplete "
+                    f"(missing {', '.join(missing) or 'weights'}): {_BUILD_HINT}."
+                )
+            model_path = str(folder)
+
+        if threads is not None:
+            torch.set_num_threads(int(threads))
+        if max_length < 8:
+            raise ValueError("max_length must be at least 8 tokens")
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+
+        kwargs = {"local_files_only": True} if self._local else {}
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(model_path, **kwargs)
+            self._model = AutoModel.from_pretrained(model_path, dtype=torch.float32, **kwargs)
+        except (OSError, ValueError) as exc:
+            if self._local:
+                raise
+            raise ModelNotFoundError(
+                f"Could not load {model_path!r} from the Hugging Face hub ({exc}); "
+                f"for the local copy, {_BUILD_HINT} and pass its folder."
+            ) from exc
+        self._model.eval().to(device)
+        self._torch = torch
+        self._device = device
+        self._path = model_path
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self._model_id = self._compute_model_id()
+
+    # ------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        """Embedding size (384 for multilingual-e5-small)."""
+        return int(self._model.config.hidden_size)
+
+    @property
+    def model_id(self) -> str:
+        """A stable string naming these weights, for use as a cache key.
+
+        For a local folder: its name plus a hash of its build stamp (or, without
+        a stamp, of config.json and the sizes of its tokenizer and weight files),
+        so a rebuild with other inputs changes it. For a hub name: the name.
+        The max_length setting is included, since it changes long-text vectors.
+        """
+        return self._model_id
+
+    def _compute_model_id(self) -> str:
+        if not self._local:
+            return f"{self._path}@max{self.max_length}"
+        folder = Path(self._path)
+        h = hashlib.sha256()
+        stamp = folder / STAMP_NAME
+        if stamp.is_file():
+            h.update(stamp.read_bytes())
+        else:
+            h.update((folder / "config.json").read_bytes())
+            files = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin"))
+            files.append(folder / "tokenizer.json")
+            sizes = {p.name: p.stat().st_size for p in files}
+            h.update(json.dumps(sizes, sort_keys=True).encode())
+        return f"{folder.resolve().name}@{h.hexdigest()[:16]}@max{self.max_length}"
+
+    # ------------------------------------------------------------------
+    def encode_queries(self, texts: Sequence[str] | str) -> np.ndarray:
+        """Embed search queries (``query: `` prefix); returns (n, dim) float32."""
+        return self._encode(texts, QUERY_PREFIX)
+
+    def encode_passages(self, texts: Sequence[str] | str) -> np.ndarray:
+        """Embed documents/FAQ entries (``passage: `` prefix); returns (n, dim) float32."""
+        return self._encode(texts, PASSAGE_PREFIX)
+
+    def _encode(self, texts: Sequence[str] | str, prefix: str) -> np.ndarray:
+        if isinstance(texts, str):  # one text -> one row, never one row per character
+            texts = [texts]
+        items = [prefix + _check_text(t) for t in texts]
+        out = np.zeros((len(items), self.dim), dtype=np.float32)
+        if not items:
+            return out
+        # Sort by length so each batch pads little; results go back in input order.
+        order = sorted(range(len(items)), key=lambda i: len(items[i]))
+        torch = self._torch
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                batch = self._tokenizer(
+                    [items[i] for i in idx],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                ).to(self._device)
+                hidden = self._model(
+                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+                ).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+                out[idx] = pooled.float().cpu().numpy()
+        return out
+
+
+def _check_text(text: object) -> str:
+    if not isinstance(text, str):
+        raise TypeError(f"expected str texts, got {type(text).__name__}")
+    return text
+
+
+def default_model_path() -> str:
+    """``$E5_MODEL_PATH`` or the repo's ``models/multilingual-e5-small``."""
+    root = Path(__file__).resolve().parent.parent
+    return os.environ.get("E5_MODEL_PATH", str(root / "models" / "multilingual-e5-small"))
+
+
+__all__ = [
+    "E5Embedder",
+    "ModelNotFoundError",
+    "QUERY_PREFIX",
+    "PASSAGE_PREFIX",
+    "default_model_path",
+]

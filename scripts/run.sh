@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Start the whole system on 127.0.0.1 with embedded defaults; Ctrl-C stops everything.
+#   scripts/run.sh            foreground (make run)
+#   scripts/run.sh --detach   start, wait until healthy, write the pids to $RUN_DIR/pids and return
+#                             (the tests do this; scripts/stop.sh stops it)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+detach=0; [ "${1:-}" = "--detach" ] && detach=1
+RUN_DIR="${RUN_DIR:-var}"
+logdir="$RUN_DIR/log"
+mkdir -p "$logdir"
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo; echo "[run] stopping…"
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "[run] stopped."
+}
+trap stop INT TERM EXIT
+
+start() {  # name, log file, command…
+  local name="$1" logf="$2"; shift 2
+  "$@" >"$logf" 2>&1 &
+  pids+=($!)
+  echo "[run] started $name (pid $!, log $logf)"
+}
+
+start "action server" "$logdir/actions.log" env KB_PRELOAD=1 "$SVC_VENV/bin/python" -m rasa_sdk --actions actions -p "$ACTION_PORT"
+start "Rasa server" "$logdir/rasa.log" "$RASA_VENV/bin/rasa" run --enable-api --auth-token "$RASA_TOKEN" \
+  -i 127.0.0.1 -p "$RASA_PORT" --model build/rasa-models/current.tar.gz \
+  --credentials credentials.yml --endpoints endpoints.yml
+start "web app" "$logdir/webapp.log" "$SVC_VENV/bin/python" -m webapp
+if "$SVC_VENV/bin/python" -m voice --check-model >/dev/null 2>&1; then
+  start "voice gateway" "$logdir/voice.log" "$SVC_VENV/bin/python" -m voice
+else
+  echo "[run] voice gateway not started: no Mandarin Vosk model (see README: 'Phone voice bot')."
+fi
+
+wait_for() {  # name, url, seconds
+  local name="$1" url="$2" secs="$3" i
+  for ((i = 0; i < secs; i++)); do
+    if curl -fsS -o /dev/null "$url" 2>/dev/null; then echo "[run] $name is up"; return 0; fi
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || { echo "[run] a service exited early; see $logdir/"; tail -n 30 "$logdir"/*.log; exit 1; }; done
+    sleep 1
+  done
+  echo "[run] $name did not come up in ${secs}s; see $logdir/"; tail -n 30 "$logdir"/*.log; exit 1
+}
+wait_for "action server" "http://127.0.0.1:$ACTION_PORT/health" 120
+wait_for "web app" "$WEBAPP_URL/health" 60
+wait_for "Rasa server" "$RASA_URL/status?token=$RASA_TOKEN" 180
+
+if [ "$detach" = 1 ]; then
+  printf '%s\n' "${pids[@]}" > "$RUN_DIR/pids"
+  trap - INT TERM EXIT
+  echo "[run] running in the background (pids in $RUN_DIR/pids; stop with scripts/stop.sh)"
+  exit 0
+fi
+
+cat <<TXT
+
+  Citizen chat:   $WEBAPP_URL/
+  Agent desk:     $WEBAPP_URL/desk   (development mode: see README for the demo accounts)
+  Rasa REST:      $RASA_URL/webhooks/rest/webhook
+  Action server:  http://127.0.0.1:$ACTION_PORT/health
+  Logs:           $logdir/
+
+  Press Ctrl-C to stop everything.
+TXT
+wait -n "${pids[@]}" || true
+echo "[run] a service stopped unexpectedly; see $logdir/"

@@ -1,0 +1,81 @@
+"""The expert seat: hand-off tickets to the web app's agent desk (HTTP) or kept in memory."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+from voice.masking import mask_text, mask_value
+
+
+@dataclass(frozen=True)
+class TranscriptLine:
+    """One line of a call transcript."""
+
+    role: str  # "caller" or "bot"
+    text: str
+    ts: float
+
+
+@dataclass(frozen=True)
+class HandoffTicket:
+    """What the agent desk shows when a call is handed over; personal numbers are masked."""
+
+    conversation_id: str
+    reason: str
+    summary: str
+    slots: dict[str, Any] = field(default_factory=dict)
+    transcript: tuple[TranscriptLine, ...] = ()
+    channel: str = "phone"
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON body of POST /api/handoff, masked."""
+        body = asdict(self)
+        body["summary"] = mask_text(self.summary)
+        body["slots"] = mask_value(self.slots)
+        body["transcript"] = [
+            {"role": line.role, "text": mask_text(line.text), "ts": line.ts} for line in self.transcript
+        ]
+        return body
+
+
+class HandoffDesk(Protocol):
+    """Receives hand-off tickets."""
+
+    async def hand_off(self, ticket: HandoffTicket) -> None:
+        """Deliver one ticket; raise on failure (the call store keeps it either way)."""
+
+
+class HttpHandoffDesk:
+    """POST {WEBAPP_URL}/api/handoff with the service token."""
+
+    def __init__(self, base_url: str, token: str, client: httpx.AsyncClient | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.client = client or httpx.AsyncClient(timeout=5.0)
+
+    async def hand_off(self, ticket: HandoffTicket) -> None:
+        """Send the ticket; raises httpx.HTTPError when the web app refuses or is down."""
+        response = await self.client.post(
+            f"{self.base_url}/api/handoff",
+            json=ticket.to_json(),
+            headers={"Authorization": f"Bearer {self.token}"},
+        )
+        response.raise_for_status()
+
+    async def aclose(self) -> None:
+        """Close the HTTP connection pool."""
+        await self.client.aclose()
+
+
+class InMemoryHandoffDesk:
+    """Keeps tickets in a list: for tests and VOICE_HANDOFF=local (the call store persists them)."""
+
+    def __init__(self) -> None:
+        self.tickets: list[HandoffTicket] = []
+
+    async def hand_off(self, ticket: HandoffTicket) -> None:
+        """Remember the ticket."""
+        self.tickets.append(ticket)

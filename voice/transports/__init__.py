@@ -1,0 +1,1 @@
+"""Telephony transports: each turns one platform's wire format into frames and back."""

@@ -1,0 +1,46 @@
+"""The interface every transport offers the pipeline, and the book of call routes."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Literal, Protocol
+
+Action = Literal["transfer", "hangup"]
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class CallSink(Protocol):
+    """Where a call's outbound audio and control go."""
+
+    name: str
+
+    async def send_audio(self, pcm: bytes) -> None:
+        """Send one 20 ms frame of 8 kHz signed 16-bit PCM."""
+
+    async def clear(self) -> None:
+        """Drop audio the platform has buffered but not played (barge-in)."""
+
+    async def end(self, action: Action, queue: str = "") -> None:
+        """End our side of the call: hand it to a queue, or hang up."""
+
+
+class RouteBook:
+    """Where each finished call goes next; the PBX asks GET /calls/<id>/route after the bot."""
+
+    def __init__(self, keep_s: float = 3600.0) -> None:
+        self.keep_s = keep_s
+        self._routes: dict[str, tuple[str, float]] = {}
+
+    def set(self, call_id: str, action: Action, queue: str = "") -> None:
+        """Record the route: the queue name for a transfer, or 'hangup'."""
+        if action == "transfer" and not _QUEUE_NAME.match(queue):
+            raise ValueError(f"queue name {queue!r} is not safe for a dialplan")
+        now = time.monotonic()
+        self._routes = {k: v for k, v in self._routes.items() if now - v[1] < self.keep_s}
+        self._routes[call_id] = (queue if action == "transfer" else "hangup", now)
+
+    def get(self, call_id: str) -> str:
+        """The queue to transfer to, 'hangup', or '' when the call is unknown or still with the bot."""
+        route = self._routes.get(call_id)
+        return route[0] if route else ""

@@ -1,0 +1,4 @@
+"""python -m webapp"""
+from webapp.app import main
+
+main()

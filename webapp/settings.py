@@ -1,0 +1,46 @@
+"""Settings of the web app, read once from the environment (all keys in .env.example)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Secret(str):
+    """A string that does not show its value in repr() or logs."""
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the web app needs to know about its surroundings."""
+
+    host: str = os.environ.get("WEBAPP_HOST", "127.0.0.1")
+    port: int = int(os.environ.get("WEBAPP_PORT", "8080"))
+    rasa_url: str = os.environ.get("RASA_URL", "http://127.0.0.1:5005")
+    rasa_token: Secret = field(default_factory=lambda: Secret(os.environ.get("RASA_TOKEN", "dev-rasa-token")))
+    # one URL selects the database: SQLite file by default, postgresql+psycopg://… in production
+    database_url: str = os.environ.get("WEBAPP_DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'webapp.db'}")
+    service_token: Secret = field(default_factory=lambda: Secret(os.environ.get("SERVICE_TOKEN", "dev-service-token")))
+    session_secret: Secret = field(default_factory=lambda: Secret(os.environ.get("SESSION_SECRET", "dev-session-secret-change-me")))
+    # development mode creates demo agent accounts (never in production)
+    dev_mode: bool = os.environ.get("APP_ENV", "development") == "development"
+    max_message_chars: int = int(os.environ.get("MAX_MESSAGE_CHARS", "500"))
+    rasa_timeout: float = float(os.environ.get("RASA_TIMEOUT", "30"))
+    # working hours of the expert seat: "HH:MM-HH:MM" on the listed weekdays (1=Monday)
+    desk_hours: str = os.environ.get("DESK_HOURS", "00:00-24:00")
+    desk_days: str = os.environ.get("DESK_DAYS", "1,2,3,4,5,6,7")
+
+
+def load_settings() -> Settings:
+    """Read and check the settings; raises ValueError naming the variable to fix."""
+    s = Settings()
+    if not s.dev_mode and "dev-" in str(s.service_token):
+        raise ValueError("SERVICE_TOKEN must be set to a secret value when APP_ENV is not development")
+    if not s.dev_mode and "dev-" in str(s.session_secret):
+        raise ValueError("SESSION_SECRET must be set to a secret value when APP_ENV is not development")
+    return s

@@ -1,0 +1,184 @@
+"""Persistence of the web app: conversations, transcripts, hand-offs, agents, work orders, ratings.
+
+SQLAlchemy with one URL: SQLite by default (embedded), PostgreSQL in production. Calls are
+synchronous and short; the web app runs them in a worker thread (see `Store.run`).
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, create_engine, event, func,
+                        select)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+T = TypeVar("T")
+
+
+def now() -> dt.datetime:
+    """UTC now without tzinfo (portable across SQLite and PostgreSQL)."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the web app's tables."""
+
+
+class Conversation(Base):
+    """One citizen conversation (web chat session or phone call)."""
+
+    __tablename__ = "conversations"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), default="web")
+    # bot: the bot answers; human: queued for or served by an agent (the bot stays silent)
+    mode: Mapped[str] = mapped_column(String(16), default="bot")
+    awaiting_rating: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now, onupdate=now)
+
+
+class Message(Base):
+    """One line of a transcript. Citizen text is stored with personal data masked."""
+
+    __tablename__ = "messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # citizen | bot | agent | system
+    text: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)  # buttons, custom, agent name…
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now, index=True)
+
+
+class Handoff(Base):
+    """A request for a human expert seat, from the moment it is queued until it is resolved."""
+
+    __tablename__ = "handoffs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16), default="web")
+    queue: Mapped[str] = mapped_column(String(16), index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=0)  # higher first
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    summary: Mapped[str] = mapped_column(Text, default="")
+    slots: Mapped[dict] = mapped_column(JSON, default=dict)  # masked
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)  # queued|claimed|resolved|message
+    agent: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Agent(Base):
+    """An expert-seat account (role agent or supervisor) with the queues it serves."""
+
+    __tablename__ = "agents"
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16), default="agent")
+    queues: Mapped[list] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class WorkOrder(Base):
+    """A 工单 for what cannot be solved on the spot, tracked to closure within its deadline."""
+
+    __tablename__ = "work_orders"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    category: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    contact: Mapped[str] = mapped_column(String(64), default="")  # masked for display; raw kept nowhere else
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)  # open|in_progress|closed
+    deadline: Mapped[dt.datetime] = mapped_column(DateTime)
+    created_by: Mapped[str] = mapped_column(String(64), default="system")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    resolution: Mapped[str] = mapped_column(Text, default="")
+
+
+class Rating(Base):
+    """The citizen's satisfaction rating after a human conversation."""
+
+    __tablename__ = "ratings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(64), index=True)
+    handoff_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    score: Mapped[str] = mapped_column(String(8))  # 满意|基本满意|不满意
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+
+
+class Store:
+    """Owns the engine and sessions; `run` executes a function with a session in a worker thread."""
+
+    def __init__(self, url: str) -> None:
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = create_engine(url, pool_pre_ping=True, future=True)
+        if self.engine.dialect.name == "sqlite":
+            @event.listens_for(self.engine, "connect")
+            def _sqlite_pragmas(conn, _rec):  # WAL: readers never block the writer
+                cur = conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.close()
+        Base.metadata.create_all(self.engine)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def call(self, fn: Callable[[Session], T]) -> T:
+        """Run fn in a transaction (synchronously)."""
+        with self.sessions.begin() as s:
+            return fn(s)
+
+    async def run(self, fn: Callable[[Session], T]) -> T:
+        """Run fn in a transaction in a worker thread (keeps the event loop free)."""
+        return await asyncio.to_thread(self.call, fn)
+
+    # --- conversations and transcripts ------------------------------------------------------
+    @staticmethod
+    def ensure_conversation(s: Session, cid: str, channel: str = "web") -> Conversation:
+        """The conversation row, created on first use."""
+        conv = s.get(Conversation, cid)
+        if conv is None:
+            conv = Conversation(id=cid, channel=channel)
+            s.add(conv)
+            s.flush()
+        return conv
+
+    @staticmethod
+    def add_message(s: Session, cid: str, role: str, text: str, payload: dict | None = None,
+                    channel: str = "web") -> dict[str, Any]:
+        """Append one transcript line and return it as a dict."""
+        Store.ensure_conversation(s, cid, channel)
+        m = Message(conversation_id=cid, role=role, text=text or "", payload=payload or {})
+        s.add(m)
+        s.flush()
+        return message_dict(m)
+
+    @staticmethod
+    def transcript(s: Session, cid: str, limit: int = 500) -> list[dict[str, Any]]:
+        """The last `limit` lines of a conversation, oldest first."""
+        rows = s.scalars(select(Message).where(Message.conversation_id == cid)
+                         .order_by(Message.id.desc()).limit(limit)).all()
+        return [message_dict(m) for m in reversed(rows)]
+
+    @staticmethod
+    def count(s: Session, model: type[Base], *where) -> int:
+        """Rows of a table matching the conditions."""
+        return s.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def message_dict(m: Message) -> dict[str, Any]:
+    """A transcript line as JSON-ready dict."""
+    return {"id": m.id, "role": m.role, "text": m.text, "payload": m.payload or {},
+            "ts": m.created_at.isoformat() + "Z"}
+
+
+def dumps(obj: Any) -> str:
+    """JSON with Chinese kept readable."""
+    return json.dumps(obj, ensure_ascii=False, default=str)
