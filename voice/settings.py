@@ -81,6 +81,7 @@ class Settings:
     confirm_below: float = 0.6
     no_input_max_reprompts: int = 2
     db_path: Path = REPO_ROOT / "var" / "voice_calls.sqlite3"
+    open_grammar: tuple[str, ...] = ()
     timings: ListenTimings = field(default_factory=ListenTimings)
 
     @classmethod
@@ -109,6 +110,14 @@ class Settings:
             keypad_timeout_ms=_int(env, "VOICE_KEYPAD_TIMEOUT_MS", 10000),
         )
         db_raw = env.get("VOICE_DB_PATH", "").strip()
+        grammar_file = env.get("VOICE_GRAMMAR_FILE", "").strip()
+        open_grammar: tuple[str, ...] = ()
+        if grammar_file:
+            path = Path(grammar_file)
+            if not path.is_file():
+                raise SettingsError(f"VOICE_GRAMMAR_FILE={grammar_file} does not exist: fix the path or unset it.")
+            lines = path.read_text(encoding="utf-8").splitlines()
+            open_grammar = tuple(x.strip() for x in lines if x.strip() and not x.startswith("#"))
         return cls(
             http_host=env.get("VOICE_HTTP_HOST", "127.0.0.1").strip() or "127.0.0.1",
             http_port=_int(env, "VOICE_HTTP_PORT", 8081),
@@ -127,6 +136,7 @@ class Settings:
             confirm_below=_float(env, "VOICE_CONFIRM_BELOW", 0.6),
             no_input_max_reprompts=_int(env, "VOICE_NO_INPUT_MAX_REPROMPTS", 2),
             db_path=Path(db_raw) if db_raw else REPO_ROOT / "var" / "voice_calls.sqlite3",
+            open_grammar=open_grammar,
             timings=timings,
         )
 
@@ -139,5 +149,5 @@ ENV_KEYS = (
     "VOICE_TTS_CACHE_ENTRIES", "VOICE_CONFIRM_BELOW", "VOICE_NO_INPUT_MAX_REPROMPTS",
     "VOICE_DB_PATH", "VOICE_SPEECH_THRESHOLD_DBFS", "VOICE_MIN_SPEECH_MS",
     "VOICE_EOU_SILENCE_MS", "VOICE_EOU_SILENCE_NUMBER_MS", "VOICE_MAX_UTTERANCE_MS",
-    "VOICE_NO_INPUT_TIMEOUT_MS", "VOICE_KEYPAD_TIMEOUT_MS",
+    "VOICE_NO_INPUT_TIMEOUT_MS", "VOICE_KEYPAD_TIMEOUT_MS", "VOICE_GRAMMAR_FILE",
 )

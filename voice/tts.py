@@ -55,6 +55,10 @@ class Pyttsx3Engine:
                 f"espeak-ng has no voice {self.voice!r}: set VOICE_TTS_VOICE to an installed voice "
                 "(sit/cmn-latn-pinyin on Debian) or run scripts/voice/setup_system.sh."
             )
+        import pyttsx3.drivers.espeak as espeak_driver
+
+        # The driver prints "Audio saved to …" for every file; keep the gateway's output to its logs.
+        espeak_driver.print = lambda *args, **kwargs: None  # type: ignore[attr-defined]
         engine.setProperty("voice", self.voice)
         engine.setProperty("rate", self.rate)
         self._engine = engine
@@ -116,6 +120,12 @@ class SpeechCache:
         if len(self._cache) > self.max_entries:
             self._cache.popitem(last=False)
         return pcm
+
+    def start(self) -> None:
+        """Start the engine in its worker thread now, so a broken install fails at start-up."""
+        start = getattr(self.engine, "start", None)
+        if start is not None:
+            self._executor.submit(start).result()
 
     async def warm(self, texts: list[str]) -> None:
         """Synthesise fixed prompts ahead of the first call; fails early if speech is broken."""

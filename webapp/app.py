@@ -11,6 +11,7 @@ from sanic.exceptions import SanicException
 
 from common.privacy import install_masking
 from webapp.chat import ChatError, ChatService, valid_cid
+from webapp.desk import attach_desk
 from webapp.hub import Hub
 from webapp.rasa_client import RasaClient
 from webapp.settings import Settings, load_settings
@@ -29,15 +30,14 @@ def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -
     app.ctx.settings = settings
     app.ctx.store = Store(settings.database_url)
     app.ctx.hub = Hub()
+    app.ctx.rasa = RasaClient(settings.rasa_url, settings.rasa_timeout)
+    app.ctx.chat = ChatService(app.ctx.store, app.ctx.rasa, app.ctx.hub, settings)
     app.static("/static", STATIC, name="static")
+    attach_desk(app)  # the expert seat plugs into the chat
 
     @app.before_server_start
     async def _start(app: Sanic) -> None:
         install_masking()
-        app.ctx.rasa = RasaClient(settings.rasa_url, settings.rasa_timeout)
-        app.ctx.chat = ChatService(app.ctx.store, app.ctx.rasa, app.ctx.hub, settings)
-        from webapp.desk import attach_desk  # the expert seat plugs into the chat
-        attach_desk(app)
 
     @app.after_server_stop
     async def _stop(app: Sanic) -> None:

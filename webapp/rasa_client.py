@@ -18,7 +18,15 @@ class RasaClient:
 
     def __init__(self, base_url: str, timeout: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=3.0))
+        self.timeout = httpx.Timeout(timeout, connect=3.0)
+        self._http: httpx.AsyncClient | None = None
+
+    @property
+    def _client(self) -> httpx.AsyncClient:
+        """The connection pool, (re)created on first use in the running event loop."""
+        if self._http is None or self._http.is_closed:
+            self._http = httpx.AsyncClient(timeout=self.timeout)
+        return self._http
 
     async def send(self, sender: str, text: str, metadata: dict[str, Any] | None = None,
                    channel: str = "web") -> list[dict[str, Any]]:
@@ -44,4 +52,5 @@ class RasaClient:
 
     async def close(self) -> None:
         """Release the connection pool."""
-        await self._client.aclose()
+        if self._http is not None:
+            await self._http.aclose()

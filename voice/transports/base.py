@@ -10,6 +10,11 @@ Action = Literal["transfer", "hangup"]
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
+def is_safe_queue(name: str) -> bool:
+    """True when a queue name can be handed to a dialplan as is."""
+    return bool(_QUEUE_NAME.match(name))
+
+
 class CallSink(Protocol):
     """Where a call's outbound audio and control go."""
 
@@ -34,7 +39,7 @@ class RouteBook:
 
     def set(self, call_id: str, action: Action, queue: str = "") -> None:
         """Record the route: the queue name for a transfer, or 'hangup'."""
-        if action == "transfer" and not _QUEUE_NAME.match(queue):
+        if action == "transfer" and not is_safe_queue(queue):
             raise ValueError(f"queue name {queue!r} is not safe for a dialplan")
         now = time.monotonic()
         self._routes = {k: v for k, v in self._routes.items() if now - v[1] < self.keep_s}

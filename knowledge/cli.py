@@ -1,0 +1,181 @@
+"""Manage the knowledge base from the terminal.
+
+  python -m knowledge.cli validate                 check every entry (ids, fields, voice answers, near-duplicates)
+  python -m knowledge.cli search 社保卡丢了咋办      rank entries for a question (shows the band)
+  python -m knowledge.cli show card-0001           print one entry
+  python -m knowledge.cli add FILE.yml             add or update entries from a YAML file (same schema)
+  python -m knowledge.cli duplicates [--dense]     list near-duplicate questions across entries
+  python -m knowledge.cli reindex                  build the embedding cache and calibration now
+  python -m knowledge.cli stats                    counts per area, local_review share
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+from knowledge.schema import CONTENT_DIR, ContentError, KbEntry, content_files, load_entries, near_duplicate_questions, validate
+
+
+def _content_dir() -> Path:
+    return Path(os.environ.get("KB_CONTENT_DIR") or CONTENT_DIR)
+
+
+def _embedder():
+    model = os.environ.get("EMBEDDING_MODEL", str(Path(__file__).resolve().parent.parent / "models" / "multilingual-e5-small"))
+    if model.lower() in ("off", "none", ""):
+        return None
+    from knowledge.embedding import E5Embedder
+
+    return E5Embedder(model)
+
+
+def _kb(dense: bool = True):
+    from knowledge.retriever import KnowledgeBase
+
+    cache = os.environ.get("KB_CACHE_DIR") or str(Path(__file__).resolve().parent.parent / "var" / "kb_cache")
+    return KnowledgeBase.from_content(_content_dir(), _embedder() if dense else None, cache)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Print every problem; exit 1 if there is any."""
+    try:
+        entries = load_entries(_content_dir())
+    except ContentError as exc:
+        print(f"invalid content: {exc}")
+        return 1
+    problems = validate(entries)
+    for p in problems:
+        print(p)
+    print(f"{len(entries)} entries in {len(content_files(_content_dir()))} files: "
+          f"{'OK' if not problems else f'{len(problems)} problem(s)'}")
+    return 1 if problems else 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Rank entries for a question and show the band the bot would use."""
+    kb = _kb(dense=not args.lexical)
+    q = " ".join(args.question)
+    t0 = time.perf_counter()
+    d = kb.decide(q, k=args.k)
+    ms = (time.perf_counter() - t0) * 1000
+    print(f"band={d.band} confidence={d.confidence:.3f} ({ms:.1f} ms)")
+    for h in d.hits:
+        print(f"  {h.entry.id:14s} {h.score:.3f} (dense {h.dense:.3f}, lexical {h.lexical:.3f})  {h.entry.question}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Print one entry as YAML."""
+    for e in load_entries(_content_dir()):
+        if e.id == args.id:
+            d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in e.__dict__.items() if k != "file"}
+            print(f"# {e.file}")
+            print(yaml.safe_dump(d, allow_unicode=True, sort_keys=False))
+            return 0
+    print(f"no entry {args.id}")
+    return 1
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    """Add or update entries: each goes into the file of its area (card-… into the file holding card ids)."""
+    new = yaml.safe_load(Path(args.file).read_text(encoding="utf-8"))
+    new_entries = new["entries"] if isinstance(new, dict) else new
+    content = _content_dir()
+    docs = {f: yaml.safe_load(f.read_text(encoding="utf-8")) for f in content_files(content)}
+    for raw in new_entries:
+        target = next((f for f, d in docs.items() if any(e["id"] == raw["id"] for e in d["entries"])), None)
+        if target is None:
+            area = str(raw["id"]).split("-")[0]
+            target = next((f for f, d in docs.items() if d.get("area") == area), content / f"{area}.yml")
+            docs.setdefault(target, {"area": area, "entries": []})
+            docs[target]["entries"].append(raw)
+            print(f"added {raw['id']} to {target.name}")
+        else:
+            docs[target]["entries"] = [raw if e["id"] == raw["id"] else e for e in docs[target]["entries"]]
+            print(f"updated {raw['id']} in {target.name}")
+    # validate before writing anything
+    tmp_entries: list[KbEntry] = []
+    from knowledge.schema import _entry_from_raw
+
+    for f, d in docs.items():
+        tmp_entries += [_entry_from_raw(e, f.name) for e in d["entries"]]
+    problems = validate(tmp_entries)
+    if problems:
+        print("not saved:\n  " + "\n  ".join(problems))
+        return 1
+    for f, d in docs.items():
+        f.write_text(yaml.safe_dump(d, allow_unicode=True, sort_keys=False, width=1000), encoding="utf-8")
+    print("saved; the action server re-indexes within KB_WATCH_SECONDS (no Rasa retraining needed)")
+    return 0
+
+
+def cmd_duplicates(args: argparse.Namespace) -> int:
+    """Near-duplicate questions by character overlap, and with --dense by embedding similarity."""
+    entries = load_entries(_content_dir())
+    for a, b, s in near_duplicate_questions(entries, threshold=args.threshold):
+        print(f"lexical {s:.2f}  {a} ~ {b}")
+    if args.dense:
+        import numpy as np
+
+        emb = _embedder()
+        vecs = emb.encode_queries([e.question for e in entries])
+        sims = vecs @ vecs.T
+        np.fill_diagonal(sims, 0)
+        for i, j in zip(*np.where(np.triu(sims) >= args.dense_threshold)):
+            print(f"dense {sims[i, j]:.3f}  {entries[i].id} {entries[i].question} ~ {entries[j].id} {entries[j].question}")
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """Build (or refresh) the embedding cache and calibration."""
+    t0 = time.perf_counter()
+    kb = _kb()
+    print(f"indexed {len(kb.entries)} entries / {len(kb.views)} texts, embedded {kb.embedded_now} new, "
+          f"{time.perf_counter() - t0:.1f} s; calibration {kb.calibration.report}")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Entry counts per area and category."""
+    entries = load_entries(_content_dir())
+    for area, n in Counter(e.id.split("-")[0] for e in entries).most_common():
+        print(f"{area:10s} {n}")
+    print(f"total {len(entries)}; local_review {sum(e.local_review for e in entries)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run one command."""
+    p = argparse.ArgumentParser(prog="python -m knowledge.cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("validate").set_defaults(fn=cmd_validate)
+    s = sub.add_parser("search")
+    s.add_argument("question", nargs="+")
+    s.add_argument("-k", type=int, default=5)
+    s.add_argument("--lexical", action="store_true", help="lexical retrieval only (no model)")
+    s.set_defaults(fn=cmd_search)
+    s = sub.add_parser("show")
+    s.add_argument("id")
+    s.set_defaults(fn=cmd_show)
+    s = sub.add_parser("add")
+    s.add_argument("file")
+    s.set_defaults(fn=cmd_add)
+    s = sub.add_parser("duplicates")
+    s.add_argument("--threshold", type=float, default=0.6)
+    s.add_argument("--dense", action="store_true")
+    s.add_argument("--dense-threshold", type=float, default=0.97)
+    s.set_defaults(fn=cmd_duplicates)
+    sub.add_parser("reindex").set_defaults(fn=cmd_reindex)
+    sub.add_parser("stats").set_defaults(fn=cmd_stats)
+    args = p.parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

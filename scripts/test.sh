@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Every test, in the order a failure is cheapest to find: data validation, unit and service tests,
+# Rasa conversation tests, then the real stack (Rasa + action server + web app) end to end and in
+# headless Chromium. Exits non-zero if any step fails; the last line sums up the steps.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+# the test stack runs on its own ports and databases, so a `make run` beside it is not disturbed
+export RASA_PORT="${TEST_RASA_PORT:-15005}" ACTION_PORT="${TEST_ACTION_PORT:-15055}" WEBAPP_PORT="${TEST_WEBAPP_PORT:-18080}"
+export RASA_URL="http://127.0.0.1:$RASA_PORT" ACTION_SERVER_URL="http://127.0.0.1:$ACTION_PORT/webhook" WEBAPP_URL="http://127.0.0.1:$WEBAPP_PORT"
+export RUN_DIR=var/test
+rm -rf "$RUN_DIR"; mkdir -p "$RUN_DIR"
+export TRACKER_STORE_URL="sqlite:///$PWD/$RUN_DIR/rasa_tracker.db" WEBAPP_DATABASE_URL="sqlite:///$PWD/$RUN_DIR/webapp.db"
+. scripts/env.sh
+PY="$SVC_VENV/bin/python"; RASA="$RASA_VENV/bin/rasa"
+
+passed=0; failed=0; failed_steps=()
+step() {  # name, command…
+  local name="$1"; shift
+  echo; echo "=== $name"
+  if "$@"; then passed=$((passed + 1)); echo "--- ok: $name"
+  else failed=$((failed + 1)); failed_steps+=("$name"); echo "--- FAILED: $name"; fi
+}
+
+step "rasa data validate" "$RASA" data validate --config config.yml --domain domain.yml --data data --fail-on-warnings
+step "unit and service tests" "$PY" -m pytest -q -p no:cacheprovider tests/unit tests/service tests/voice -m "not stack and not browser"
+step "Rasa conversation tests" "$RASA" test core --stories tests --model build/rasa-models/current.tar.gz \
+  --endpoints endpoints.yml --fail-on-prediction-errors --out "$RUN_DIR/results-core"
+step "NLU held-out evaluation" bash scripts/nlu_report.sh "$RUN_DIR/results-nlu"
+
+echo; echo "=== starting the system for end-to-end tests"
+if bash scripts/run.sh --detach; then
+  trap 'bash scripts/stop.sh' EXIT
+  step "end-to-end and browser tests" env E2E_REQUIRED=1 RUN_RASA_TESTS=1 "$PY" -m pytest -q -p no:cacheprovider tests/e2e tests/voice -m "stack or browser or rasa"
+else
+  failed=$((failed + 1)); failed_steps+=("start the system")
+fi
+
+echo
+[ "$failed" -gt 0 ] && echo "failed steps: ${failed_steps[*]}"
+echo "steps: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

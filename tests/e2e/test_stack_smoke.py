@@ -1,0 +1,53 @@
+"""Smoke test of the real stack: Rasa server, action server and web app exchange messages over HTTP."""
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import chat
+
+pytestmark = pytest.mark.stack
+CHINESE = re.compile(r"[\u4e00-\u9fff]")
+
+
+def test_every_service_is_healthy(stack):
+    assert httpx.get(stack["webapp"] + "/health").json()["rasa"] == "ok"
+    status = httpx.get(stack["rasa"] + "/status", params={"token": stack["rasa_token"]}).json()
+    assert status["model_file"]
+
+
+def test_greeting_gets_a_chinese_reply(stack, cid):
+    lines = chat(stack, cid, "你好")
+    bot = [m for m in lines if m["role"] == "bot"]
+    assert bot and CHINESE.search(bot[0]["text"])
+
+
+def test_rest_channel_answers_directly(stack, cid):
+    r = httpx.post(stack["rasa"] + "/webhooks/rest/webhook", json={"sender": cid, "message": "你好"}, timeout=60)
+    assert r.status_code == 200 and CHINESE.search(r.json()[0]["text"])
+
+
+def test_phone_channel_records_input_channel_phone(stack, cid):
+    r = httpx.post(stack["rasa"] + "/webhooks/phone/webhook", json={"sender": cid, "message": "你好"}, timeout=60)
+    assert r.status_code == 200 and r.json()
+    tracker = httpx.get(f"{stack['rasa']}/conversations/{cid}/tracker", params={"token": stack["rasa_token"]}).json()
+    assert [e["input_channel"] for e in tracker["events"] if e["event"] == "user"] == ["phone"]
+
+
+def test_knowledge_question_is_answered_with_entry_id(stack, cid):
+    bot = [m for m in chat(stack, cid, "社保卡丢了咋办") if m["role"] == "bot"]
+    kb = bot[0]["payload"]["custom"]["kb"]
+    assert kb["id"].startswith("card-") and "挂失" in bot[0]["text"]
+
+
+def test_weather_is_not_answered_from_the_knowledge_base(stack, cid):
+    bot = [m for m in chat(stack, cid, "明天天气怎么样") if m["role"] == "bot"]
+    custom = bot[0]["payload"].get("custom") or {}
+    assert "id" not in custom.get("kb", {})
+
+
+def test_gibberish_does_not_crash_and_gets_an_answer(stack, cid):
+    bot = [m for m in chat(stack, cid, "的了是我不 asdkjh ？？？") if m["role"] in ("bot", "system")]
+    assert bot and CHINESE.search(bot[0]["text"])

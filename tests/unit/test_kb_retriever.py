@@ -1,0 +1,71 @@
+"""Hybrid retrieval, answer bands and re-indexing on a small fixture knowledge base."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from knowledge.calibration import calibrate
+from knowledge.lexical import Bm25Index
+from knowledge.retriever import Calibration, KnowledgeBase
+from knowledge.schema import load_entries
+from tests.helpers import CharHashEmbedder
+
+SMALL = Path(__file__).resolve().parent.parent / "fixtures" / "kb_small"
+NEGATIVES = ["明天天气怎么样", "公积金怎么提取", "asdfghjkl", "推荐一部电影", "驾驶证到期换证", "红烧肉怎么做"]
+
+
+@pytest.fixture()
+def kb(tmp_path):
+    kb = KnowledgeBase(load_entries(SMALL), CharHashEmbedder(), tmp_path)
+    kb.calibration = calibrate(kb, NEGATIVES)
+    return kb
+
+
+def test_bm25_prefers_documents_with_rare_shared_terms():
+    idx = Bm25Index([["社保", "卡", "挂失"], ["失业", "金"], ["社保", "缴费"]])
+    s = idx.score(["挂失", "社保"])
+    assert int(np.argmax(s)) == 0
+    assert s[1] == 0
+
+
+@pytest.mark.parametrize("mode", ["lexical", "dense", "hybrid"])
+def test_search_finds_entry_for_colloquial_question(kb, mode):
+    assert kb.search("俺的社保卡找不着了咋挂失", mode=mode)[0].entry.id == "test-0001"
+
+
+def test_typo_is_normalised(kb):
+    assert kb.search("失叶金在哪领", mode="lexical")[0].entry.id == "test-0002"
+
+
+def test_calibration_is_fitted_not_default(kb):
+    cal = kb.calibration
+    assert cal.report["positives"] == 24 and cal.report["negatives"] == len(NEGATIVES)
+    assert 0 <= cal.unsure_at <= cal.confident_at <= 1
+    assert cal.coef != Calibration().coef
+
+
+def test_bands(kb):
+    assert kb.decide("社保卡丢了怎么挂失").band == "confident"
+    assert kb.decide("明天天气怎么样").band == "none"
+    assert kb.decide("").band == "none"
+    assert kb.decide("。。。").band == "none"
+
+
+def test_decision_carries_scores(kb):
+    d = kb.decide("电子社保卡怎么申领")
+    assert d.hits[0].entry.id == "test-0004"
+    assert 0 <= d.confidence <= 1 and d.hits[0].score >= d.hits[1].score
+
+
+def test_reindex_embeds_only_changed_texts(tmp_path):
+    content = tmp_path / "content"
+    content.mkdir()
+    (content / "small.yml").write_text((SMALL / "small.yml").read_text(encoding="utf-8"), encoding="utf-8")
+    emb = CharHashEmbedder()
+    first = KnowledgeBase(load_entries(content), emb, tmp_path / "cache")
+    assert first.embedded_now == len(first.views)
+    text = (content / "small.yml").read_text(encoding="utf-8").replace("社保卡遗失怎么处理", "社保卡弄丢了咋整")
+    (content / "small.yml").write_text(text, encoding="utf-8")
+    second = KnowledgeBase(load_entries(content), emb, tmp_path / "cache")
+    assert second.embedded_now == 1
+    assert second.search("社保卡弄丢了咋整")[0].entry.id == "test-0001"

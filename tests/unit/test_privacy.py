@@ -1,0 +1,45 @@
+"""Personal data is masked in free text, read-backs and log records."""
+import logging
+
+from hypothesis import given, strategies as st
+
+from common.privacy import MaskingFilter, mask_id_number, mask_name, mask_phone, mask_text, mask_value
+
+
+def test_id_number_read_back_shows_only_last_four():
+    assert mask_id_number("370102199003071234") == "身份证尾号1234"
+
+
+def test_phone_and_name_masks():
+    assert mask_phone("13912345678") == "139****5678"
+    assert mask_name("张伟") == "张*"
+    assert mask_name("欧阳娜娜") == "欧**娜"
+    assert mask_value("card_number", "6217001234567890123") == "****0123"
+
+
+def test_mask_text_hides_every_kind_of_number():
+    t = mask_text("我叫张伟，身份证37010219900307123X，电话13912345678，卡号6217001234567890123，幺三九幺二三四五六七八", names=("张伟",))
+    assert "37010219900307123X" not in t and "123X" in t
+    assert "13912345678" not in t and "139****5678" in t
+    assert "6217001234567890123" not in t
+    assert "张伟" not in t
+    assert "幺三九幺二三四五六七八" not in t
+
+
+@given(st.from_regex(r"[1-9]\d{16}[\dX]", fullmatch=True), st.text(max_size=20))
+def test_no_id_number_survives_masking(id_number, noise):
+    assert id_number not in mask_text(f"{noise}我的身份证号是{id_number}谢谢{noise}")
+
+
+def test_log_filter_masks_arguments(caplog):
+    logger = logging.getLogger("test.privacy")
+    handler = logging.Handler()
+    records = []
+    handler.emit = records.append
+    handler.addFilter(MaskingFilter())
+    logger.addHandler(handler)
+    try:
+        logger.warning("citizen said %s", "电话13912345678")
+    finally:
+        logger.removeHandler(handler)
+    assert records and "13912345678" not in records[0].getMessage()

@@ -1,0 +1,37 @@
+"""`python -m voice`: start the phone gateway, or refuse with one sentence that says what to fix."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from voice.masking import MaskingFilter
+from voice.recognition import ModelMissing, resolve_model_path
+from voice.settings import Settings, SettingsError
+from voice.tts import SpeechUnavailable
+
+
+def main() -> int:
+    """Validate settings and the model, then serve until interrupted."""
+    handler = logging.StreamHandler()
+    handler.addFilter(MaskingFilter())
+    logging.basicConfig(level=logging.INFO, handlers=[handler], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env()
+        model_path = resolve_model_path(settings.vosk_model_path)
+        from voice.app import build_services, create_app
+
+        services = build_services(settings, model_path)
+        services.speech.start()
+    except (SettingsError, ModelMissing, SpeechUnavailable) as exc:
+        print(f"voice gateway not started: {exc}", file=sys.stderr)
+        return 2
+    app = create_app(services)
+    logging.getLogger(__name__).info("Vosk model %s; Rasa %s", model_path, settings.rasa_url)
+    app.run(host=settings.http_host, port=settings.http_port, single_process=True,
+            access_log=False, motd=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""The gateway process: Sanic HTTP app (/health, /media-stream, call routes) plus the AudioSocket server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from sanic import Request, Sanic
+from sanic import response as res
+
+from voice import prompts
+from voice.desk import HandoffDesk, HttpHandoffDesk, InMemoryHandoffDesk
+from voice.frames import Frame
+from voice.rasa import RasaPhoneChannel
+from voice.recognition import VoskModel
+from voice.session import Services, run_call
+from voice.settings import Settings
+from voice.speech_text import reply_text, split_sentences
+from voice.store import CallStore
+from voice.transports.audiosocket import AudioSocketServer
+from voice.transports.base import CallSink
+from voice.transports.media_stream import MediaStreamSink, inbound_frames
+from voice.tts import Pyttsx3Engine, SpeechCache
+
+log = logging.getLogger(__name__)
+
+
+def build_services(settings: Settings, model_path: Path) -> Services:
+    """Load the model, start the speech engine and connect the bot, desk and store (blocking)."""
+    model = VoskModel(model_path)
+    speech = SpeechCache(Pyttsx3Engine(settings.tts_voice, settings.tts_rate), settings.tts_cache_entries)
+    desk: HandoffDesk = (
+        HttpHandoffDesk(settings.webapp_url, settings.service_token)
+        if settings.handoff_backend == "http"
+        else InMemoryHandoffDesk()
+    )
+    return Services(
+        settings=settings,
+        recognizers=model,
+        speech=speech,
+        bot=RasaPhoneChannel(settings.rasa_url, settings.rasa_timeout_s),
+        desk=desk,
+        store=CallStore(settings.db_path),
+        executor=ThreadPoolExecutor(max_workers=4, thread_name_prefix="asr"),
+    )
+
+
+def create_app(services: Services, name: str = "shebao_voice", audiosocket: bool = True) -> Sanic:
+    """The Sanic app; starts the AudioSocket server and warms the speech cache before serving."""
+    app = Sanic(name, configure_logging=False)
+    app.config.WEBSOCKET_PING_INTERVAL = None  # telephony platforms do not answer pings reliably
+    settings = services.settings
+
+    async def call(inbound: AsyncIterator[Frame], sink: CallSink) -> object:
+        return await run_call(inbound, sink, services)
+
+    server = AudioSocketServer(call, services.routes, settings.audiosocket_host, settings.audiosocket_port)
+    app.ctx.audiosocket = server
+
+    @app.before_server_start
+    async def start(app: Sanic) -> None:
+        await services.speech.warm(
+            [s for text in prompts.WARM_UP for s in split_sentences(reply_text({"text": text}))]
+        )
+        if audiosocket:
+            await server.start()
+
+    @app.after_server_stop
+    async def stop(app: Sanic) -> None:
+        if audiosocket:
+            await server.stop()
+        services.speech.close()
+
+    @app.get("/health")
+    async def health(request: Request) -> res.HTTPResponse:
+        model = getattr(services.recognizers, "path", None)
+        return res.json({
+            "status": "ok",
+            "model": Path(model).name if model else type(services.recognizers).__name__,
+            "active_calls": services.active_calls,
+            "audiosocket_port": server.port if audiosocket else None,
+        })
+
+    @app.get("/calls/<call_id:str>/route")
+    async def route(request: Request, call_id: str) -> res.HTTPResponse:
+        """Plain text for a dialplan's CURL(): a queue name, 'hangup', or '' (unknown call)."""
+        return res.text(services.routes.get(call_id))
+
+    @app.websocket("/media-stream")
+    async def media_stream(request: Request, ws: object) -> None:
+        sink = MediaStreamSink(ws, services.routes)  # type: ignore[arg-type]
+        await run_call(inbound_frames(ws, sink), sink, services)  # type: ignore[arg-type]
+
+    return app

@@ -1,0 +1,118 @@
+"""One phone call: the pipeline of stages, fed by a transport and a clock, until hang-up."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+from voice.desk import HandoffDesk
+from voice.frames import Frame, Hangup, Tick
+from voice.pipeline import Pipeline, Stage
+from voice.rasa import BotClient
+from voice.recognition import RecognizerFactory
+from voice.settings import Settings
+from voice.stages.dialogue import Dialogue
+from voice.stages.endpointer import Endpointer
+from voice.stages.formatter import SpeechFormatter
+from voice.stages.handoff import Handoff
+from voice.stages.keypad import KeypadCollector
+from voice.stages.normaliser import NumberNormaliser
+from voice.stages.player import Player
+from voice.stages.recogniser import Recogniser
+from voice.stages.recorder import Recorder
+from voice.stages.synthesiser import Synthesiser
+from voice.store import CallRecord, CallStore
+from voice.transports.base import CallSink, RouteBook
+from voice.tts import SpeechCache
+
+log = logging.getLogger(__name__)
+TICK_S = 0.1
+
+
+@dataclass
+class Services:
+    """What every call shares: one model, one speech cache, the bot, the desk and the store."""
+
+    settings: Settings
+    recognizers: RecognizerFactory
+    speech: SpeechCache
+    bot: BotClient
+    desk: HandoffDesk
+    store: CallStore
+    routes: RouteBook = field(default_factory=RouteBook)
+    executor: Executor | None = None
+    active_calls: int = 0
+    finished_calls: list[CallRecord] = field(default_factory=list)
+
+
+def build_stages(sink: CallSink, services: Services, record: CallRecord, pipeline: Pipeline) -> list[Stage]:
+    """The call's pipeline, in the order audio and text flow through it."""
+    settings = services.settings
+    return [
+        Endpointer(settings.timings),                          # audio → utterance boundaries
+        Recogniser(services.recognizers, services.executor),   # utterance audio → transcript
+        NumberNormaliser(),                                     # 幺三八… → 138…
+        KeypadCollector(settings.timings.keypad_timeout_ms),    # keys → entries, 0 → a person
+        Dialogue(services.bot, settings, pipeline.push),        # input → Rasa turn → reply
+        Recorder(record, services.store),                       # transcript and outcome, saved at the end
+        Handoff(services.desk, record),                         # transfer → ticket for the expert seat
+        SpeechFormatter(),                                      # reply → speakable text
+        Synthesiser(services.speech),                           # text → 8 kHz audio
+        Player(sink, pipeline.push),                            # audio → paced 20 ms frames, barge-in
+    ]
+
+
+_running: set[asyncio.Task[CallRecord]] = set()
+
+
+async def run_call(inbound: AsyncIterator[Frame], sink: CallSink, services: Services) -> CallRecord:
+    """Run one call until it hangs up; goes on (and saves the call) even if the caller's task is cancelled."""
+    # Web servers cancel a WebSocket handler when the peer disconnects: the call must still
+    # see its Hangup frame and save its record, so it runs in a task of its own.
+    task = asyncio.get_running_loop().create_task(_run_call(inbound, sink, services))
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+    return await asyncio.shield(task)
+
+
+async def _run_call(inbound: AsyncIterator[Frame], sink: CallSink, services: Services) -> CallRecord:
+    loop = asyncio.get_running_loop()
+    record = CallRecord()
+    pipeline = Pipeline([])
+    pipeline.stages = build_stages(sink, services, record, pipeline)
+
+    async def read() -> None:
+        try:
+            async for frame in inbound:
+                pipeline.push(frame)
+        except Exception:
+            log.exception("transport %s failed", sink.name)
+        finally:
+            pipeline.push(Hangup(at=loop.time()))
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            pipeline.push(Tick(now=loop.time()))
+
+    tasks = [loop.create_task(read()), loop.create_task(tick())]
+    services.active_calls += 1
+    try:
+        await pipeline.run()
+    finally:
+        services.active_calls -= 1
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        player = pipeline.stages[-1]
+        if isinstance(player, Player) and player.task is not None:
+            player.task.cancel()
+    services.finished_calls.append(record)
+    del services.finished_calls[:-100]
+    return record

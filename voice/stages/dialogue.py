@@ -1,0 +1,246 @@
+"""The phone conversation: greeting, bot turns, re-prompts, confirmation, keypad and hand-off."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from voice import prompts
+from voice.frames import (
+    NUMBER_EXPECTATIONS,
+    BotReply,
+    CallerTurn,
+    CallStarted,
+    Dtmf,
+    EndCall,
+    Expectation,
+    Frame,
+    Hangup,
+    HumanRequested,
+    KeypadEntry,
+    ListenFor,
+    PlaybackFinished,
+    SpeechStarted,
+    Tick,
+    Transcript,
+)
+from voice.masking import mask_text
+from voice.pipeline import Stage
+from voice.rasa import BotClient, BotUnavailable
+from voice.settings import Settings
+from voice.transports.base import is_safe_queue
+
+log = logging.getLogger(__name__)
+
+_ASKS = re.compile(r"请(?:说|输入|告诉|提供|报)|是多少|是什么|[？?]")
+_KINDS: tuple[tuple[str, Expectation], ...] = (
+    ("身份证", "id_number"), ("手机号", "phone_number"), ("电话号码", "phone_number"),
+    ("联系电话", "phone_number"), ("社保卡号", "card_number"), ("卡号", "card_number"),
+)
+
+
+def expectation_of(messages: tuple[dict[str, Any], ...]) -> Expectation:
+    """What the bot's last message asks for: custom.voice.expect, else guessed from its text."""
+    if not messages:
+        return "free"
+    last = messages[-1]
+    voice = (last.get("custom") or {}).get("voice") if isinstance(last.get("custom"), dict) else None
+    if isinstance(voice, dict) and voice.get("expect") in ("free", "yes_no", *NUMBER_EXPECTATIONS):
+        return voice["expect"]
+    text = str(last.get("text") or "")
+    if last.get("buttons"):
+        return "free"  # a menu: keys pick buttons, they are not digits of a number
+    if _ASKS.search(text):
+        for word, kind in _KINDS:
+            if word in text:
+                return kind
+    return "free"
+
+
+def _custom(messages: tuple[dict[str, Any], ...], key: str) -> dict[str, Any] | None:
+    for message in messages:
+        custom = message.get("custom")
+        if isinstance(custom, dict) and isinstance(custom.get(key), dict):
+            return custom[key]
+        if isinstance(custom, dict) and custom.get(key) is True:
+            return {}
+    return None
+
+
+@dataclass
+class _Prompt:
+    reply: BotReply
+    listen: ListenFor
+
+
+class Dialogue(Stage):
+    """Turns caller input into Rasa turns and decides what the bot says and when to hand off."""
+
+    def __init__(self, bot: BotClient, settings: Settings, feedback: Callable[[Frame], None]) -> None:
+        self.bot = bot
+        self.settings = settings
+        self.feedback = feedback
+        self.call_id = ""
+        self.last = _Prompt(BotReply(messages=({"text": prompts.GREETING},)), self._listen("free", ()))
+        self.listening_since: float | None = None
+        self.silences = 0
+        self.confirming: str | None = None
+        self.ended = False
+
+    def _listen(self, expect: Expectation, buttons: list[dict[str, Any]]) -> ListenFor:
+        t = self.settings.timings
+        if expect in NUMBER_EXPECTATIONS:
+            return ListenFor(expect=expect, eou_silence_ms=t.eou_silence_number_ms, grammar=prompts.DIGIT_GRAMMAR)
+        titles = tuple(str(b.get("title", "")) for b in buttons if b.get("title"))
+        payloads = tuple(str(b.get("payload") or b.get("title") or "") for b in buttons)
+        if expect == "yes_no" or titles:
+            grammar: tuple[str, ...] = (*titles, *prompts.YES_WORDS, *prompts.NO_WORDS, "人工")
+        else:  # open question: the knowledge base's phrases, if the centre configured a list
+            grammar = self.settings.open_grammar
+        return ListenFor(expect=expect, eou_silence_ms=t.eou_silence_ms, grammar=grammar, choices=payloads)
+
+    async def process(self, frame: Frame) -> AsyncIterator[Frame]:
+        """React to call events and caller input; pass every frame on."""
+        yield frame
+        if self.ended and not isinstance(frame, Hangup):
+            return
+        if isinstance(frame, CallStarted):
+            self.call_id = frame.call_id
+            async for out in self._say(self.last):
+                yield out
+        elif isinstance(frame, PlaybackFinished):
+            self.listening_since = frame.at
+        elif isinstance(frame, (SpeechStarted, Dtmf)):
+            self.listening_since = None
+        elif isinstance(frame, Tick):
+            async for out in self._on_tick(frame.now):
+                yield out
+        elif isinstance(frame, Transcript) and frame.final:
+            async for out in self._on_speech(frame):
+                yield out
+        elif isinstance(frame, KeypadEntry):
+            async for out in self._on_keys(frame):
+                yield out
+        elif isinstance(frame, HumanRequested):
+            async for out in self._hand_off("caller_pressed_0", prompts.TRANSFER):
+                yield out
+        elif isinstance(frame, Hangup):
+            self.ended = True
+
+    async def _say(self, prompt: _Prompt, prefix: str = "") -> AsyncIterator[Frame]:
+        self.listening_since = None
+        self.feedback(prompt.listen)
+        messages = prompt.reply.messages
+        if prefix:
+            messages = ({"text": prefix}, *messages)
+        yield BotReply(messages=messages, at=prompt.reply.at)
+
+    async def _on_tick(self, now: float) -> AsyncIterator[Frame]:
+        limit = self.settings.timings.no_input_timeout_ms / 1000
+        if self.listening_since is None or now - self.listening_since < limit:
+            return
+        self.silences += 1
+        if self.silences > self.settings.no_input_max_reprompts:
+            async for out in self._hand_off("no_input", prompts.TRANSFER_NO_INPUT):
+                yield out
+            return
+        async for out in self._say(self.last, prefix=prompts.NO_INPUT):
+            yield out
+
+    async def _on_speech(self, transcript: Transcript) -> AsyncIterator[Frame]:
+        text = transcript.text.strip()
+        if not text:
+            self.silences += 1
+            if self.silences > self.settings.no_input_max_reprompts:
+                async for out in self._hand_off("not_understood", prompts.TRANSFER):
+                    yield out
+                return
+            async for out in self._say(self.last, prefix=prompts.NOT_UNDERSTOOD):
+                yield out
+            return
+        if self.confirming is not None:
+            answer = "yes" if _is_yes(text) else "no"
+            async for out in self._on_confirmation(answer, transcript.at):
+                yield out
+            return
+        if transcript.confidence < self.settings.confirm_below:
+            self.confirming = text
+            confirm = _Prompt(BotReply(messages=({"text": prompts.CONFIRM.format(text=text)},)),
+                              self._listen("yes_no", []))
+            async for out in self._say(confirm):
+                yield out
+            return
+        async for out in self._turn(text, "speech", transcript.at):
+            yield out
+
+    async def _on_keys(self, entry: KeypadEntry) -> AsyncIterator[Frame]:
+        if self.confirming is not None and entry.digits in ("1", "2"):
+            async for out in self._on_confirmation("yes" if entry.digits == "1" else "no", entry.at):
+                yield out
+            return
+        choices = self.last.listen.choices
+        text = entry.digits
+        if len(text) == 1 and choices and 1 <= int(text) <= len(choices):
+            text = choices[int(text) - 1]
+        async for out in self._turn(text, "keypad", entry.at):
+            yield out
+
+    async def _on_confirmation(self, answer: str, at: float) -> AsyncIterator[Frame]:
+        heard, self.confirming = self.confirming, None
+        if answer == "yes" and heard:
+            async for out in self._turn(heard, "speech", at):
+                yield out
+        else:
+            async for out in self._say(self.last, prefix=prompts.CONFIRM_AGAIN):
+                yield out
+
+    async def _turn(self, text: str, source: str, at: float) -> AsyncIterator[Frame]:
+        self.silences = 0
+        yield CallerTurn(text=text, source=source, at=at)  # type: ignore[arg-type]
+        log.info("call %s caller (%s): %s", self.call_id, source, mask_text(text))
+        try:
+            messages = tuple(await self.bot.send(self.call_id, text, {"input": source}))
+        except BotUnavailable as exc:
+            log.error("call %s: %s", self.call_id, exc)
+            async for out in self._hand_off("bot_unavailable", prompts.BOT_DOWN):
+                yield out
+            return
+        if not any(m.get("text") or (m.get("custom") or {}).get("kb") for m in messages):
+            messages = (*messages, {"text": prompts.NO_ANSWER})
+        handoff = _custom(messages, "handoff")
+        reply = BotReply(messages=messages, at=at)
+        if handoff is not None:
+            self.ended = True
+            yield reply
+            queue = str(handoff.get("queue") or "")
+            queue = queue if is_safe_queue(queue) else self.settings.handoff_queue
+            yield EndCall(action="transfer", queue=queue, reason=str(handoff.get("reason") or "bot_handoff"),
+                          details=handoff)
+            return
+        if _custom(messages, "end_call") is not None:
+            self.ended = True
+            yield reply
+            yield EndCall(action="hangup", reason="completed")
+            return
+        expect = expectation_of(messages)
+        buttons = [b for m in messages for b in (m.get("buttons") or [])]
+        listen = self._listen(expect, buttons)
+        if expect in NUMBER_EXPECTATIONS:
+            messages = (*messages, {"text": prompts.KEYPAD_HINT[expect]})
+        self.last = _Prompt(BotReply(messages=messages, at=at), listen)
+        async for out in self._say(self.last):
+            yield out
+
+    async def _hand_off(self, reason: str, say: str) -> AsyncIterator[Frame]:
+        self.ended = True
+        yield BotReply(messages=({"text": say},))
+        yield EndCall(action="transfer", queue=self.settings.handoff_queue, reason=reason)
+
+
+def _is_yes(text: str) -> bool:
+    if any(text.startswith(word) for word in prompts.NO_WORDS):
+        return False
+    return any(word in text for word in prompts.YES_WORDS)

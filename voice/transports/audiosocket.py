@@ -1,0 +1,136 @@
+"""Asterisk AudioSocket: a TCP server Asterisk connects to, one connection per call."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from voice.frames import AudioIn, CallStarted, Dtmf, Frame
+from voice.transports.base import Action, CallSink, RouteBook
+
+log = logging.getLogger(__name__)
+
+KIND_HANGUP = 0x00
+KIND_UUID = 0x01
+KIND_DTMF = 0x03
+KIND_AUDIO = 0x10
+KIND_ERROR = 0xFF
+
+
+def encode(kind: int, payload: bytes = b"") -> bytes:
+    """One AudioSocket message: kind, 2-byte big-endian length, payload."""
+    return bytes([kind]) + len(payload).to_bytes(2, "big") + payload
+
+
+async def read_message(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """Read one message; raises asyncio.IncompleteReadError when the socket closes."""
+    header = await reader.readexactly(3)
+    length = int.from_bytes(header[1:3], "big")
+    return header[0], await reader.readexactly(length) if length else b""
+
+
+class AudioSocketSink:
+    """Outbound side of one AudioSocket call."""
+
+    name = "audiosocket"
+
+    def __init__(self, writer: asyncio.StreamWriter, call_id: str, routes: RouteBook) -> None:
+        self.writer = writer
+        self.call_id = call_id
+        self.routes = routes
+        self.closed = False
+
+    async def send_audio(self, pcm: bytes) -> None:
+        """Send one 20 ms frame (signed 16-bit little-endian, 8 kHz)."""
+        if self.closed:
+            return
+        self.writer.write(encode(KIND_AUDIO, pcm))
+        try:
+            await self.writer.drain()
+        except ConnectionError:
+            self.closed = True
+
+    async def clear(self) -> None:
+        """Nothing to flush: Asterisk plays frames as they arrive, and we simply stop sending."""
+
+    async def end(self, action: Action, queue: str = "") -> None:
+        """Record the route, then send a hangup message: AudioSocket() returns and the dialplan goes on."""
+        self.routes.set(self.call_id, action, queue)
+        if self.closed:
+            return
+        self.closed = True
+        self.writer.write(encode(KIND_HANGUP))
+        with contextlib.suppress(ConnectionError):
+            await self.writer.drain()
+        self.writer.close()
+
+
+async def inbound_frames(reader: asyncio.StreamReader, call_id: str) -> AsyncIterator[Frame]:
+    """Caller audio, keys and hang-up of one call, after its CallStarted frame."""
+    loop = asyncio.get_running_loop()
+    yield CallStarted(call_id=call_id, transport="audiosocket")
+    while True:
+        try:
+            kind, payload = await read_message(reader)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        if kind == KIND_AUDIO:
+            yield AudioIn(pcm=payload, at=loop.time())
+        elif kind == KIND_DTMF and payload:
+            yield Dtmf(digit=payload[:1].decode("ascii", "replace"), at=loop.time())
+        elif kind == KIND_HANGUP:
+            return
+        elif kind == KIND_ERROR:
+            log.warning("call %s: AudioSocket error message %r", call_id, payload[:8])
+            return
+
+
+CallRunner = Callable[[AsyncIterator[Frame], CallSink], Awaitable[object]]
+
+
+class AudioSocketServer:
+    """Listens for Asterisk's AudioSocket connections and runs a call for each."""
+
+    def __init__(self, run_call: CallRunner, routes: RouteBook, host: str, port: int) -> None:
+        self.run_call = run_call
+        self.routes = routes
+        self.host = host
+        self.port = port
+        self.server: asyncio.base_events.Server | None = None
+        self.calls: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Start listening; fails if the port is taken."""
+        self.server = await asyncio.start_server(self._accept, self.host, self.port)
+        self.port = self.server.sockets[0].getsockname()[1]
+        log.info("AudioSocket listening on %s:%d", self.host, self.port)
+
+    async def stop(self) -> None:
+        """Stop listening and end the calls in progress."""
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+        for task in list(self.calls):
+            task.cancel()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.calls.add(task)
+        try:
+            kind, payload = await asyncio.wait_for(read_message(reader), timeout=5)
+            if kind != KIND_UUID or len(payload) != 16:
+                log.warning("AudioSocket connection did not start with a call UUID; closing it")
+                return
+            call_id = str(uuid.UUID(bytes=payload))
+            sink = AudioSocketSink(writer, call_id, self.routes)
+            await self.run_call(inbound_frames(reader, call_id), sink)
+        except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            if task is not None:
+                self.calls.discard(task)
+            writer.close()

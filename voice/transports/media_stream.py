@@ -1,0 +1,105 @@
+"""Twilio-Media-Streams-compatible WebSocket: JSON text frames carrying base64 μ-law at 8 kHz."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from voice.audio import pcm16_to_ulaw, ulaw_to_pcm16
+from voice.frames import AudioIn, CallStarted, Dtmf, Frame
+from voice.transports.base import Action, RouteBook
+
+log = logging.getLogger(__name__)
+
+
+class WebSocketLike(Protocol):
+    """The part of a server WebSocket the transport uses (Sanic's and websockets' both fit)."""
+
+    async def send(self, data: str) -> None:
+        """Send a text frame."""
+
+    async def recv(self) -> Any:
+        """Receive one frame (None or an exception when closed)."""
+
+    async def close(self) -> None:
+        """Close the connection."""
+
+
+class MediaStreamSink:
+    """Outbound side of one media stream: media, mark and clear events."""
+
+    name = "media_stream"
+
+    def __init__(self, ws: WebSocketLike, routes: RouteBook) -> None:
+        self.ws = ws
+        self.routes = routes
+        self.stream_sid = ""
+        self.call_id = ""
+        self.closed = False
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        if self.closed:
+            return
+        try:
+            await self.ws.send(json.dumps(message))
+        except Exception:  # the platform went away mid-send: the reader sees the close
+            self.closed = True
+
+    async def send_audio(self, pcm: bytes) -> None:
+        """Send one 20 ms frame as a media event (160 bytes of μ-law)."""
+        payload = base64.b64encode(pcm16_to_ulaw(pcm)).decode("ascii")
+        await self._send({"event": "media", "streamSid": self.stream_sid, "media": {"payload": payload}})
+
+    async def clear(self) -> None:
+        """Ask the platform to drop the audio it has queued (barge-in)."""
+        await self._send({"event": "clear", "streamSid": self.stream_sid})
+
+    async def end(self, action: Action, queue: str = "") -> None:
+        """Record the route, mark it on the stream, and close: the platform's call flow goes on."""
+        self.routes.set(self.call_id, action, queue)
+        name = f"transfer:{queue}" if action == "transfer" else "hangup"
+        await self._send({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})
+        self.closed = True
+        with contextlib.suppress(Exception):
+            await self.ws.close()
+
+
+async def inbound_frames(ws: WebSocketLike, sink: MediaStreamSink) -> AsyncIterator[Frame]:
+    """Frames of one media stream: CallStarted at the start event, then audio, keys, until stop."""
+    loop = asyncio.get_running_loop()
+    started = False
+    while True:
+        try:
+            raw = await ws.recv()
+        except Exception:  # closed by either side
+            return
+        if raw is None:
+            return
+        try:
+            message = json.loads(raw)
+        except (TypeError, ValueError):
+            log.warning("media stream: ignoring a frame that is not JSON")
+            continue
+        event = message.get("event")
+        if event == "start" and not started:
+            start = message.get("start") or {}
+            sink.stream_sid = str(message.get("streamSid") or start.get("streamSid") or "")
+            sink.call_id = str(start.get("callSid") or sink.stream_sid)
+            params = start.get("customParameters") or {}
+            started = True
+            yield CallStarted(call_id=sink.call_id, transport="media_stream", caller=str(params.get("from", "")))
+        elif event == "media" and started:
+            media = message.get("media") or {}
+            if media.get("track", "inbound") in ("inbound", "inbound_track"):
+                yield AudioIn(pcm=ulaw_to_pcm16(base64.b64decode(media.get("payload", ""))), at=loop.time())
+        elif event == "dtmf" and started:
+            digit = str((message.get("dtmf") or {}).get("digit", ""))[:1]
+            if digit:
+                yield Dtmf(digit=digit, at=loop.time())
+        elif event == "stop":
+            return
