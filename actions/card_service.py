@@ -13,8 +13,11 @@ from actions.kb_service import kb_service
 from actions.knowledge import ActionAnswerFromKb, utter_entry
 
 
-class _KbGuidedAction(Action):
-    """Answer the citizen's words from the knowledge base, falling back to a canonical question."""
+class _KbGuided:
+    """Mixin: answer the citizen's words from the knowledge base, falling back to a canonical question.
+
+    Not an Action itself: rasa-sdk registers every Action subclass, and this one has no name.
+    """
 
     canonical_question = ""
 
@@ -33,7 +36,7 @@ class _KbGuidedAction(Action):
         return [SlotSet("kb_last_entry", top.entry.id), SlotSet("failed_turns", 0.0)]
 
 
-class ActionCardLossEntry(_KbGuidedAction):
+class ActionCardLossEntry(_KbGuided, Action):
     """The citizen's own card is lost: explain how to report the loss."""
 
     canonical_question = "社保卡丢了怎么挂失"
@@ -43,7 +46,7 @@ class ActionCardLossEntry(_KbGuidedAction):
         return "action_card_loss_entry"
 
 
-class ActionCardProgressEntry(_KbGuidedAction):
+class ActionCardProgressEntry(_KbGuided, Action):
     """The citizen asks how far their card has got: explain how to check the progress."""
 
     canonical_question = "怎么查询社保卡制卡进度"

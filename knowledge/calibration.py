@@ -22,7 +22,6 @@ from knowledge.retriever import Calibration, EmbeddingCache, KnowledgeBase
 log = logging.getLogger(__name__)
 NEGATIVES_FILE = Path(__file__).resolve().parent / "calibration_negatives.yml"
 TARGET_WRONG_CONFIDENT = 0.01  # at most 1 % of calibration questions answered confidently but wrongly
-WEIGHT_GRID = [round(x, 2) for x in np.linspace(0.0, 1.0, 21)]
 
 
 def load_negatives(path: Path = NEGATIVES_FILE) -> list[str]:
@@ -47,64 +46,47 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 5
     return coef, float(w[0] - np.dot(coef, mu))
 
 
-def _score_matrices(kb: KnowledgeBase, negatives: list[str]) -> tuple[list, np.ndarray]:
-    """Per-query (lex, dense) per-entry score rows for LOO positives and for negatives, and labels."""
-    rows = []
-    labels = []
-    qvecs = None
-    if kb.has_dense:
-        neg_norm = [kbtext.normalize(q) for q in negatives]
-        qvecs, _ = EmbeddingCache(kb.cache_dir, kb.embedder.model_id).encode(kb.embedder, neg_norm) if kb.cache_dir \
-            else (kb.embedder.encode_queries(neg_norm), 0)
+def _rankings(kb: KnowledgeBase, negatives: list[str]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+    """(fused, dense, lexical) entry scores and the right entry (-1: none) for every calibration question."""
+    out = []
+    neg_vecs = None
+    if kb.has_dense and kb.mode != "lexical":
+        norm = [kbtext.normalize(q) for q in negatives]
+        neg_vecs = (EmbeddingCache(kb.cache_dir, kb.embedder.model_id).encode(kb.embedder, norm)[0] if kb.cache_dir
+                    else kb.embedder.encode_queries(norm))
     for vi, owner in enumerate(kb.view_owner):
         if kb._starts[owner] == vi:  # the standard question is never held out: it defines the entry
             continue
-        lex, dense = kb.view_scores(kb.views[vi], kb.view_vectors[vi] if kb.has_dense else None) \
-            if kb.has_dense else (kb.view_scores_lexical(kb.views[vi]), None)
+        qv = kb.view_vectors[vi] if neg_vecs is not None else None
+        lex, dense, qv = kb.view_scores(kb.views[vi], qv) if qv is not None else (kb.view_scores_lexical(kb.views[vi]), None, None)
         lex = lex.copy()
         lex[vi] = -1.0
         if dense is not None:
             dense = dense.copy()
             dense[vi] = -1.0
-        rows.append((np.maximum.reduceat(lex, kb._starts),
-                     np.maximum.reduceat(dense, kb._starts) if dense is not None else None))
-        labels.append(int(owner))
+        out.append((*kb.entry_scores(lex, dense, qv, held_out=vi), int(owner)))
     for qi, q in enumerate(negatives):
-        lex, dense = kb.view_scores(q, qvecs[qi]) if kb.has_dense else (kb.view_scores_lexical(q), None)
-        rows.append((np.maximum.reduceat(lex, kb._starts),
-                     np.maximum.reduceat(dense, kb._starts) if dense is not None else None))
-        labels.append(-1)
-    return rows, np.array(labels)
+        qv = neg_vecs[qi] if neg_vecs is not None else None
+        lex, dense, qv = kb.view_scores(q, qv) if qv is not None else (kb.view_scores_lexical(q), None, None)
+        out.append((*kb.entry_scores(lex, dense, qv), -1))
+    return out
 
 
-def calibrate(kb: KnowledgeBase, negatives: list[str] | None = None, weights: list[float] | None = None) -> Calibration:
-    """Choose the dense weight (best leave-one-out top-1), fit the confidence model, set the bands.
-
-    `weights` restricts the dense weights tried: [0.0] is lexical-only, [1.0] dense-only.
-    """
+def calibrate(kb: KnowledgeBase, negatives: list[str] | None = None) -> Calibration:
+    """Fit the confidence model on held-out wordings and negatives, then set the band thresholds."""
     negatives = load_negatives() if negatives is None else negatives
-    grid = weights or (WEIGHT_GRID if kb.has_dense else [0.0])
-    rows, labels = _score_matrices(kb, negatives)
+    rows = _rankings(kb, negatives)
+    labels = np.array([r[3] for r in rows])
     pos = labels >= 0
-
-    def fused_rows(w: float) -> list[np.ndarray]:
-        return [lex if dense is None else w * dense + (1 - w) * lex for lex, dense in rows]
-
-    best_w, best_acc = 0.0, -1.0
-    for w in grid:
-        acc = np.mean([np.argmax(f) == lab for f, lab in zip(fused_rows(w), labels) if lab >= 0])
-        if acc > best_acc:
-            best_w, best_acc = w, acc
-    fused = fused_rows(best_w)
     feats, correct, in_top3 = [], [], []
-    for f, (lex, dense), lab in zip(fused, rows, labels):
-        feats.append(kb.features(f, dense if dense is not None else np.zeros_like(lex), lex))
-        order = np.argsort(-f)[:3]
+    for fused, dense, lex, lab in rows:
+        feats.append(kb.features(fused, dense, lex))
+        order = np.argsort(-fused)[:3]
         correct.append(lab >= 0 and order[0] == lab)
         in_top3.append(lab >= 0 and lab in order)
     x, y = np.array(feats), np.array(correct, dtype=float)
     coef, intercept = _fit_logistic(x, y)
-    cal = Calibration(dense_weight=best_w, coef=tuple(coef.tolist()), intercept=intercept)
+    cal = Calibration(coef=tuple(coef.tolist()), intercept=intercept)
     conf = np.array([cal.confidence(f) for f in x])
     correct_a, top3_a = np.array(correct), np.array(in_top3)
     n = len(conf)
@@ -125,8 +107,8 @@ def calibrate(kb: KnowledgeBase, negatives: list[str] | None = None, weights: li
     cal.unsure_at = best_t
     band = np.where(conf >= cal.confident_at, 2, np.where(conf >= cal.unsure_at, 1, 0))
     cal.report = {
-        "positives": int(pos.sum()), "negatives": int((~pos).sum()), "dense_weight": best_w,
-        "loo_top1": round(float(best_acc), 4),
+        "mode": kb.mode, "positives": int(pos.sum()), "negatives": int((~pos).sum()),
+        "loo_top1": round(float(correct_a[pos].mean()), 4),
         "loo_top3": round(float(top3_a[pos].mean()), 4),
         "confident_share": round(float(np.mean(band == 2)), 4),
         "wrong_confident_share": round(float(np.mean((band == 2) & ~correct_a)), 4),

@@ -24,7 +24,33 @@ from knowledge.schema import CONTENT_DIR, KbEntry, content_fingerprint, load_ent
 log = logging.getLogger(__name__)
 Mode = Literal["lexical", "dense", "hybrid"]
 Band = Literal["confident", "unsure", "none"]
-INDEX_VERSION = "3"
+INDEX_VERSION = "4"
+WEIGHTS_FILE = Path(__file__).resolve().parent / "retrieval.yml"
+
+
+@dataclass(frozen=True)
+class FusionWeights:
+    """How the entry score combines the dense and lexical signals (knowledge/retrieval.yml)."""
+
+    max_view: float = 1.0
+    centroid: float = 1.0
+    answer: float = 1.0
+    lexical: float = 0.2
+
+    @classmethod
+    def load(cls, path: Path = WEIGHTS_FILE) -> "FusionWeights":
+        """Read the weights file."""
+        import yaml
+
+        return cls(**yaml.safe_load(path.read_text(encoding="utf-8"))["weights"])
+
+    def for_mode(self, mode: str) -> "FusionWeights":
+        """The weights restricted to one family of signals (for lexical-only and dense-only runs)."""
+        if mode == "lexical":
+            return FusionWeights(0.0, 0.0, 0.0, 1.0)
+        if mode == "dense":
+            return FusionWeights(self.max_view, self.centroid, self.answer, 0.0)
+        return self
 
 
 class Embedder(Protocol):
@@ -34,6 +60,8 @@ class Embedder(Protocol):
     def model_id(self) -> str: ...
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -59,7 +87,6 @@ class Decision:
 class Calibration:
     """Fusion weight, confidence model and band thresholds fitted on data."""
 
-    dense_weight: float = 0.6
     coef: tuple[float, ...] = (0.0,)
     intercept: float = 0.0
     confident_at: float = 0.9
@@ -97,12 +124,13 @@ class EmbeddingCache:
             except (OSError, ValueError, KeyError):
                 log.warning("embedding cache %s unreadable; rebuilding", self.path)
 
-    def encode(self, embedder: Embedder, texts: Sequence[str]) -> tuple[np.ndarray, int]:
+    def encode(self, embedder: Embedder, texts: Sequence[str], kind: str = "query") -> tuple[np.ndarray, int]:
         """Vectors for the texts (from cache where possible); also returns how many were computed."""
-        keys = [_sha(t) for t in texts]
+        keys = [_sha(kind + ":" + t) for t in texts]
         missing = sorted({k: t for k, t in zip(keys, texts) if k not in self.vectors}.items())
         if missing:
-            vecs = embedder.encode_queries([t for _, t in missing])
+            encode = embedder.encode_passages if kind == "passage" else embedder.encode_queries
+            vecs = encode([t for _, t in missing])
             for (k, _), v in zip(missing, vecs):
                 self.vectors[k] = np.asarray(v, dtype=np.float32)
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,7 +145,8 @@ class KnowledgeBase:
     """An indexed set of entries: search() ranks them, decide() picks the answer band."""
 
     def __init__(self, entries: list[KbEntry], embedder: Embedder | None = None,
-                 cache_dir: Path | str | None = None, calibration: Calibration | None = None) -> None:
+                 cache_dir: Path | str | None = None, calibration: Calibration | None = None,
+                 weights: FusionWeights | None = None, mode: Mode | None = None) -> None:
         t0 = time.perf_counter()
         self.entries = entries
         self.by_id = {e.id: e for e in entries}
@@ -135,16 +164,32 @@ class KnowledgeBase:
         self._starts = np.flatnonzero(np.r_[True, self.view_owner[1:] != self.view_owner[:-1]])
         self.lexical = Bm25Index([kbtext.lexical_tokens(v) for v in views])
         self.view_vectors: np.ndarray | None = None
+        self.centroids: np.ndarray | None = None
+        self.answer_vectors: np.ndarray | None = None
         self.embedded_now = 0
         if embedder is not None:
-            normalized = [kbtext.normalize(v) for v in views]
-            if self.cache_dir:
-                self.view_vectors, self.embedded_now = EmbeddingCache(self.cache_dir, embedder.model_id).encode(embedder, normalized)
-            else:
-                self.view_vectors = embedder.encode_queries(normalized)
-                self.embedded_now = len(normalized)
+            self._embed(embedder)
+        self.mode: Mode = mode or ("hybrid" if self.has_dense else "lexical")
+        self.weights = (weights or FusionWeights.load()).for_mode(self.mode)
         self.calibration = calibration or Calibration()
         self.build_seconds = time.perf_counter() - t0
+
+    def _embed(self, embedder: Embedder) -> None:
+        """Vectors of every wording (query side), entry centroids, and question+answer passages."""
+        views = [kbtext.normalize(v) for v in self.views]
+        passages = [kbtext.normalize(e.question + " " + e.answer) for e in self.entries]
+        if self.cache_dir:
+            cache = EmbeddingCache(self.cache_dir, embedder.model_id)
+            self.view_vectors, n1 = cache.encode(embedder, views)
+            self.answer_vectors, n2 = cache.encode(embedder, passages, kind="passage")
+            self.embedded_now = n1 + n2
+        else:
+            self.view_vectors = embedder.encode_queries(views)
+            self.answer_vectors = embedder.encode_passages(passages)
+            self.embedded_now = len(views) + len(passages)
+        self._view_sums = np.add.reduceat(self.view_vectors, self._starts, axis=0)
+        self._view_counts = np.diff(np.r_[self._starts, len(self.views)]).astype(np.float32)
+        self.centroids = self._view_sums / np.linalg.norm(self._view_sums, axis=1, keepdims=True)
 
     @classmethod
     def from_content(cls, content_dir: Path | str = CONTENT_DIR, embedder: Embedder | None = None,
@@ -166,31 +211,42 @@ class KnowledgeBase:
     def index_key(self) -> str:
         """Identifies the index contents and model (cache key for calibration)."""
         model = self.embedder.model_id if self.embedder else "none"
-        return _sha(INDEX_VERSION + model + "\n".join(self.views) + "|" + ",".join(e.id for e in self.entries))
+        answers = "\n".join(e.answer for e in self.entries)
+        return _sha(INDEX_VERSION + model + self.mode + repr(self.weights) + "\n".join(self.views) + answers
+                    + "|" + ",".join(e.id for e in self.entries))
 
     # --- scoring -------------------------------------------------------------------------
-    def view_scores(self, query: str, query_vec: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-        """Lexical (normalised to 0..1) and dense (cosine) scores of every view for the query."""
-        toks = kbtext.lexical_tokens(query)
-        lex = self.lexical.score(toks) / self.lexical.max_score(toks)
-        dense = None
-        if self.view_vectors is not None:
-            if query_vec is None:
-                query_vec = self.embedder.encode_queries([kbtext.normalize(query)])[0]
-            dense = self.view_vectors @ query_vec
-        return lex, dense
+    def view_scores(self, query: str, query_vec: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Lexical (normalised to 0..1) and dense (cosine) scores of every wording, and the query vector."""
+        lex = self.view_scores_lexical(query)
+        if self.view_vectors is None or self.mode == "lexical":
+            return lex, None, None
+        if query_vec is None:
+            query_vec = self.embedder.encode_queries([kbtext.normalize(query)])[0]
+        return lex, self.view_vectors @ query_vec, query_vec
 
-    def entry_scores(self, lex: np.ndarray, dense: np.ndarray | None, mode: Mode) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per-entry fused, dense and lexical scores (each entry's best view)."""
+    def entry_scores(self, lex: np.ndarray, dense: np.ndarray | None, query_vec: np.ndarray | None = None,
+                     held_out: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-entry fused, dense and lexical scores.
+
+        `held_out` (calibration only) removes one wording from its entry's centroid as if it were unseen.
+        """
+        w = self.weights
         lex_e = np.maximum.reduceat(lex, self._starts)
-        if dense is None or mode == "lexical":
-            dense_e = np.zeros_like(lex_e)
-            fused = lex_e
-        else:
-            dense_e = np.maximum.reduceat(dense, self._starts)
-            w = self.calibration.dense_weight
-            fused = dense_e if mode == "dense" else w * dense_e + (1 - w) * lex_e
-        return fused, dense_e, lex_e
+        if dense is None or query_vec is None:
+            return w.lexical * lex_e, np.zeros_like(lex_e), lex_e
+        dense_e = w.max_view * np.maximum.reduceat(dense, self._starts)
+        if w.centroid:
+            cen = self.centroids @ query_vec
+            if held_out is not None:
+                o = self.view_owner[held_out]
+                rest = self._view_sums[o] - self.view_vectors[held_out]
+                cen[o] = float(rest @ query_vec / (np.linalg.norm(rest) or 1.0))
+            dense_e = dense_e + w.centroid * cen
+        if w.answer:
+            dense_e = dense_e + w.answer * (self.answer_vectors @ query_vec)
+        return dense_e + w.lexical * lex_e, dense_e, lex_e
 
     def features(self, fused: np.ndarray, dense_e: np.ndarray, lex_e: np.ndarray) -> np.ndarray:
         """Features of a ranking used to estimate whether its top entry is right."""
@@ -199,12 +255,10 @@ class KnowledgeBase:
         agree = float(np.argmax(dense_e) == np.argmax(lex_e)) if dense_e.any() else 1.0
         return np.array([top, top - second, dense_e[order[0]], lex_e[order[0]], agree], dtype=np.float64)
 
-    def search(self, query: str, k: int = 5, mode: Mode | None = None) -> list[Hit]:
+    def search(self, query: str, k: int = 5) -> list[Hit]:
         """The k best entries for the question."""
-        mode = mode or ("hybrid" if self.has_dense else "lexical")
-        lex, dense = self.view_scores(query) if mode != "lexical" else (self.view_scores_lexical(query), None)
-        fused, dense_e, lex_e = self.entry_scores(lex, dense, mode)
-        return self._hits(fused, dense_e, lex_e, k)
+        lex, dense, qv = self.view_scores(query)
+        return self._hits(*self.entry_scores(lex, dense, qv), k)
 
     def view_scores_lexical(self, query: str) -> np.ndarray:
         """Lexical view scores only (no model call)."""
@@ -220,9 +274,7 @@ class KnowledgeBase:
         query = (query or "").strip()
         if not kbtext.lexical_tokens(query):
             return Decision("none", 0.0, [])
-        mode: Mode = "hybrid" if self.has_dense else "lexical"
-        lex, dense = self.view_scores(query) if self.has_dense else (self.view_scores_lexical(query), None)
-        fused, dense_e, lex_e = self.entry_scores(lex, dense, mode)
+        fused, dense_e, lex_e = self.entry_scores(*self.view_scores(query))
         conf = self.calibration.confidence(self.features(fused, dense_e, lex_e))
         return Decision(self.calibration.band(conf), conf, self._hits(fused, dense_e, lex_e, k))
 

@@ -24,6 +24,9 @@ class CharHashEmbedder:
     def model_id(self) -> str:
         return f"char-hash-{self.dim}"
 
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encode_queries(texts)
+
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i, t in enumerate(texts):

@@ -1,8 +1,12 @@
-"""`python -m voice`: start the phone gateway, or refuse with one sentence that says what to fix."""
+"""`python -m voice`: start the phone gateway, or refuse with one sentence that says what to fix.
+
+`python -m voice --check-model` only checks that a Vosk model is found (exit 0) and prints its path.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from voice.masking import MaskingFilter
@@ -11,8 +15,19 @@ from voice.settings import Settings, SettingsError
 from voice.tts import SpeechUnavailable
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """Validate settings and the model, then serve until interrupted."""
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--check-model"]:
+        try:
+            print(resolve_model_path(Settings.from_env({**os.environ, "VOICE_HANDOFF": "local"}).vosk_model_path))
+        except (SettingsError, ModelMissing) as exc:
+            print(f"voice gateway: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    if args:
+        print("usage: python -m voice [--check-model]", file=sys.stderr)
+        return 2
     handler = logging.StreamHandler()
     handler.addFilter(MaskingFilter())
     logging.basicConfig(level=logging.INFO, handlers=[handler], format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -32,7 +32,7 @@ def build_services(settings: Settings, model_path: Path) -> Services:
     model = VoskModel(model_path)
     speech = SpeechCache(Pyttsx3Engine(settings.tts_voice, settings.tts_rate), settings.tts_cache_entries)
     desk: HandoffDesk = (
-        HttpHandoffDesk(settings.webapp_url, settings.service_token)
+        HttpHandoffDesk(settings.webapp_url, settings.service_token.reveal())
         if settings.handoff_backend == "http"
         else InMemoryHandoffDesk()
     )

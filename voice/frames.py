@@ -34,6 +34,7 @@ class AudioIn(Frame):
 
     pcm: bytes
     at: float = 0.0
+    voiced: bool = False  # set by the Endpointer
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,13 @@ class Secret(str):
     def __repr__(self) -> str:
         return "Secret('**********')" if self else "Secret('')"
 
+    def __str__(self) -> str:
+        return self.__repr__()
+
+    def reveal(self) -> str:
+        """The secret value, for the one place that sends it."""
+        return str.__str__(self)
+
 
 def _int(env: dict[str, str], key: str, default: int) -> int:
     raw = env.get(key, "").strip()
@@ -85,7 +92,7 @@ class Settings:
     timings: ListenTimings = field(default_factory=ListenTimings)
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Read and validate the settings; raise SettingsError naming the fix."""
         env = dict(os.environ if environ is None else environ)
         backend = env.get("VOICE_HANDOFF", "http").strip() or "http"

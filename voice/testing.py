@@ -26,7 +26,7 @@ from voice.transports.base import Action
 class ScriptedRecognizer:
     """A recogniser that 'hears' whatever text is queued for the next utterance."""
 
-    def __init__(self, factory: "ScriptedRecognizerFactory", grammar: tuple[str, ...]) -> None:
+    def __init__(self, factory: ScriptedRecognizerFactory, grammar: tuple[str, ...]) -> None:
         self.factory = factory
         self.grammar = grammar
         self.fed = 0
@@ -240,7 +240,7 @@ class MediaStreamCaller:
         self._reader: asyncio.Task[None] | None = None
         self._chunk = 0
 
-    async def __aenter__(self) -> "MediaStreamCaller":
+    async def __aenter__(self) -> MediaStreamCaller:
         import websockets
 
         self._ws = await websockets.connect(self.url, max_size=None)

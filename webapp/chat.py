@@ -11,7 +11,9 @@ from common.privacy import mask_text
 from webapp.hub import Hub
 from webapp.rasa_client import RasaClient, RasaUnavailable
 from webapp.settings import Settings
-from webapp.store import Conversation, Store
+from sqlalchemy import select
+
+from webapp.store import Conversation, Handoff, Store
 
 log = logging.getLogger(__name__)
 CID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -40,8 +42,15 @@ class ChatService:
         """Transcript and mode of a conversation (for page load and reconnect)."""
         def read(s: Session) -> dict[str, Any]:
             conv = s.get(Conversation, cid)
+            h = s.scalars(select(Handoff).where(Handoff.conversation_id == cid, Handoff.status.in_(("queued", "claimed")))
+                          .order_by(Handoff.id.desc())).first()
+            handoff = None
+            if h is not None:
+                ahead = Store.count(s, Handoff, Handoff.queue == h.queue, Handoff.status == "queued", Handoff.id < h.id)
+                handoff = {"status": h.status, "queue": h.queue, "position": ahead + 1 if h.status == "queued" else None}
             return {"mode": conv.mode if conv else "bot",
                     "awaiting_rating": bool(conv and conv.awaiting_rating),
+                    "handoff": handoff,
                     "messages": Store.transcript(s, cid)}
         return await self.store.run(read)
 

@@ -1,13 +1,32 @@
-"""The human expert seat: hand-off API used by the bot and the voice gateway (agent desk pages follow)."""
+"""The human expert seat: hand-off API for the bot and the voice gateway, and the agent desk.
+
+Hand-off life cycle: queued -> claimed (an agent serves; the bot is silent) -> resolved (back to the
+bot; the citizen is asked for satisfaction). Transfer puts a claimed hand-off back into another queue.
+Outside working hours a hand-off becomes a message (留言) that is filed as a work order (工单).
+"""
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import hmac
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
 
-from sanic import Request, Sanic, response
+from sanic import Request, Sanic, Websocket, response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from webapp.store import Conversation, Handoff, Store
+from common.privacy import mask_text
+from webapp.auth import COOKIE, QUEUES, SESSION_SECONDS, check_password, ensure_demo_agents, read_session, sign_session
+from webapp.store import Agent, Conversation, Handoff, Rating, Store, WorkOrder, dumps, now
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent / "static"
+RATINGS = ("满意", "基本满意", "不满意")
+OPEN = ("queued", "claimed")
 
 
 def service_authorized(request: Request, token: str) -> bool:
@@ -16,37 +35,474 @@ def service_authorized(request: Request, token: str) -> bool:
     return auth.startswith("Bearer ") and hmac.compare_digest(auth[7:], str(token))
 
 
-def attach_desk(app: Sanic) -> None:
-    """Register the hand-off routes on the web app."""
-    store: Store = app.ctx.store
+def on_duty(hours: str, days: str, at: dt.datetime) -> bool:
+    """Whether the expert seat is on duty at a local time ("08:30-17:00", "1,2,3,4,5")."""
+    try:
+        start, end = hours.split("-")
+        weekdays = {int(d) for d in days.split(",") if d.strip()}
+    except ValueError:
+        return True  # a malformed setting must not lock citizens out
+    if at.isoweekday() not in weekdays:
+        return False
+    hm = at.strftime("%H:%M")
+    return start <= hm < end if end != "24:00" else hm >= start
 
+
+def handoff_dict(h: Handoff, waiting_now: dt.datetime | None = None) -> dict[str, Any]:
+    """A hand-off as JSON for the desk."""
+    ref = waiting_now or now()
+    return {"id": h.id, "conversation_id": h.conversation_id, "channel": h.channel, "queue": h.queue,
+            "priority": h.priority, "reason": h.reason, "summary": h.summary, "slots": h.slots or {},
+            "status": h.status, "agent": h.agent, "created_at": h.created_at.isoformat() + "Z",
+            "waiting_seconds": int(((h.claimed_at or ref) - h.created_at).total_seconds())}
+
+
+def workorder_dict(w: WorkOrder) -> dict[str, Any]:
+    """A work order as JSON."""
+    return {"id": w.id, "conversation_id": w.conversation_id, "category": w.category, "title": w.title,
+            "detail": w.detail, "contact": w.contact, "status": w.status, "deadline": w.deadline.isoformat() + "Z",
+            "overdue": w.status != "closed" and w.deadline < now(), "created_by": w.created_by,
+            "created_at": w.created_at.isoformat() + "Z", "resolution": w.resolution,
+            "closed_at": w.closed_at.isoformat() + "Z" if w.closed_at else None}
+
+
+def queue_position(s: Session, h: Handoff) -> int:
+    """1 = next to be served in its queue (higher priority first, then first come)."""
+    ahead = Store.count(s, Handoff, Handoff.queue == h.queue, Handoff.status == "queued",
+                        (Handoff.priority > h.priority) | ((Handoff.priority == h.priority) & (Handoff.id < h.id)))
+    return ahead + 1
+
+
+def attach_desk(app: Sanic) -> None:
+    """Register the hand-off API, the desk pages and the desk API on the web app."""
+    store: Store = app.ctx.store
+    settings = app.ctx.settings
+    hub = app.ctx.hub
+    chat = app.ctx.chat
+    if settings.dev_mode:
+        store.call(ensure_demo_agents)
+
+    # ---------------------------------------------------------------- helpers
+    def current_agent(request: Request) -> Agent | None:
+        username = read_session(request.cookies.get(COOKIE), str(settings.session_secret))
+        if not username:
+            return None
+        agent = store.call(lambda s: s.get(Agent, username))
+        return agent if agent and agent.active else None
+
+    def can_see(agent: Agent, h: Handoff) -> bool:
+        return agent.role == "supervisor" or h.queue in (agent.queues or []) or h.agent == agent.username
+
+    def notify_desk(kind: str, **data: Any) -> None:
+        hub.publish("desk", {"type": kind, **data})
+
+    async def push_citizen_handoff(cid: str, info: dict[str, Any]) -> None:
+        hub.publish(f"conv:{cid}", {"type": "handoff", "handoff": info})
+
+    async def require_agent(request: Request):
+        agent = await asyncio.to_thread(current_agent, request)
+        if agent is None:
+            return None, response.json({"error": "请先登录"}, status=401)
+        return agent, None
+
+    # ---------------------------------------------------------------- hand-off API (services)
     @app.post("/api/handoff")
     async def create_handoff(request: Request):
-        if not service_authorized(request, app.ctx.settings.service_token):
+        if not service_authorized(request, settings.service_token):
             return response.json({"error": "unauthorized"}, status=401)
         body = request.json if isinstance(request.json, dict) else {}
         cid = body.get("conversation_id")
-        if not isinstance(cid, str) or not cid:
+        if not isinstance(cid, str) or not cid or len(cid) > 64:
             return response.json({"error": "conversation_id is required"}, status=400)
+        queue = body.get("queue") if body.get("queue") in QUEUES else "综合"
+        channel = body.get("channel") if body.get("channel") in ("web", "phone") else "web"
+        duty = on_duty(settings.desk_hours, settings.desk_days, dt.datetime.now())
+        reason = str(body.get("reason") or "")[:200]
+        priority = 1 if ("投诉" in reason or "不满" in reason) else 0
+        transcript = body.get("transcript") if isinstance(body.get("transcript"), list) else []
 
         def create(s: Session) -> dict:
-            conv = Store.ensure_conversation(s, cid, body.get("channel") or "web")
-            open_h = s.scalars(select(Handoff).where(Handoff.conversation_id == cid,
-                                                     Handoff.status.in_(("queued", "claimed")))).first()
-            if open_h is None:
-                open_h = Handoff(conversation_id=cid, channel=body.get("channel") or "web",
-                                 queue=body.get("queue") or "综合", reason=body.get("reason") or "",
-                                 summary=body.get("summary") or "", slots=body.get("slots") or {})
-                s.add(open_h)
+            conv = Store.ensure_conversation(s, cid, channel)
+            for line in transcript[-200:]:  # phone calls bring their transcript along
+                if isinstance(line, dict) and line.get("text"):
+                    role = "citizen" if line.get("role") in ("caller", "citizen", "user") else "bot"
+                    Store.add_message(s, cid, role, mask_text(str(line["text"]))[:2000], {"source": "phone"}, channel)
+            h = s.scalars(select(Handoff).where(Handoff.conversation_id == cid, Handoff.status.in_(OPEN))).first()
+            if not duty:
+                conv.mode = "message"
+                return {"id": None, "status": "offhours", "position": None, "queue": queue}
+            if h is None:
+                h = Handoff(conversation_id=cid, channel=channel, queue=queue, priority=priority, reason=reason,
+                            summary=mask_text(str(body.get("summary") or ""))[:500],
+                            slots={str(k): mask_text(str(v)) for k, v in (body.get("slots") or {}).items()})
+                s.add(h)
                 s.flush()
             conv.mode = "human"
-            ahead = Store.count(s, Handoff, Handoff.queue == open_h.queue, Handoff.status == "queued",
-                                Handoff.id < open_h.id)
-            return {"id": open_h.id, "status": open_h.status, "position": ahead + 1, "queue": open_h.queue}
+            return {"id": h.id, "status": h.status, "position": queue_position(s, h), "queue": h.queue}
 
         info = await store.run(create)
-        info["message"] = f"正在为您转接{info['queue']}专家坐席，您前面还有 {info['position'] - 1} 位，请稍候。"
-        app.ctx.hub.publish("desk", {"type": "queue_changed"})
+        if info["status"] == "offhours":
+            info["message"] = (f"现在不是人工服务时间（{settings.desk_hours}）。您可以直接留言，说明要办的事和联系电话，"
+                               "我们会登记为工单，上班后尽快处理；也可以拨打 12345 热线。")
+        else:
+            info["message"] = f"正在为您转接{info['queue']}专家坐席，您前面还有 {info['position'] - 1} 位，请稍候。"
+            notify_desk("queue_changed", queue=info["queue"])
         return response.json(info)
 
-    _ = Conversation  # the desk pages (next step) read conversations too
+    @app.get("/api/handoff/<cid:str>")
+    async def handoff_status(request: Request, cid: str):
+        """The open hand-off of a conversation (for the voice gateway and other services)."""
+        if not service_authorized(request, settings.service_token):
+            return response.json({"error": "unauthorized"}, status=401)
+
+        def read(s: Session):
+            h = s.scalars(select(Handoff).where(Handoff.conversation_id == cid).order_by(Handoff.id.desc())).first()
+            return (handoff_dict(h) | {"position": queue_position(s, h) if h.status == "queued" else None}) if h else None
+        h = await store.run(read)
+        return response.json(h or {"status": "none"}, status=200 if h else 404)
+
+    # ---------------------------------------------------------------- citizen-side hooks
+    async def on_human_message(cid: str, text: str) -> None:
+        def read(s: Session):
+            conv = s.get(Conversation, cid)
+            if conv and conv.mode == "message":  # off-hours message becomes a work order
+                deadline = now() + dt.timedelta(days=3)
+                w = WorkOrder(conversation_id=cid, category="留言", title=text[:60], detail=text, status="open",
+                              deadline=deadline, created_by="citizen")
+                s.add(w)
+                conv.mode = "bot"
+                s.flush()
+                return ("workorder", w.id)
+            h = s.scalars(select(Handoff).where(Handoff.conversation_id == cid, Handoff.status.in_(OPEN))).first()
+            return ("handoff", handoff_dict(h) | {"position": queue_position(s, h)} if h else None)
+        kind, data = await store.run(read)
+        if kind == "workorder":
+            await chat.record(cid, "system", f"您的留言已登记为工单（编号 {data}），工作人员上班后会尽快处理。", {"workorder": data})
+            notify_desk("workorders_changed")
+        elif data:
+            notify_desk("citizen_message", handoff_id=data["id"], conversation_id=cid, text=text)
+            if data["status"] == "queued":
+                await push_citizen_handoff(cid, {"status": "queued", "position": data["position"], "queue": data["queue"]})
+
+    async def on_rating_reply(cid: str, text: str) -> bool:
+        m = re.match(r"^/rate_satisfaction(\{.*\})?$", text)
+        score, comment = None, ""
+        if m and m.group(1):
+            try:
+                data = json.loads(m.group(1))
+                score, comment = data.get("rating"), str(data.get("comment") or "")[:500]
+            except ValueError:
+                score = None
+        elif text.strip() in RATINGS:
+            score = text.strip()
+
+        def save(s: Session) -> bool:
+            conv = s.get(Conversation, cid)
+            conv.awaiting_rating = False
+            if score not in RATINGS:
+                return False
+            h = s.scalars(select(Handoff).where(Handoff.conversation_id == cid, Handoff.status == "resolved")
+                          .order_by(Handoff.id.desc())).first()
+            s.add(Rating(conversation_id=cid, handoff_id=h.id if h else None, score=score, comment=mask_text(comment)))
+            return True
+        rated = await store.run(save)
+        hub.publish(f"conv:{cid}", {"type": "rating", "show": False})
+        if rated:
+            await chat.record(cid, "system", "感谢您的评价！还有其他问题可以继续问我。", {"rating": score})
+            notify_desk("rating", conversation_id=cid, score=score)
+        return rated
+
+    chat.on_human_message = on_human_message
+    chat.on_rating_reply = on_rating_reply
+
+    # ---------------------------------------------------------------- desk pages and session
+    @app.get("/desk")
+    async def desk_page(request: Request):
+        if await asyncio.to_thread(current_agent, request) is None:
+            return response.redirect("/desk/login")
+        return await response.file(STATIC / "desk.html", mime_type="text/html; charset=utf-8")
+
+    @app.get("/desk/login")
+    async def login_page(request: Request):
+        return await response.file(STATIC / "login.html", mime_type="text/html; charset=utf-8")
+
+    @app.post("/desk/login")
+    async def login(request: Request):
+        body = request.json if isinstance(request.json, dict) else {k: v[0] for k, v in (request.form or {}).items()}
+        username, password = str(body.get("username") or ""), str(body.get("password") or "")
+        agent = await store.run(lambda s: s.get(Agent, username))
+        ok = agent is not None and agent.active and await asyncio.to_thread(check_password, password, agent.password_hash)
+        if not ok:
+            log.warning("desk login failed for %s", mask_text(username))
+            return response.json({"error": "用户名或密码错误"}, status=401)
+        r = response.json({"ok": True, "username": agent.username, "role": agent.role})
+        r.add_cookie(COOKIE, sign_session(agent.username, str(settings.session_secret)), httponly=True,
+                     samesite="Strict", max_age=SESSION_SECONDS, path="/", secure=not settings.dev_mode)
+        return r
+
+    @app.post("/desk/logout")
+    async def logout(request: Request):
+        r = response.json({"ok": True})
+        r.delete_cookie(COOKIE, path="/")
+        return r
+
+    # ---------------------------------------------------------------- desk API
+    @app.get("/desk/api/me")
+    async def me(request: Request):
+        agent, err = await require_agent(request)
+        if err:
+            return err
+        return response.json({"username": agent.username, "name": agent.display_name, "role": agent.role,
+                              "queues": agent.queues, "all_queues": QUEUES})
+
+    @app.get("/desk/api/queues")
+    async def queues(request: Request):
+        agent, err = await require_agent(request)
+        if err:
+            return err
+
+        def read(s: Session):
+            rows = s.scalars(select(Handoff).where(Handoff.status.in_(OPEN))
+                             .order_by(Handoff.priority.desc(), Handoff.id)).all()
+            visible = [h for h in rows if can_see(agent, h)]
+            by_queue = {q: [handoff_dict(h) for h in visible if h.queue == q and h.status == "queued"]
+                        for q in QUEUES if agent.role == "supervisor" or q in agent.queues}
+            mine = [handoff_dict(h) for h in visible if h.status == "claimed" and h.agent == agent.username]
+            others = [handoff_dict(h) for h in visible if h.status == "claimed" and h.agent != agent.username] \
+                if agent.role == "supervisor" else []
+            return {"queues": by_queue, "mine": mine, "claimed_by_others": others}
+        return response.json(await store.run(read))
+
+    async def load_handoff(agent: Agent, hid: int):
+        h = await store.run(lambda s: s.get(Handoff, hid))
+        if h is None:
+            return None, response.json({"error": "没有这个转人工记录"}, status=404)
+        if not can_see(agent, h):
+            return None, response.json({"error": "这个会话不属于您的队列"}, status=403)
+        return h, None
+
+    @app.get("/desk/api/handoffs/<hid:int>")
+    async def handoff_detail(request: Request, hid: int):
+        agent, err = await require_agent(request)
+        if err:
+            return err
+        h, err = await load_handoff(agent, hid)
+        if err:
+            return err
+        transcript = await store.run(lambda s: Store.transcript(s, h.conversation_id))
+        return response.json({"handoff": handoff_dict(h), "transcript": transcript})
+
+    @app.post("/desk/api/handoffs/<hid:int>/claim")
+    async def claim(request: Request, hid: int):
+        agent, err = await require_agent(request)
+        if err:
+            return err
+
+        def do(s: Session):
+            h = s.get(Handoff, hid, with_for_update=True)
+            if h is None or not can_see(agent, h):
+                return None, "这个会话不属于您的队列"
+            if h.status != "queued":
+                return None, "这个会话已被其他坐席接入或已结束"
+            h.status, h.agent, h.claimed_at = "claimed", agent.username, now()
+            return handoff_dict(h), None
+        h, problem = await store.run(do)
+        if problem:
+            return response.json({"error": problem}, status=409 if "已被" in problem else 403)
+        await chat.record(h["conversation_id"], "system", f"人工客服（{agent.display_name}）已接入，请讲。",
+                          {"handoff": {"status": "claimed"}})
+        await push_citizen_handoff(h["conversation_id"], {"status": "claimed"})
+        notify_desk("queue_changed", queue=h["queue"])
+        return response.json(h)
+
+    async def own_claimed(request: Request, hid: int):
+        agent, err = await require_agent(request)
+        if err:
+            return None, None, err
+        h, err = await load_handoff(agent, hid)
+        if err:
+            return None, None, err
+        if h.status != "claimed" or h.agent != agent.username:
+            return None, None, response.json({"error": "请先接入这个会话"}, status=409)
+        return agent, h, None
+
+    @app.post("/desk/api/handoffs/<hid:int>/reply")
+    async def reply(request: Request, hid: int):
+        agent, h, err = await own_claimed(request, hid)
+        if err:
+            return err
+        text = str((request.json or {}).get("text") or "").strip()
+        if not text or len(text) > 2000:
+            return response.json({"error": "回复内容不能为空，且不超过 2000 字"}, status=400)
+        msg = await chat.record(h.conversation_id, "agent", text, {"agent_name": agent.display_name, "handoff": hid})
+        notify_desk("agent_message", handoff_id=hid, conversation_id=h.conversation_id)
+        return response.json(msg)
+
+    @app.post("/desk/api/handoffs/<hid:int>/resolve")
+    async def resolve(request: Request, hid: int):
+        agent, h, err = await own_claimed(request, hid)
+        if err:
+            return err
+
+        def do(s: Session):
+            row = s.get(Handoff, hid)
+            row.status, row.resolved_at = "resolved", now()
+            conv = s.get(Conversation, row.conversation_id)
+            conv.mode, conv.awaiting_rating = "bot", True
+        await store.run(do)
+        await chat.record(h.conversation_id, "system", "人工服务已结束，请您对本次服务进行评价（满意 / 基本满意 / 不满意）。之后有问题可以继续问智能客服。",
+                          {"handoff": {"status": "resolved"}, "rating_prompt": True})
+        hub.publish(f"conv:{h.conversation_id}", {"type": "rating", "show": True})
+        await push_citizen_handoff(h.conversation_id, {"status": "resolved"})
+        notify_desk("queue_changed", queue=h.queue)
+        return response.json({"ok": True})
+
+    @app.post("/desk/api/handoffs/<hid:int>/transfer")
+    async def transfer(request: Request, hid: int):
+        agent, h, err = await own_claimed(request, hid)
+        if err:
+            return err
+        target = (request.json or {}).get("queue")
+        if target not in QUEUES:
+            return response.json({"error": "请选择要转到的队列"}, status=400)
+
+        def do(s: Session):
+            row = s.get(Handoff, hid)
+            row.queue, row.status, row.agent, row.claimed_at = target, "queued", None, None
+            return queue_position(s, row)
+        pos = await store.run(do)
+        await chat.record(h.conversation_id, "system", f"已为您转接{target}专家坐席，请稍候。", {"handoff": {"status": "queued"}})
+        await push_citizen_handoff(h.conversation_id, {"status": "queued", "position": pos, "queue": target})
+        notify_desk("queue_changed", queue=target)
+        return response.json({"ok": True, "queue": target, "position": pos})
+
+    @app.get("/desk/api/kb/search")
+    async def kb_search(request: Request):
+        agent, err = await require_agent(request)
+        if err:
+            return err
+        q = (request.args.get("q") or "").strip()[:200]
+        if not q:
+            return response.json({"results": []})
+        kb = await app.ctx.desk_kb()
+        hits = await asyncio.to_thread(kb.search, q, 5)
+        return response.json({"results": [{"id": h.entry.id, "question": h.entry.question, "answer": h.entry.answer,
+                                           "local_review": h.entry.local_review, "score": round(h.score, 3)} for h in hits]})
+
+    @app.post("/desk/api/workorders")
+    async def create_workorder(request: Request):
+        agent, err = await require_agent(request)
+        if err:
+            return err
+        body = request.json if isinstance(request.json, dict) else {}
+        title = str(body.get("title") or "").strip()
+        try:
+            days = int(body.get("deadline_days") or 3)
+        except (TypeError, ValueError):
+            days = 0
+        if not title or not 1 <= days <= 60:
+            return response.json({"error": "请填写工单标题，限时办结天数为 1–60 天"}, status=400)
+
+        def do(s: Session):
+            w = WorkOrder(conversation_id=body.get("conversation_id"), category=str(body.get("category") or "综合")[:32],
+                          title=title[:200], detail=mask_text(str(body.get("detail") or ""))[:4000],
+                          contact=mask_text(str(body.get("contact") or ""))[:64],
+                          deadline=now() + dt.timedelta(days=days), created_by=agent.username)
+            s.add(w)
+            s.flush()
+            return workorder_dict(w)
+        w = await store.run(do)
+        notify_desk("workorders_changed")
+        return response.json(w)
+
+    @app.get("/desk/api/workorders")
+    async def list_workorders(request: Request):
+        agent, err = await require_agent(request)
+        if err:
+            return err
+        status = request.args.get("status")
+
+        def read(s: Session):
+            q = select(WorkOrder).order_by(WorkOrder.deadline)
+            if status:
+                q = q.where(WorkOrder.status == status)
+            elif agent.role != "supervisor":
+                q = q.where(WorkOrder.status != "closed")
+            return [workorder_dict(w) for w in s.scalars(q.limit(500)).all()]
+        return response.json({"workorders": await store.run(read)})
+
+    @app.post("/desk/api/workorders/<wid:int>")
+    async def update_workorder(request: Request, wid: int):
+        agent, err = await require_agent(request)
+        if err:
+            return err
+        body = request.json if isinstance(request.json, dict) else {}
+        status = body.get("status")
+        if status not in ("open", "in_progress", "closed"):
+            return response.json({"error": "状态只能是 open / in_progress / closed"}, status=400)
+
+        def do(s: Session):
+            w = s.get(WorkOrder, wid)
+            if w is None:
+                return None
+            w.status = status
+            if body.get("resolution"):
+                w.resolution = mask_text(str(body["resolution"]))[:4000]
+            w.closed_at = now() if status == "closed" else None
+            return workorder_dict(w)
+        w = await store.run(do)
+        if w is None:
+            return response.json({"error": "没有这个工单"}, status=404)
+        notify_desk("workorders_changed")
+        return response.json(w)
+
+    @app.get("/desk/api/stats")
+    async def stats(request: Request):
+        agent, err = await require_agent(request)
+        if err:
+            return err
+        if agent.role != "supervisor":
+            return response.json({"error": "仅值班长可查看"}, status=403)
+
+        def read(s: Session):
+            t = now()
+            queued = s.scalars(select(Handoff).where(Handoff.status == "queued")).all()
+            per_queue = {q: {"waiting": 0, "longest_wait_seconds": 0} for q in QUEUES}
+            for h in queued:
+                d = per_queue.setdefault(h.queue, {"waiting": 0, "longest_wait_seconds": 0})
+                d["waiting"] += 1
+                d["longest_wait_seconds"] = max(d["longest_wait_seconds"], int((t - h.created_at).total_seconds()))
+            ratings = s.scalars(select(Rating)).all()
+            return {"queues": per_queue,
+                    "claimed": Store.count(s, Handoff, Handoff.status == "claimed"),
+                    "open_workorders": Store.count(s, WorkOrder, WorkOrder.status != "closed"),
+                    "overdue_workorders": Store.count(s, WorkOrder, WorkOrder.status != "closed", WorkOrder.deadline < t),
+                    "ratings": {r: sum(1 for x in ratings if x.score == r) for r in RATINGS}}
+        return response.json(await store.run(read))
+
+    @app.websocket("/desk/ws")
+    async def desk_ws(request: Request, ws: Websocket):
+        agent = await asyncio.to_thread(current_agent, request)
+        if agent is None:
+            await ws.send(json.dumps({"type": "error", "text": "请先登录"}, ensure_ascii=False))
+            return
+        q = hub.subscribe("desk")
+        try:
+            await ws.send(dumps({"type": "hello", "agent": agent.username}))
+            while True:
+                await ws.send(dumps(await q.get()))
+        finally:
+            hub.unsubscribe("desk", q)
+
+    # the desk's knowledge search: lexical retrieval (no model in the web app), loaded on first use
+    _kb_lock = asyncio.Lock()
+
+    async def desk_kb():
+        async with _kb_lock:
+            if getattr(app.ctx, "_desk_kb", None) is None:
+                from knowledge.retriever import KnowledgeBase
+                from knowledge.schema import load_entries
+
+                app.ctx._desk_kb = await asyncio.to_thread(lambda: KnowledgeBase(load_entries()))
+            return app.ctx._desk_kb
+    app.ctx.desk_kb = desk_kb

@@ -29,12 +29,25 @@ def test_bm25_prefers_documents_with_rare_shared_terms():
 
 
 @pytest.mark.parametrize("mode", ["lexical", "dense", "hybrid"])
-def test_search_finds_entry_for_colloquial_question(kb, mode):
-    assert kb.search("俺的社保卡找不着了咋挂失", mode=mode)[0].entry.id == "test-0001"
+def test_search_finds_entry_for_colloquial_question(tmp_path, mode):
+    kb = KnowledgeBase(load_entries(SMALL), None if mode == "lexical" else CharHashEmbedder(), tmp_path, mode=mode)
+    assert kb.mode == mode
+    assert kb.search("俺的社保卡找不着了咋挂失")[0].entry.id == "test-0001"
 
 
-def test_typo_is_normalised(kb):
-    assert kb.search("失叶金在哪领", mode="lexical")[0].entry.id == "test-0002"
+def test_typo_is_normalised():
+    kb = KnowledgeBase(load_entries(SMALL))
+    assert kb.mode == "lexical"
+    assert kb.search("失叶金在哪领")[0].entry.id == "test-0002"
+
+
+def test_dense_mode_ignores_lexical_and_lexical_mode_ignores_dense(tmp_path):
+    dense = KnowledgeBase(load_entries(SMALL), CharHashEmbedder(), tmp_path, mode="dense")
+    hit = dense.search("电子社保卡怎么申领")[0]
+    assert hit.score == pytest.approx(hit.dense)
+    lexical = KnowledgeBase(load_entries(SMALL), CharHashEmbedder(), tmp_path, mode="lexical")
+    hit = lexical.search("电子社保卡怎么申领")[0]
+    assert hit.score == pytest.approx(hit.lexical) and hit.dense == 0
 
 
 def test_calibration_is_fitted_not_default(kb):
@@ -63,7 +76,7 @@ def test_reindex_embeds_only_changed_texts(tmp_path):
     (content / "small.yml").write_text((SMALL / "small.yml").read_text(encoding="utf-8"), encoding="utf-8")
     emb = CharHashEmbedder()
     first = KnowledgeBase(load_entries(content), emb, tmp_path / "cache")
-    assert first.embedded_now == len(first.views)
+    assert first.embedded_now == len(first.views) + len(first.entries)  # wordings + question/answer passages
     text = (content / "small.yml").read_text(encoding="utf-8").replace("社保卡遗失怎么处理", "社保卡弄丢了咋整")
     (content / "small.yml").write_text(text, encoding="utf-8")
     second = KnowledgeBase(load_entries(content), emb, tmp_path / "cache")

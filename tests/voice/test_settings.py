@@ -12,11 +12,12 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "voice.md"
 
 
 def test_defaults() -> None:
-    s = Settings.from_env({"SERVICE_TOKEN": "t"})
+    s = Settings.from_env({"SERVICE_TOKEN": "hunter2-token"})
     assert (s.http_port, s.audiosocket_port, s.rasa_url, s.webapp_url) == (
         8081, 9092, "http://127.0.0.1:5005", "http://127.0.0.1:8080")
     assert s.tts_voice == "sit/cmn-latn-pinyin"
-    assert "t" not in repr(s.service_token)
+    assert "hunter2" not in repr(s) and "hunter2" not in f"{s.service_token}"
+    assert s.service_token.reveal() == "hunter2-token"
 
 
 def test_http_handoff_needs_the_service_token() -> None:

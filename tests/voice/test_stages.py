@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -97,10 +98,12 @@ async def test_recogniser_transcribes_each_utterance_with_preroll() -> None:
     factory = ScriptedRecognizerFactory([("你好", 0.9)])
     stage = Recogniser(factory)
     pre = audio(tone_pcm8k(300, 100))
-    frames = [*pre, UtteranceStarted(at=0.1), *audio(tone_pcm8k(300, 300)), UtteranceEnded(at=1, speech_ms=300, last_voice_at=0.5)]
+    speech = [replace(f, voiced=True) for f in audio(tone_pcm8k(300, 300))]
+    trailing = audio(silence(600))
+    frames = [*pre, UtteranceStarted(at=0.1), *speech, *trailing, UtteranceEnded(at=1, speech_ms=300, last_voice_at=0.5)]
     out = await run_stages([stage], frames)
     assert [f for f in out if isinstance(f, Transcript)] == [Transcript("你好", 0.9, True, 1)]
-    assert stage.cpu_audio_ms == 400  # 100 ms pre-roll + 300 ms utterance
+    assert stage.cpu_audio_ms == 600  # 100 ms pre-roll + 300 ms speech + 200 ms of the trailing silence
 
 
 async def test_recogniser_drops_discarded_noise_and_uses_the_prompt_grammar() -> None:

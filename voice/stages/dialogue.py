@@ -181,9 +181,10 @@ class Dialogue(Stage):
             async for out in self._on_confirmation("yes" if entry.digits == "1" else "no", entry.at):
                 yield out
             return
+        self.confirming = None  # typing something else answers the confirmation question too
         choices = self.last.listen.choices
         text = entry.digits
-        if len(text) == 1 and choices and 1 <= int(text) <= len(choices):
+        if len(text) == 1 and text.isdigit() and choices and 1 <= int(text) <= len(choices):
             text = choices[int(text) - 1]
         async for out in self._turn(text, "keypad", entry.at):
             yield out

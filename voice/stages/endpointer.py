@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from voice.audio import level_dbfs
 from voice.frames import (
@@ -53,6 +54,7 @@ class Endpointer(Stage):
 
         ms = len(frame.pcm) // _BYTES_PER_MS
         voiced = level_dbfs(frame.pcm) > self.timings.speech_threshold_dbfs
+        frame = replace(frame, voiced=voiced)
         self.last_audio_at = frame.at
         if not self.active:
             if not voiced:

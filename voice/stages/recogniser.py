@@ -21,6 +21,7 @@ from voice.recognition import CallRecognizer, RecognizerFactory
 
 PREROLL_FRAMES = 15  # 300 ms of audio before the first voiced frame: soft word onsets
 FEED_BYTES = 3200  # feed the recogniser every 200 ms of speech
+HANGOVER_BYTES = 3200  # 200 ms of the trailing silence still belongs to the last word
 
 
 class Recogniser(Stage):
@@ -33,6 +34,7 @@ class Recogniser(Stage):
         self.recognizer: CallRecognizer | None = None
         self.preroll: deque[bytes] = deque(maxlen=PREROLL_FRAMES)
         self.pending = bytearray()
+        self.tail = bytearray()  # unvoiced audio since the last voiced frame, held back
         self.active = False
         self.last_partial = ""
         self.cpu_audio_ms = 0  # audio fed, for the benchmark's cost per audio second
@@ -52,11 +54,17 @@ class Recogniser(Stage):
             self.active = True
             self.last_partial = ""
             self.pending = bytearray(b"".join(self.preroll))
+            self.tail.clear()
         elif isinstance(frame, AudioIn):
             if not self.active:
                 self.preroll.append(frame.pcm)
+            elif not frame.voiced:
+                # The end-of-utterance silence is not decoded: it costs CPU, and models without
+                # a garbage word (no [unk]) turn long silence into a grammar word.
+                self.tail += frame.pcm
             else:
-                self.pending += frame.pcm
+                self.pending += self.tail + frame.pcm
+                self.tail.clear()
                 if len(self.pending) >= FEED_BYTES and self.recognizer is not None:
                     partial = await self._blocking(self._feed, self.recognizer, bytes(self.pending))
                     self.pending.clear()
@@ -68,14 +76,17 @@ class Recogniser(Stage):
         elif isinstance(frame, UtteranceEnded) and self.active and self.recognizer is not None:
             self.active = False
             self.preroll.clear()
-            text, confidence = await self._blocking(self._finish, self.recognizer, bytes(self.pending))
+            final_audio = bytes(self.pending + self.tail[:HANGOVER_BYTES])
             self.pending.clear()
+            self.tail.clear()
+            text, confidence = await self._blocking(self._finish, self.recognizer, final_audio)
             yield frame
             yield Transcript(text=text, confidence=confidence, final=True, at=frame.at)
             return
         elif isinstance(frame, UtteranceDiscarded) and self.active:
             self.active = False
             self.pending.clear()
+            self.tail.clear()
             if self.recognizer is not None:
                 await self._blocking(self.recognizer.reset)
         yield frame
