@@ -82,6 +82,7 @@ class Settings:
     service_token: Secret = field(default_factory=lambda: Secret(""))
     handoff_backend: str = "http"
     handoff_queue: str = "shebao-experts"
+    queue_map: dict[str, str] = field(default_factory=dict)
     tts_voice: str = "sit/cmn-latn-pinyin"
     tts_rate: int = 170
     tts_cache_entries: int = 512
@@ -107,6 +108,12 @@ class Settings:
         queue = env.get("VOICE_HANDOFF_QUEUE", "shebao-experts").strip()
         if not queue.replace("-", "").replace("_", "").isalnum():
             raise SettingsError("Set VOICE_HANDOFF_QUEUE to letters, digits, '-' or '_' only.")
+        queue_map: dict[str, str] = {}
+        for pair in filter(None, (p.strip() for p in env.get("VOICE_QUEUE_MAP", "").split(","))):
+            bot_queue, _, pbx_queue = pair.partition("=")
+            if not pbx_queue.replace("-", "").replace("_", "").isalnum() or not pbx_queue.isascii():
+                raise SettingsError("Set VOICE_QUEUE_MAP as bot=pbx pairs, e.g. 养老=shebao-pension,社保卡=shebao-card.")
+            queue_map[bot_queue.strip()] = pbx_queue.strip()
         timings = ListenTimings(
             speech_threshold_dbfs=_float(env, "VOICE_SPEECH_THRESHOLD_DBFS", -38.0),
             min_speech_ms=_int(env, "VOICE_MIN_SPEECH_MS", 200),
@@ -137,6 +144,7 @@ class Settings:
             service_token=token,
             handoff_backend=backend,
             handoff_queue=queue,
+            queue_map=queue_map,
             tts_voice=env.get("VOICE_TTS_VOICE", "sit/cmn-latn-pinyin").strip() or "sit/cmn-latn-pinyin",
             tts_rate=_int(env, "VOICE_TTS_RATE", 170),
             tts_cache_entries=_int(env, "VOICE_TTS_CACHE_ENTRIES", 512),
@@ -152,7 +160,7 @@ class Settings:
 ENV_KEYS = (
     "VOICE_HTTP_HOST", "VOICE_HTTP_PORT", "AUDIOSOCKET_HOST", "AUDIOSOCKET_PORT",
     "VOSK_MODEL_PATH", "RASA_URL", "VOICE_RASA_TIMEOUT_S", "WEBAPP_URL", "SERVICE_TOKEN",
-    "VOICE_HANDOFF", "VOICE_HANDOFF_QUEUE", "VOICE_TTS_VOICE", "VOICE_TTS_RATE",
+    "VOICE_HANDOFF", "VOICE_HANDOFF_QUEUE", "VOICE_QUEUE_MAP", "VOICE_TTS_VOICE", "VOICE_TTS_RATE",
     "VOICE_TTS_CACHE_ENTRIES", "VOICE_CONFIRM_BELOW", "VOICE_NO_INPUT_MAX_REPROMPTS",
     "VOICE_DB_PATH", "VOICE_SPEECH_THRESHOLD_DBFS", "VOICE_MIN_SPEECH_MS",
     "VOICE_EOU_SILENCE_MS", "VOICE_EOU_SILENCE_NUMBER_MS", "VOICE_MAX_UTTERANCE_MS",

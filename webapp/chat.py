@@ -79,7 +79,7 @@ class ChatService:
         conv = await self.store.run(lambda s: Store.ensure_conversation(s, cid))
         if conv.awaiting_rating and self.on_rating_reply is not None and await self.on_rating_reply(cid, text):
             return
-        if conv.mode == "human" and self.on_human_message is not None:
+        if conv.mode in ("human", "message") and self.on_human_message is not None:
             await self.on_human_message(cid, mask_text(shown))
             return
         await self.bot_turn(cid, text)

@@ -232,6 +232,25 @@ async def test_bot_handoff_becomes_a_transfer_after_its_message() -> None:
     assert len(bot.sent) == 1  # nothing goes to the bot after the hand-off
 
 
+async def test_bot_queue_names_map_to_pbx_queues_and_unavailable_desk_keeps_the_bot() -> None:
+    bot = ScriptedBot([
+        [{"text": "抱歉，人工客服系统暂时连接不上。", "custom": {"handoff": {"queue": "综合", "status": "unavailable"}}}],
+        [{"text": "正在为您转接。", "custom": {"handoff": {"queue": "养老", "status": "queued", "id": 7}}}],
+    ])
+    fed_back: list[Frame] = []
+    settings = Settings(handoff_backend="local", queue_map={"养老": "shebao-pension"})
+    out = await run_stages([Dialogue(bot, settings, fed_back.append)],
+                           [CallStarted("c", "t"), Transcript("转人工", 1.0), Transcript("转人工", 1.0)])
+    ends = [f for f in out if isinstance(f, EndCall)]
+    assert len(ends) == 1 and ends[0].queue == "shebao-pension"
+
+
+async def test_a_ticket_made_by_the_bot_is_not_sent_twice() -> None:
+    record, desk = CallRecord(call_id="c"), InMemoryHandoffDesk()
+    await run_stages([Handoff(desk, record)], [EndCall("transfer", "q", "r", details={"status": "queued", "id": 7})])
+    assert desk.tickets == [] and record.handoff_status == "created by the bot (7)"
+
+
 async def test_bot_down_transfers_the_caller() -> None:
     from voice.rasa import BotUnavailable
 

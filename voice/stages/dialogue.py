@@ -212,12 +212,14 @@ class Dialogue(Stage):
         if not any(m.get("text") or (m.get("custom") or {}).get("kb") for m in messages):
             messages = (*messages, {"text": prompts.NO_ANSWER})
         handoff = _custom(messages, "handoff")
+        if handoff is not None and handoff.get("status") == "unavailable":
+            handoff = None  # the bot could not reach the desk and told the caller so: stay with the bot
         reply = BotReply(messages=messages, at=at)
         if handoff is not None:
             self.ended = True
             yield reply
             queue = str(handoff.get("queue") or "")
-            queue = queue if is_safe_queue(queue) else self.settings.handoff_queue
+            queue = self.settings.queue_map.get(queue, queue if is_safe_queue(queue) else self.settings.handoff_queue)
             yield EndCall(action="transfer", queue=queue, reason=str(handoff.get("reason") or "bot_handoff"),
                           details=handoff)
             return

@@ -37,7 +37,10 @@ class Handoff(Stage):
 
     async def process(self, frame: Frame) -> AsyncIterator[Frame]:
         """Hand the ticket over, then let the transfer go on."""
-        if isinstance(frame, EndCall) and frame.action == "transfer":
+        if isinstance(frame, EndCall) and frame.action == "transfer" and frame.details.get("status"):
+            # Rasa's hand-off action already created the ticket (with the tracker's slots).
+            self.record.handoff_status = f"created by the bot ({frame.details.get('id') or frame.details['status']})"
+        elif isinstance(frame, EndCall) and frame.action == "transfer":
             summary = str(frame.details.get("summary") or summary_of(self.record, frame.reason))
             ticket = HandoffTicket(
                 conversation_id=self.record.call_id,
