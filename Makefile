@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 SVC := .venv/svc/bin/python
 
-.PHONY: help setup envs system-deps model train run test test-unit test-rasa test-e2e validate-data nlu-report \
+.PHONY: help setup envs system-deps model train run test test-unit validate-data nlu-report voice-model voice-asterisk voice-e2e voice-bench \
         kb-validate kb-bench bench lint clean
 
 help: ## list the targets
@@ -19,8 +19,21 @@ model: envs ## build the local sentence-embedding model folder (models/multiling
 
 setup: envs model ## everything `make run` needs
 
-system-deps: ## Debian packages the tests need (Chromium, espeak-ng, sox, sipp…); idempotent
+system-deps: ## Debian packages the tests need (Chromium, espeak-ng, sox, sipp…) and the test Asterisk; idempotent
 	@bash scripts/setup_system.sh
+	@bash scripts/voice/setup_system.sh
+
+voice-model: ## download the official Mandarin Vosk model (needs internet; see docs/voice.md)
+	@bash scripts/voice/download_model.sh
+
+voice-asterisk: ## build the cached Debian-sid chroot with Asterisk used by the phone end-to-end test
+	@bash scripts/voice/build_asterisk_chroot.sh
+
+voice-e2e: envs system-deps ## the real-Asterisk phone call end-to-end test only
+	@bash -c '. scripts/env.sh && $(SVC) -m pytest -q -p no:cacheprovider tests/voice -m asterisk'
+
+voice-bench: envs ## phone latency / CPU / concurrency benchmark (figures into docs/voice.md)
+	@bash -c '. scripts/env.sh && $(SVC) scripts/voice/bench_latency.py --turns 20 --calls 10'
 
 train: envs ## train the Rasa model if training data, domain or config changed
 	@bash scripts/train.sh

@@ -1,7 +1,8 @@
 """Fit the fusion weight and the answer bands on data.
 
-Positives: every paraphrase of every entry asked as a question with that paraphrase held out
-of the index (leave-one-out), so the entry has to be found through its other wordings.
+Positives: the tuning half of the development set (real citizen wording, labelled with the entries
+that answer it); without a development set, every paraphrase asked with itself held out of the
+index (leave-one-out), so the entry has to be found through its other wordings.
 Negatives: questions the knowledge base must not answer (knowledge/calibration_negatives.yml).
 A logistic model on ranking features estimates P(top-1 is right); thresholds are chosen so
 that confidently wrong answers stay rare and out-of-scope questions fall into "none".
@@ -21,6 +22,7 @@ from knowledge.retriever import Calibration, EmbeddingCache, KnowledgeBase
 
 log = logging.getLogger(__name__)
 NEGATIVES_FILE = Path(__file__).resolve().parent / "calibration_negatives.yml"
+DEVSET_FILE = Path(__file__).resolve().parent / "devset" / "devset.yml"
 TARGET_WRONG_CONFIDENT = 0.01  # at most 1 % of calibration questions answered confidently but wrongly
 
 
@@ -46,14 +48,31 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 5
     return coef, float(w[0] - np.dot(coef, mu))
 
 
-def _rankings(kb: KnowledgeBase, negatives: list[str]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
-    """(fused, dense, lexical) entry scores and the right entry (-1: none) for every calibration question."""
+def _query_vectors(kb: KnowledgeBase, texts: list[str]) -> np.ndarray | None:
+    """Query embeddings (cached) when the knowledge base uses dense retrieval."""
+    if not (kb.has_dense and kb.mode != "lexical") or not texts:
+        return None
+    norm = [kbtext.normalize(q) for q in texts]
+    return (EmbeddingCache(kb.cache_dir, kb.embedder.model_id).encode(kb.embedder, norm)[0] if kb.cache_dir
+            else kb.embedder.encode_queries(norm))
+
+
+def _labelled_rankings(kb: KnowledgeBase, labelled: list[tuple[str, set[str] | None]]) -> list[tuple]:
+    """Rankings of real citizen questions with known answers (None: nothing answers it)."""
+    vecs = _query_vectors(kb, [t for t, _ in labelled])
+    index = {e.id: i for i, e in enumerate(kb.entries)}
     out = []
-    neg_vecs = None
-    if kb.has_dense and kb.mode != "lexical":
-        norm = [kbtext.normalize(q) for q in negatives]
-        neg_vecs = (EmbeddingCache(kb.cache_dir, kb.embedder.model_id).encode(kb.embedder, norm)[0] if kb.cache_dir
-                    else kb.embedder.encode_queries(norm))
+    for qi, (text, expected) in enumerate(labelled):
+        lex, dense, qv = kb.view_scores(text, vecs[qi]) if vecs is not None else (kb.view_scores_lexical(text), None, None)
+        right = {index[e] for e in expected if e in index} if expected else set()
+        out.append((*kb.entry_scores(lex, dense, qv), right))
+    return out
+
+
+def _rankings(kb: KnowledgeBase, negatives: list[str]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, set[int]]]:
+    """(fused, dense, lexical) entry scores and the right entries (empty: none) for leave-one-out questions."""
+    out = []
+    neg_vecs = _query_vectors(kb, negatives)
     for vi, owner in enumerate(kb.view_owner):
         if kb._starts[owner] == vi:  # the standard question is never held out: it defines the entry
             continue
@@ -64,26 +83,35 @@ def _rankings(kb: KnowledgeBase, negatives: list[str]) -> list[tuple[np.ndarray,
         if dense is not None:
             dense = dense.copy()
             dense[vi] = -1.0
-        out.append((*kb.entry_scores(lex, dense, qv, held_out=vi), int(owner)))
+        out.append((*kb.entry_scores(lex, dense, qv, held_out=vi), {int(owner)}))
     for qi, q in enumerate(negatives):
         qv = neg_vecs[qi] if neg_vecs is not None else None
         lex, dense, qv = kb.view_scores(q, qv) if qv is not None else (kb.view_scores_lexical(q), None, None)
-        out.append((*kb.entry_scores(lex, dense, qv), -1))
+        out.append((*kb.entry_scores(lex, dense, qv), set()))
     return out
 
 
-def calibrate(kb: KnowledgeBase, negatives: list[str] | None = None) -> Calibration:
-    """Fit the confidence model on held-out wordings and negatives, then set the band thresholds."""
+def calibrate(kb: KnowledgeBase, negatives: list[str] | None = None,
+              labelled: list[tuple[str, set[str] | None]] | None = None) -> Calibration:
+    """Fit the confidence model, then set the band thresholds.
+
+    With `labelled` (real citizen questions and the entries that answer them, None for "nothing"),
+    those questions plus the negatives are the calibration data; without, leave-one-out paraphrases are.
+    """
     negatives = load_negatives() if negatives is None else negatives
-    rows = _rankings(kb, negatives)
-    labels = np.array([r[3] for r in rows])
-    pos = labels >= 0
+    if labelled:
+        rows = _labelled_rankings(kb, labelled + [(q, None) for q in negatives])
+        source = "labelled questions"
+    else:
+        rows = _rankings(kb, negatives)
+        source = "leave-one-out paraphrases"
+    pos = np.array([bool(r[3]) for r in rows])
     feats, correct, in_top3 = [], [], []
-    for fused, dense, lex, lab in rows:
+    for fused, dense, lex, right in rows:
         feats.append(kb.features(fused, dense, lex))
         order = np.argsort(-fused)[:3]
-        correct.append(lab >= 0 and order[0] == lab)
-        in_top3.append(lab >= 0 and lab in order)
+        correct.append(bool(right) and int(order[0]) in right)
+        in_top3.append(bool(right) and any(int(o) in right for o in order))
     x, y = np.array(feats), np.array(correct, dtype=float)
     coef, intercept = _fit_logistic(x, y)
     cal = Calibration(coef=tuple(coef.tolist()), intercept=intercept)
@@ -107,9 +135,9 @@ def calibrate(kb: KnowledgeBase, negatives: list[str] | None = None) -> Calibrat
     cal.unsure_at = best_t
     band = np.where(conf >= cal.confident_at, 2, np.where(conf >= cal.unsure_at, 1, 0))
     cal.report = {
-        "mode": kb.mode, "positives": int(pos.sum()), "negatives": int((~pos).sum()),
-        "loo_top1": round(float(correct_a[pos].mean()), 4),
-        "loo_top3": round(float(top3_a[pos].mean()), 4),
+        "mode": kb.mode, "source": source, "positives": int(pos.sum()), "negatives": int((~pos).sum()),
+        "top1": round(float(correct_a[pos].mean()), 4),
+        "top3": round(float(top3_a[pos].mean()), 4),
         "confident_share": round(float(np.mean(band == 2)), 4),
         "wrong_confident_share": round(float(np.mean((band == 2) & ~correct_a)), 4),
         "negatives_in_none": round(float(np.mean(band[~pos] == 0)), 4),
@@ -118,16 +146,29 @@ def calibrate(kb: KnowledgeBase, negatives: list[str] | None = None) -> Calibrat
     return cal
 
 
+def load_tuning_questions(path: Path = DEVSET_FILE) -> list[tuple[str, set[str] | None]]:
+    """The tuning half of the development set (even positions); the odd half is kept for testing."""
+    if not path.exists():
+        return []
+    items = yaml.safe_load(path.read_text(encoding="utf-8"))["items"]
+    out = []
+    for it in items[0::2]:
+        exp = it["expected"]
+        out.append((str(it["text"]), None if exp in ("none", None) else set(exp if isinstance(exp, list) else [exp])))
+    return out
+
+
 def calibrate_cached(kb: KnowledgeBase) -> Calibration:
-    """calibrate(), reusing the stored result when the index and the negatives have not changed."""
-    neg_hash = hashlib.sha1(NEGATIVES_FILE.read_bytes()).hexdigest()[:12]
+    """calibrate() on the tuning questions, reusing the stored result when nothing it depends on changed."""
+    sources = NEGATIVES_FILE.read_bytes() + (DEVSET_FILE.read_bytes() if DEVSET_FILE.exists() else b"")
+    neg_hash = hashlib.sha1(sources).hexdigest()[:12]
     path = kb.cache_dir / f"calib-{kb.index_key[:16]}-{neg_hash}.json" if kb.cache_dir else None
     if path and path.exists():
         try:
             return Calibration(**json.loads(path.read_text(encoding="utf-8")))
         except (ValueError, TypeError):
             log.warning("calibration cache %s unreadable; recalibrating", path)
-    cal = calibrate(kb)
+    cal = calibrate(kb, labelled=load_tuning_questions())
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(cal.__dict__, ensure_ascii=False, indent=1), encoding="utf-8")

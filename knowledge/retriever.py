@@ -167,25 +167,26 @@ class KnowledgeBase:
         self.centroids: np.ndarray | None = None
         self.answer_vectors: np.ndarray | None = None
         self.embedded_now = 0
-        if embedder is not None:
-            self._embed(embedder)
-        self.mode: Mode = mode or ("hybrid" if self.has_dense else "lexical")
+        self.mode: Mode = mode or ("hybrid" if embedder is not None else "lexical")
         self.weights = (weights or FusionWeights.load()).for_mode(self.mode)
+        if embedder is not None and self.mode != "lexical":
+            self._embed(embedder)
         self.calibration = calibration or Calibration()
         self.build_seconds = time.perf_counter() - t0
 
     def _embed(self, embedder: Embedder) -> None:
         """Vectors of every wording (query side), entry centroids, and question+answer passages."""
         views = [kbtext.normalize(v) for v in self.views]
-        passages = [kbtext.normalize(e.question + " " + e.answer) for e in self.entries]
-        if self.cache_dir:
-            cache = EmbeddingCache(self.cache_dir, embedder.model_id)
+        # question+answer passages are embedded only when their weight is used (they are long: slow to embed)
+        passages = [kbtext.normalize(e.question + " " + e.answer) for e in self.entries] if self.weights.answer else []
+        cache = EmbeddingCache(self.cache_dir, embedder.model_id) if self.cache_dir else None
+        if cache:
             self.view_vectors, n1 = cache.encode(embedder, views)
-            self.answer_vectors, n2 = cache.encode(embedder, passages, kind="passage")
+            self.answer_vectors, n2 = cache.encode(embedder, passages, kind="passage") if passages else (None, 0)
             self.embedded_now = n1 + n2
         else:
             self.view_vectors = embedder.encode_queries(views)
-            self.answer_vectors = embedder.encode_passages(passages)
+            self.answer_vectors = embedder.encode_passages(passages) if passages else None
             self.embedded_now = len(views) + len(passages)
         self._view_sums = np.add.reduceat(self.view_vectors, self._starts, axis=0)
         self._view_counts = np.diff(np.r_[self._starts, len(self.views)]).astype(np.float32)
@@ -244,7 +245,7 @@ class KnowledgeBase:
                 rest = self._view_sums[o] - self.view_vectors[held_out]
                 cen[o] = float(rest @ query_vec / (np.linalg.norm(rest) or 1.0))
             dense_e = dense_e + w.centroid * cen
-        if w.answer:
+        if w.answer and self.answer_vectors is not None:
             dense_e = dense_e + w.answer * (self.answer_vectors @ query_vec)
         return dense_e + w.lexical * lex_e, dense_e, lex_e
 

@@ -86,7 +86,7 @@ async def test_full_call_greeting_barge_in_keypad_and_transfer(tmp_path: Path) -
                 speech_end = await caller.say(tone_pcm8k(300, 600, level=0.3), trailing_silence_ms=700)
                 assert caller.events("clear"), "barge-in did not clear the stream"
                 clear_at = next(t for t, m in caller.received if m.get("event") == "clear")
-                assert clear_at - spoke_at < 0.6  # 200 ms guard + processing
+                assert clear_at - spoke_at < 0.8  # 200 ms minimum-speech guard + processing
                 assert not caller.media_times(clear_at + 0.1) or caller.media_times(clear_at + 0.1)[0] > speech_end
 
                 # 3. The bot answers: it asks for the ID number, and offers the keypad.

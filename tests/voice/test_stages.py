@@ -306,7 +306,7 @@ async def test_player_paces_20ms_frames_and_reports_the_end() -> None:
     await player.task
     times = [t for t, _ in sink.frames]
     assert len(times) == 10 and all(len(p) == 320 for _, p in sink.frames)
-    assert times[-1] - times[0] == pytest.approx(0.18, abs=0.03)
+    assert times[-1] - times[0] == pytest.approx(0.18, abs=0.06)  # real-time pace, not a burst
     assert isinstance(fed_back[-1], PlaybackFinished) and not fed_back[-1].interrupted
 
 

@@ -1,0 +1,79 @@
+"""Citizen-facing wording for card states, application progress and loss reports (from docs facts 21–46).
+
+Time limits that are not confirmed for Jinan (【待核】 in the domain facts) are worded as
+"一般" or referred to 12333 rather than stated as a promise.
+"""
+from __future__ import annotations
+
+from cardsys.models import CardState as S
+
+# what each state means for the citizen, one sentence
+STATE_TEXT: dict[str, str] = {
+    S.APPLIED: "申请已经受理，正在等待制卡。",
+    S.MAKING: "社保卡正在制作中。",
+    S.SHIPPED: "卡已经做好，正在寄送到领卡网点。",
+    S.READY: "卡已经到了领卡网点，可以去领取了。",
+    S.COLLECTED: "卡已经领取，启用后就可以正常使用。",
+    S.ACTIVE: "卡的状态正常，可以正常使用。",
+    S.TEMP_LOSS: "卡已经临时挂失，暂时不能使用。",
+    S.FORMAL_LOSS: "卡已经正式挂失，原卡作废，需要补办新卡。",
+    S.CANCELLED: "卡已经注销，不能再使用。",
+    S.LOCKED: "卡已经锁定，暂时不能使用社保功能。",
+}
+
+PROGRESS_PATH: tuple[str, ...] = (S.APPLIED, S.MAKING, S.SHIPPED, S.READY, S.COLLECTED)
+
+EXPECTED: dict[str, str] = {
+    S.APPLIED: "批量制卡一般需要15到30个工作日，做好后会送到您选的网点。",
+    S.MAKING: "批量制卡一般需要15到30个工作日，做好后会送到您选的网点。",
+    S.SHIPPED: "卡到网点后就可以领取，可以过几个工作日再查一次。",
+    S.READY: "现在就可以去领取。",
+}
+
+WHAT_TO_BRING: tuple[str, ...] = ("本人有效身份证件（原件）",)
+
+NEXT_STEP: dict[str, str] = {
+    S.APPLIED: "不用做什么，等制卡完成就行。",
+    S.MAKING: "不用做什么，卡到网点后就可以领取。",
+    S.SHIPPED: "卡到网点后，带上本人有效身份证件去领取。",
+    S.READY: "请带上本人有效身份证件，到{outlet}领取。领卡后记得及时修改初始密码。",
+    S.COLLECTED: "如果还没启用，请到服务网点或线上渠道启用社保功能；金融功能要带身份证件和卡到合作银行网点激活。",
+    S.ACTIVE: "卡可以正常使用。",
+    S.TEMP_LOSS: "找回了卡可以办解挂；确定找不回，请带本人有效身份证件办正式挂失和补卡。",
+    S.FORMAL_LOSS: "请带本人有效身份证件到社保卡服务网点申请补卡，补卡流程和新申领一样。",
+    S.CANCELLED: "如需重新申领，请带本人有效身份证件到社保卡服务网点办理。",
+    S.LOCKED: "请带本人有效身份证件和卡到社保卡服务网点解锁。",
+}
+
+LOSS_ALLOWED: frozenset[str] = frozenset({S.ACTIVE, S.READY, S.COLLECTED})
+
+LOSS_REFUSED: dict[str, str] = {
+    S.FORMAL_LOSS: "这张卡已经正式挂失了，不用再挂失。原卡已作废，请带本人有效身份证件到社保卡服务网点补卡。",
+    S.CANCELLED: "这张卡已经注销了，不能挂失。如需新卡，请带本人有效身份证件到社保卡服务网点申领。",
+    S.LOCKED: "这张卡处于锁定状态，不能在这里挂失。请转人工，或带本人有效身份证件到社保卡服务网点办理。",
+    S.APPLIED: "您的卡还在办理中，还没有交到您手里，不需要挂失。",
+    S.MAKING: "您的卡还在制作中，还没有交到您手里，不需要挂失。",
+    S.SHIPPED: "您的卡正在寄往网点，还没有交到您手里，不需要挂失。",
+}
+
+
+def loss_next_steps(bank: str) -> tuple[str, ...]:
+    """What happens after a temporary loss report (facts 24–30)."""
+    return (
+        "这次挂失的是社保卡的社保功能。卡上的银行账户，请同时拨打" + (bank or "服务银行") + "的客服电话挂失。",
+        "临时挂失有一定的有效期，过期没有办理正式挂失会自动解挂，济南的具体期限以12333的答复为准。",
+        "如果找回了卡，在申请补卡之前可以带身份证件和卡办理解挂。",
+        "确定找不回的，请带本人有效身份证件到社保卡服务网点办理正式挂失和补卡；正式挂失后不能撤销。",
+    )
+
+
+VERIFY_MISMATCH = "您提供的信息和登记的信息不一致，请核对后再试一次。"
+VERIFY_LOCKED = "核验没有通过的次数太多了，为了保护您的信息，这次不能继续自助核验。可以转人工客服，或带本人有效身份证件到社保卡服务网点办理。"
+VERIFY_OK = "身份核验通过。"
+CODE_SENT = "如果您提供的信息和登记的一致，验证码已经发到您登记的手机上，{minutes}分钟内有效。请说出或输入6位验证码。"
+CODE_WRONG = "验证码不对或者已经过期，请再试一次，也可以重新获取验证码。"
+CODE_UNAVAILABLE = "现在不能发送短信验证码，请改用登记手机号的后四位核验。"
+CODE_TOO_SOON = "验证码刚刚发过，请稍等一分钟再重新获取。"
+LAST4_INVALID = "手机号后四位应该是4位数字，请再说一遍。"
+NAME_MISSING = "请告诉我持卡人的姓名。"
+NO_CARD = "没有查到您名下的社保卡记录。如有疑问，可以转人工客服或拨打12333。"
