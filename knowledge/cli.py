@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from collections import Counter
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from knowledge.schema import CONTENT_DIR, ContentError, KbEntry, content_files, load_entries, near_duplicate_questions, validate
+from knowledge.schema import CONTENT_DIR, REQUIRED, ContentError, KbEntry, content_files, load_entries, near_duplicate_questions, validate
 
 
 def _content_dir() -> Path:
@@ -82,35 +83,59 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 1
 
 
+class _BlockDumper(yaml.SafeDumper):
+    """Writes multi-line strings (answers) as literal blocks, as the content files do."""
+
+
+_BlockDumper.add_representer(str, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", v, style="|" if "\n" in v else None))
+
+
+def _entry_block(raw: dict, indent: str) -> str:
+    """One entry as YAML text, indented as an item of the file's entries list (keys in schema order)."""
+    order = [*REQUIRED, "keywords"]
+    raw = {k: raw[k] for k in sorted(raw, key=lambda k: order.index(k) if k in order else len(order))}
+    text = yaml.dump([raw], Dumper=_BlockDumper, allow_unicode=True, sort_keys=False, width=1000)
+    return "".join(indent + line if line.strip() else line for line in text.splitlines(keepends=True))
+
+
+def _replace_entry(text: str, entry_id: str, block: str) -> str:
+    """The file text with one entry's block replaced; other entries keep their exact formatting."""
+    m = re.search(rf"^([ \t]*)- id: {re.escape(entry_id)}[ \t]*$", text, re.M)
+    nxt = re.compile(rf"^{re.escape(m.group(1))}- id: ", re.M).search(text, m.end())
+    return text[: m.start()] + block.rstrip("\n") + "\n" + (text[nxt.start():] if nxt else "")
+
+
 def cmd_add(args: argparse.Namespace) -> int:
-    """Add or update entries: each goes into the file of its area (card-… into the file holding card ids)."""
+    """Add or update entries; only the affected file's text changes, the rest keeps its formatting."""
+    from knowledge.schema import _entry_from_raw
+
     new = yaml.safe_load(Path(args.file).read_text(encoding="utf-8"))
     new_entries = new["entries"] if isinstance(new, dict) else new
     content = _content_dir()
-    docs = {f: yaml.safe_load(f.read_text(encoding="utf-8")) for f in content_files(content)}
+    texts = {f: f.read_text(encoding="utf-8") for f in content_files(content)}
+    docs = {f: yaml.safe_load(t) for f, t in texts.items()}
     for raw in new_entries:
         target = next((f for f, d in docs.items() if any(e["id"] == raw["id"] for e in d["entries"])), None)
-        if target is None:
+        if target is not None:
+            indent = re.search(rf"^([ \t]*)- id: {re.escape(raw['id'])}[ \t]*$", texts[target], re.M).group(1)
+            texts[target] = _replace_entry(texts[target], raw["id"], _entry_block(raw, indent))
+            print(f"updated {raw['id']} in {target.name}")
+        else:
             area = str(raw["id"]).split("-")[0]
             target = next((f for f, d in docs.items() if d.get("area") == area), content / f"{area}.yml")
-            docs.setdefault(target, {"area": area, "entries": []})
-            docs[target]["entries"].append(raw)
+            text = texts.get(target, f"area: {area}\nentries:\n")
+            m = re.search(r"^([ \t]*)- id: ", text, re.M)
+            texts[target] = text.rstrip("\n") + "\n" + _entry_block(raw, m.group(1) if m else "  ")
             print(f"added {raw['id']} to {target.name}")
-        else:
-            docs[target]["entries"] = [raw if e["id"] == raw["id"] else e for e in docs[target]["entries"]]
-            print(f"updated {raw['id']} in {target.name}")
-    # validate before writing anything
-    tmp_entries: list[KbEntry] = []
-    from knowledge.schema import _entry_from_raw
-
-    for f, d in docs.items():
-        tmp_entries += [_entry_from_raw(e, f.name) for e in d["entries"]]
-    problems = validate(tmp_entries)
-    if problems:
+        docs[target] = yaml.safe_load(texts[target])
+    entries = [_entry_from_raw(e, f.name) for f, d in docs.items() for e in d["entries"]]
+    problems = validate(entries)
+    if problems:  # nothing is written unless the whole content stays valid
         print("not saved:\n  " + "\n  ".join(problems))
         return 1
-    for f, d in docs.items():
-        f.write_text(yaml.safe_dump(d, allow_unicode=True, sort_keys=False, width=1000), encoding="utf-8")
+    for f, t in texts.items():
+        if not f.exists() or f.read_text(encoding="utf-8") != t:
+            f.write_text(t, encoding="utf-8")
     print("saved; the action server re-indexes within KB_WATCH_SECONDS (no Rasa retraining needed)")
     return 0
 

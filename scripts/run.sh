@@ -50,6 +50,13 @@ wait_for() {  # name, url, seconds
 wait_for "action server" "http://127.0.0.1:$ACTION_PORT/health" 120
 wait_for "web app" "$WEBAPP_URL/health" 60
 wait_for "Rasa server" "$RASA_URL/status?token=$RASA_TOKEN" 180
+# warm-up: one real knowledge action call returns once the knowledge base is indexed
+warm='{"next_action":"action_answer_from_kb","sender_id":"warmup","tracker":{"sender_id":"warmup","slots":{},"latest_message":{"text":"社保卡","intent":{"name":"ask_question"},"entities":[]},"events":[],"latest_action_name":"action_listen"},"domain":{}}'
+if curl -fsS -m 300 -o /dev/null -H 'Content-Type: application/json' -d "$warm" "http://127.0.0.1:$ACTION_PORT/webhook"; then
+  echo "[run] knowledge base is ready"
+else
+  echo "[run] the knowledge action did not answer; see $logdir/actions.log"; tail -n 30 "$logdir/actions.log"; exit 1
+fi
 
 if [ "$detach" = 1 ]; then
   printf '%s\n' "${pids[@]}" > "$RUN_DIR/pids"
