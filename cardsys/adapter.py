@@ -23,8 +23,18 @@ from cardsys import texts
 from cardsys.idnumber import explain_invalid, normalize_id
 from cardsys.models import AuditEntry, Card, CardState, Citizen, VerifiedSession, utcnow
 from cardsys.numbers import normalize_digits
-from cardsys.results import (ApplicationProgress, CardStatus, CitizenLookup, CodeSent, LossResult, VerificationRequired,
-                             VerificationResult, VerifiedCitizen, beijing, cn_date)
+from cardsys.results import (
+    ApplicationProgress,
+    CardStatus,
+    CitizenLookup,
+    CodeSent,
+    LossResult,
+    VerificationRequired,
+    VerificationResult,
+    VerifiedCitizen,
+    beijing,
+    cn_date,
+)
 from cardsys.settings import Settings, load_settings
 from cardsys.sms import CodeCheck, LogSmsGateway, OneTimeCodes, SmsGateway
 from cardsys.store import CardStore
@@ -101,12 +111,15 @@ class SqlCardSystem:
     def find_citizen(self, id_number: str, *, channel: str, conversation_id: str) -> CitizenLookup:
         """Whether an ID number is valid and known (counts as a failure when it is not known)."""
         id_number = normalize_id(id_number)
-        reason = explain_invalid(id_number)
+        masked = mask_id_number(id_number)
+        early = self._precheck(id_number, masked, channel, conversation_id, "find_citizen")
+        if early:
+            return CitizenLookup(found=False, valid_id=early.code != "invalid_id", masked_id=masked, reason=early.message,
+                                 locked=early.code == "locked")
         with self.store.session() as s:
-            row = None if reason else self._citizen(s, id_number)
-            outcome = "invalid_id" if reason else ("ok" if row else "not_found")
-            self._audit(s, channel, conversation_id, "find_citizen", outcome, row, mask_id_number(id_number))
-        return CitizenLookup(found=row is not None, valid_id=not reason, masked_id=mask_id_number(id_number), reason=reason or "")
+            row = self._citizen(s, id_number)
+            self._audit(s, channel, conversation_id, "find_citizen", "ok" if row else "not_found", row, masked)
+        return CitizenLookup(found=row is not None, valid_id=True, masked_id=masked)
 
     def verify(self, id_number: str, name: str, phone_last4: str, *, channel: str, conversation_id: str) -> VerificationResult:
         """Check ID number, name and the last four digits of the registered phone; never says which one was wrong."""
@@ -147,7 +160,11 @@ class SqlCardSystem:
                 return CodeSent(False, "too_soon", texts.CODE_TOO_SOON, masked)
             minutes = max(1, self.codes.ttl // 60)
             if matched and row is not None:
-                self.sms.send(row.phone, f"【济南社保】您的验证码是{code}，{minutes}分钟内有效。工作人员不会向您索要验证码，请勿告诉他人。")
+                try:
+                    self.sms.send(row.phone, f"【济南社保】您的验证码是{code}，{minutes}分钟内有效。工作人员不会向您索要验证码，请勿告诉他人。")
+                except Exception as e:  # any gateway failure: the citizen can still use the phone's last four digits
+                    self._audit(s, channel, conversation_id, "send_code", "sms_failed", row, f"{masked} {type(e).__name__}")
+                    return CodeSent(False, "unavailable", texts.CODE_UNAVAILABLE, masked)
                 self._audit(s, channel, conversation_id, "send_code", "ok", row, f"{masked} 验证码已发送")
             else:
                 self._audit(s, channel, conversation_id, "send_code", "mismatch", row,
@@ -336,7 +353,7 @@ class SqlCardSystem:
         with self.store.session() as s:
             row = s.get(VerifiedSession, _token_hash(citizen.token or ""))
             live = (row is not None and row.revoked_at is None and row.expires_at > self.clock()
-                    and True)
+                    and _same(row.conversation_id, citizen.conversation_id))
             if live and row is not None:
                 return row.citizen_id, row.channel
             self._audit(s, row.channel if row else "", citizen.conversation_id, action, "not_verified", None,

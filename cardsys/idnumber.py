@@ -29,7 +29,7 @@ def check_digit(first17: str) -> str:
     """The check character (0-9 or X) of the first 17 digits of an ID number."""
     if not re.fullmatch(r"\d{17}", first17 or ""):
         raise ValueError("check_digit needs exactly 17 digits")
-    total = sum(int(c) * w for c, w in zip(first17, WEIGHTS))
+    total = sum(int(c) * w for c, w in zip(first17, WEIGHTS, strict=True))
     return CHECK_CHARS[total % 11]
 
 

@@ -61,7 +61,8 @@ class CitizenLookup:
     found: bool
     valid_id: bool
     masked_id: str
-    reason: str = ""  # why the ID number is not valid, for the citizen
+    reason: str = ""  # why the ID number is not valid, or that self-service is locked, for the citizen
+    locked: bool = False  # too many failed verifications: offer a person
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,7 @@ def main() -> int:
     model = os.environ.get("EMBEDDING_MODEL", str(ROOT / "models" / "multilingual-e5-small"))
     cache = Path(os.environ.get("KB_CACHE_DIR", ROOT / "var" / "kb_cache"))
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    embedder = E5Embedder(model)
+    embedder = E5Embedder(model, threads=int(os.environ.get("EMBEDDING_THREADS", "1")))
     if "--tune" in sys.argv:
         tune(entries, embedder, cache, items)
         return 0

@@ -51,3 +51,20 @@ def test_weather_is_not_answered_from_the_knowledge_base(stack, cid):
 def test_gibberish_does_not_crash_and_gets_an_answer(stack, cid):
     bot = [m for m in chat(stack, cid, "的了是我不 asdkjh ？？？") if m["role"] in ("bot", "system")]
     assert bot and CHINESE.search(bot[0]["text"])
+
+
+def test_personal_data_never_reaches_the_databases(stack, cid):
+    import os
+    import sqlite3
+
+    raw_id, raw_phone = "370102199003071238", "13912345678"
+    chat(stack, cid, f"我叫张伟 身份证号{raw_id} 电话{raw_phone}")
+    for var in ("TRACKER_STORE_URL", "WEBAPP_DATABASE_URL"):
+        url = os.environ.get(var, "")
+        if not url.startswith("sqlite:///"):
+            pytest.fail(f"{var} must point at the test stack's SQLite file")
+        con = sqlite3.connect(url.removeprefix("sqlite:///"))
+        dump = "\n".join(con.iterdump())
+        con.close()
+        assert cid in dump, f"{var}: the conversation was not stored"
+        assert raw_id not in dump and raw_phone not in dump, f"{var} holds raw personal data"

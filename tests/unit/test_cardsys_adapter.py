@@ -141,6 +141,9 @@ class CardSystemContract:
         invalid = cards.find_citizen("123", channel="web", conversation_id="c")
         assert not invalid.valid_id and "长度不对" in invalid.reason
         assert cards.verify(ZHANG.id_number, "x", "0000", channel="web", conversation_id="c").attempts_left == 1
+        cards.verify(ZHANG.id_number, "x", "0000", channel="web", conversation_id="c")
+        locked = cards.find_citizen(ZHANG.id_number, channel="web", conversation_id="c")  # no probing once locked
+        assert (locked.found, locked.locked) == (False, True) and "人工" in locked.reason
 
     # --- one-time codes ----------------------------------------------------------------------------
     def test_a_one_time_code_sent_to_the_registered_phone_verifies(self, cards: SqlCardSystem, sms: LogSmsGateway) -> None:
@@ -162,8 +165,16 @@ class CardSystemContract:
         assert cards.verify_code(WANG.id_number, "000000", channel="phone", conversation_id="b").code == "mismatch"
         assert [e.outcome for e in audit(store) if e.conversation_id == "b"] == ["mismatch", "mismatch"]
 
-    def test_without_a_gateway_codes_are_unavailable(self, store: CardStore, cards: SqlCardSystem) -> None:
+    def test_without_a_working_gateway_codes_are_unavailable(self, store: CardStore, cards: SqlCardSystem) -> None:
         assert SqlCardSystem(store).send_code(WANG.id_number, "王样例", channel="web", conversation_id="c").code == "unavailable"
+
+        class Broken:
+            def send(self, phone: str, text: str) -> None:
+                raise ConnectionError("gateway down")
+
+        broken = SqlCardSystem(store, sms=Broken())
+        assert broken.send_code(WANG.id_number, "王样例", channel="web", conversation_id="d").code == "unavailable"
+        assert [e.outcome for e in audit(store) if e.conversation_id == "d"] == ["sms_failed"]
 
     # --- lookups ----------------------------------------------------------------------------------
     def test_card_status(self, cards: SqlCardSystem) -> None:

@@ -7,8 +7,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cardsys.idnumber import (PROVINCES, birth_date, check_digit, compose_id, explain_invalid, gender, has_valid_check_digit,
-                              is_valid_id)
+from cardsys.idnumber import (
+    PROVINCES,
+    birth_date,
+    check_digit,
+    compose_id,
+    explain_invalid,
+    gender,
+    has_valid_check_digit,
+    is_valid_id,
+)
 
 seventeen = st.text(alphabet="0123456789", min_size=17, max_size=17)
 

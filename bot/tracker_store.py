@@ -1,0 +1,55 @@
+"""A SQL tracker store that never writes citizens' personal data to the database.
+
+User messages, their parse data and the values of personal slots are masked (ID numbers, phone
+numbers, card numbers, names) in the copy that is stored; the running conversation keeps the
+values it needs in memory for the current turn only. Raw values needed across turns live in the
+action server's short-lived verification state, never in the tracker.
+"""
+import copy
+from typing import Any, Dict, Iterator, Optional, Text
+
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.events import BotUttered, Event, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from common.privacy import mask_text, mask_value
+
+PERSONAL = ("id_number", "phone", "person_name", "card_number", "phone_last4", "otp_code")
+
+
+def _mask_parse(parse: Dict[Text, Any], names: tuple) -> Dict[Text, Any]:
+    parse = copy.deepcopy(parse or {})
+    if parse.get("text"):
+        parse["text"] = mask_text(parse["text"], names)
+    for ent in parse.get("entities") or []:
+        if ent.get("entity") in PERSONAL and ent.get("value") is not None:
+            ent["value"] = mask_value(ent["entity"], str(ent["value"]))
+    return parse
+
+
+def mask_event(event: Event) -> Event:
+    """A copy of the event with personal data masked (other events are returned unchanged)."""
+    if isinstance(event, UserUttered):
+        names = tuple(str(e.get("value")) for e in event.entities or [] if e.get("entity") == "person_name")
+        return UserUttered(text=mask_text(event.text or "", names) if event.text else event.text,
+                           intent=event.intent, entities=_mask_parse({"entities": event.entities}, names)["entities"],
+                           parse_data=_mask_parse(event.parse_data, names), timestamp=event.timestamp,
+                           input_channel=event.input_channel, message_id=event.message_id, metadata=event.metadata)
+    if isinstance(event, SlotSet) and event.key in PERSONAL and event.value is not None:
+        return SlotSet(event.key, mask_value(event.key, str(event.value)), timestamp=event.timestamp)
+    if isinstance(event, BotUttered) and event.text:
+        return BotUttered(text=mask_text(event.text), data=event.data, metadata=event.metadata, timestamp=event.timestamp)
+    return event
+
+
+class MaskingSQLTrackerStore(SQLTrackerStore):
+    """SQLTrackerStore (SQLite by default, PostgreSQL by URL) that stores masked events only."""
+
+    def __init__(self, domain=None, host: Optional[Text] = None, **kwargs: Any) -> None:
+        if not host or "://" not in host:
+            raise ValueError("TRACKER_STORE_URL must be a database URL such as sqlite:///var/rasa_tracker.db")
+        super().__init__(domain=domain, host=host, **kwargs)
+
+    def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator:
+        """The new events of the tracker, masked."""
+        return (mask_event(e) for e in super()._additional_events(session, tracker))

@@ -1,0 +1,83 @@
+"""The SQL card system against the local PostgreSQL: the whole adapter contract, concurrency and constraints.
+
+Each run creates a throwaway database and drops it afterwards. Without a reachable server the tests
+are skipped, except in CI (CI=true), where that is a failure. CARDSYS_TEST_POSTGRES_URL points at a
+database the test may connect to in order to create and drop its own (default: local trust auth).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+
+from cardsys.adapter import SqlCardSystem
+from cardsys.idnumber import is_valid_id
+from cardsys.models import Card, Citizen
+from cardsys.seed import DEMO_CITIZENS, seed
+from cardsys.store import CardStore
+from tests.unit.test_cardsys_adapter import CardSystemContract, card_states
+
+psycopg = pytest.importorskip("psycopg")
+ADMIN_URL = os.environ.get("CARDSYS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="module")
+def database_url() -> Iterator[str]:
+    """A fresh, empty database for this module, dropped at the end."""
+    try:
+        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as e:
+        message = f"PostgreSQL is not reachable at {ADMIN_URL} ({str(e).strip()}); start it or set CARDSYS_TEST_POSTGRES_URL"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    name = f"cardsys_test_{os.getpid()}_{secrets.token_hex(4)}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield make_url(ADMIN_URL).set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class TestPostgres(CardSystemContract):
+    """The adapter contract (tests/unit/test_cardsys_adapter.py) against PostgreSQL."""
+
+    @pytest.fixture
+    def store(self, database_url: str) -> Iterator[CardStore]:
+        store = CardStore(database_url)
+        store.clear()
+        yield store
+        store.close()
+
+    def test_it_really_is_postgresql(self, store: CardStore) -> None:
+        with store.session() as s:
+            assert s.execute(text("select version()")).scalar_one().startswith("PostgreSQL")
+
+    def test_simultaneous_loss_reports_change_the_card_exactly_once(self, cards: SqlCardSystem, store: CardStore) -> None:
+        citizen = self.login(cards)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(lambda _: cards.report_temporary_loss(citizen), range(8)))
+        assert Counter(r.code for r in results) == {"reported": 1, "already_reported": 7}
+        assert len({r.reported_at for r in results}) == 1
+        assert card_states(store, DEMO_CITIZENS[0].id_number) == ["临时挂失"]
+
+    def test_the_database_refuses_unknown_card_states(self, cards: SqlCardSystem, store: CardStore) -> None:
+        with pytest.raises(IntegrityError), store.session() as s:
+            card = s.scalars(select(Card)).first()
+            card.status = "丢了"
+
+    def test_seed_works_on_postgresql(self, store: CardStore) -> None:
+        report = seed(store, count=40)
+        assert (report.created, report.citizens) == (43, 43)
+        assert seed(store, count=40).created == 0
+        with store.session() as s:
+            assert all(is_valid_id(i) for i in s.scalars(select(Citizen.id_number)))
+        assert all(report.by_status.values())
