@@ -1,45 +1,126 @@
-"""Social-security card self-service: loss reports and card progress.
+"""Social-security card self-service: identity verification, card progress and status, temporary loss.
 
-Until identity verification and the card-system adapter exist, these goals are answered from
-the knowledge base with the entry that explains how to do it.
+Flow: the goal (report_card_loss / query_card_progress) first gets the knowledge-base guidance,
+then `verify_identity_form` collects ID number, name and the registered phone's last 4 digits;
+`action_verify_identity` checks them with the card system (cardsys) and continues with the goal.
+Raw personal data never goes into the tracker: slots hold masked values, the raw values wait in
+`PendingIdentity` (this process, a few minutes) until the check, then are dropped.
 """
 from __future__ import annotations
 
-from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+import asyncio
+import logging
+import re
+import threading
+import time
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.kb_service import kb_service
 from actions.knowledge import ActionAnswerFromKb, utter_entry
+from cardsys.idnumber import explain_invalid, is_valid_id
+from cardsys.numbers import extract_id_number, extract_last4
+from cardsys.results import VerificationRequired, VerifiedCitizen
+from common.privacy import mask_id_number, mask_name
+
+log = logging.getLogger(__name__)
+IDENTITY_SLOTS = ("id_number", "person_name", "phone_last4")
+NAME_RE = re.compile(r"[\u4e00-\u9fff][\u4e00-\u9fff·]{1,5}")
+NAME_PREFIX = re.compile(r"^(我(的名字)?(叫|是)|姓名(是|叫)?|名字(是|叫)|俺叫|俺是|本人)")
+
+
+class PendingIdentity:
+    """Raw identity answers of conversations in verification, kept in memory for a few minutes only."""
+
+    def __init__(self, ttl: float = 900.0) -> None:
+        self.ttl = ttl
+        self._data: dict[str, tuple[float, dict[str, str]]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, conversation_id: str, key: str, value: str) -> None:
+        """Remember one raw answer."""
+        with self._lock:
+            self._expire()
+            _, d = self._data.get(conversation_id, (0.0, {}))
+            d[key] = value
+            self._data[conversation_id] = (time.monotonic(), d)
+
+    def get(self, conversation_id: str) -> dict[str, str]:
+        """The raw answers of a conversation (empty when expired)."""
+        with self._lock:
+            self._expire()
+            return dict(self._data.get(conversation_id, (0.0, {}))[1])
+
+    def drop(self, conversation_id: str) -> None:
+        """Forget a conversation's raw answers."""
+        with self._lock:
+            self._data.pop(conversation_id, None)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for k in [k for k, (t, _) in self._data.items() if now - t > self.ttl]:
+            del self._data[k]
+
+
+pending = PendingIdentity()
+NEEDS_VERIFICATION = {
+    "loss": "我可以现在帮您办理临时挂失。为保护您的信息安全，先核验一下身份（随时说“取消”可退出）。",
+    "progress": "我可以帮您查询本人的社保卡进度。为保护您的信息安全，先核验一下身份（随时说“取消”可退出）。",
+}
+_card_system = None
+_card_lock = threading.Lock()
+
+
+def card_system():
+    """The card-system adapter selected by configuration (SQL by default)."""
+    global _card_system
+    with _card_lock:
+        if _card_system is None:
+            from cardsys.adapter import SqlCardSystem
+
+            _card_system = SqlCardSystem.from_settings()
+        return _card_system
+
+
+def channel_of(tracker: Tracker) -> str:
+    """web or phone."""
+    return "phone" if tracker.get_latest_input_channel() == "phone" else "web"
+
+
+def reset_identity(conversation_id: str) -> list[EventType]:
+    """Forget the identity answers (slots and raw values)."""
+    pending.drop(conversation_id)
+    return [SlotSet(s, None) for s in IDENTITY_SLOTS]
 
 
 class _KbGuided:
-    """Mixin: answer the citizen's words from the knowledge base, falling back to a canonical question.
+    """Mixin: give the goal's knowledge-base guidance, remember the goal, then verification follows.
 
     Not an Action itself: rasa-sdk registers every Action subclass, and this one has no name.
     """
 
     canonical_question = ""
+    goal = ""
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[EventType]:
-        """Answer confidently from the citizen's words, else with the goal's canonical entry."""
+        """Guidance first (so the citizen knows what happens), then the verification form (rules)."""
         kb = kb_service.get()
-        if kb is None:
-            return await ActionAnswerFromKb().run(dispatcher, tracker, domain)
-        decision = kb.decide(tracker.latest_message.get("text") or "")
-        if decision.band != "confident":
+        if kb is not None:
             decision = kb.decide(self.canonical_question)
-        if not decision.hits:
-            return await ActionAnswerFromKb().run(dispatcher, tracker, domain)
-        top = decision.hits[0]
-        utter_entry(dispatcher, top.entry, decision.confidence, "goal")
-        return [SlotSet("kb_last_entry", top.entry.id), SlotSet("failed_turns", 0.0)]
+            if decision.hits:
+                utter_entry(dispatcher, decision.hits[0].entry, decision.confidence, "goal")
+        dispatcher.utter_message(text=NEEDS_VERIFICATION[self.goal])
+        return [SlotSet("card_goal", self.goal)]
 
 
 class ActionCardLossEntry(_KbGuided, Action):
-    """The citizen's own card is lost: explain how to report the loss."""
+    """The citizen's own card is lost: explain, then verify and offer a temporary loss report."""
 
-    canonical_question = "社保卡丢了怎么挂失"
+    canonical_question = "社保卡丢了，第一时间应该做什么？"
+    goal = "loss"
 
     def name(self) -> str:
         """Action name in domain.yml."""
@@ -47,10 +128,221 @@ class ActionCardLossEntry(_KbGuided, Action):
 
 
 class ActionCardProgressEntry(_KbGuided, Action):
-    """The citizen asks how far their card has got: explain how to check the progress."""
+    """The citizen asks how far their card has got: verify, then look it up."""
 
     canonical_question = "怎么查询社保卡制卡进度"
+    goal = "progress"
 
     def name(self) -> str:
         """Action name in domain.yml."""
         return "action_card_progress_entry"
+
+
+class ValidateVerifyIdentityForm(FormValidationAction):
+    """Checks each identity answer; slots keep masked values, raw ones wait in `pending`."""
+
+    def name(self) -> str:
+        """Validation action of verify_identity_form."""
+        return "validate_verify_identity_form"
+
+    async def validate_id_number(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                 domain: dict) -> dict[str, Any]:
+        """18 digits with a valid GB 11643 check digit; spoken and keypad digits are normalised."""
+        text = tracker.latest_message.get("text") or ""
+        candidate = extract_id_number(str(value or "")) or extract_id_number(text)
+        if candidate and is_valid_id(candidate):
+            pending.put(tracker.sender_id, "id_number", candidate)
+            return {"id_number": mask_id_number(candidate)}
+        reason = explain_invalid(candidate) if candidate else "没有识别到 18 位号码"
+        dispatcher.utter_message(text=f"身份证号码好像不对（{reason}），请再核对一下重新输入。")
+        return {"id_number": None}
+
+    async def validate_person_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                   domain: dict) -> dict[str, Any]:
+        """A Chinese name of 2-6 characters, with phrases like 我叫 removed."""
+        text = NAME_PREFIX.sub("", re.sub(r"[\s，。,.!！?？]", "", str(value or "")))
+        m = NAME_RE.fullmatch(text) or NAME_RE.fullmatch(NAME_PREFIX.sub("", re.sub(r"[\s，。,.!！?？]", "", tracker.latest_message.get("text") or "")))
+        if not m:
+            dispatcher.utter_message(text="没听清您的姓名，请只说或输入身份证上的姓名，例如：张三。")
+            return {"person_name": None}
+        pending.put(tracker.sender_id, "person_name", m.group(0))
+        return {"person_name": mask_name(m.group(0))}
+
+    async def validate_phone_last4(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                   domain: dict) -> dict[str, Any]:
+        """Exactly four digits (spoken or typed)."""
+        last4 = extract_last4(str(value or "")) or extract_last4(tracker.latest_message.get("text") or "")
+        if not last4:
+            dispatcher.utter_message(text="请输入登记手机号码的最后 4 位数字。")
+            return {"phone_last4": None}
+        pending.put(tracker.sender_id, "phone_last4", last4)
+        return {"phone_last4": "****"}
+
+
+class ActionVerifyIdentity(Action):
+    """Check the answers with the card system, then continue with the goal or ask again."""
+
+    def name(self) -> str:
+        """Action name in domain.yml."""
+        return "action_verify_identity"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[EventType]:
+        """Verified: continue with the goal. Wrong: ask again. Too many failures: offer a person."""
+        cid = tracker.sender_id
+        goal = tracker.get_slot("card_goal") or "progress"
+        next_action = {"loss": "action_card_loss_confirm", "progress": "action_card_progress"}.get(goal, "action_card_progress")
+        if tracker.get_slot("verified_ref"):
+            return [FollowupAction(next_action)]
+        raw = pending.get(cid)
+        if not all(raw.get(k) for k in IDENTITY_SLOTS):
+            dispatcher.utter_message(text="核验信息已过期，请重新输入。")
+            return reset_identity(cid) + [FollowupAction("verify_identity_form")]
+        system = card_system()
+        result = await asyncio.to_thread(system.verify, raw["id_number"], raw["person_name"], raw["phone_last4"],
+                                         channel=channel_of(tracker), conversation_id=cid)
+        pending.drop(cid)
+        if result.ok and result.citizen is not None:
+            dispatcher.utter_message(text=f"身份核验通过（{result.masked_id}）。")
+            return [SlotSet("verified_ref", result.citizen.to_slot()), SlotSet("id_number", result.masked_id),
+                    SlotSet("person_name", result.masked_name or None), SlotSet("phone_last4", "****"),
+                    FollowupAction(next_action)]
+        dispatcher.utter_message(text=result.message)
+        if result.code == "locked":
+            return reset_identity(cid) + [SlotSet("card_goal", None), SlotSet("handoff_reason", "身份核验多次失败"),
+                                          FollowupAction("action_handoff_to_human")]
+        return reset_identity(cid) + [FollowupAction("verify_identity_form")]
+
+
+async def _verified(dispatcher: CollectingDispatcher, tracker: Tracker) -> VerifiedCitizen | None:
+    token = tracker.get_slot("verified_ref")
+    try:
+        return VerifiedCitizen.from_slot(token, tracker.sender_id)
+    except VerificationRequired as exc:
+        dispatcher.utter_message(text=exc.message)
+        return None
+
+
+class ActionCardProgress(Action):
+    """Tell the verified citizen where their card is and what to do next."""
+
+    def name(self) -> str:
+        """Action name in domain.yml."""
+        return "action_card_progress"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[EventType]:
+        """Look up the application progress and the card status."""
+        citizen = await _verified(dispatcher, tracker)
+        if citizen is None:
+            return [SlotSet("verified_ref", None), SlotSet("card_goal", "progress"), FollowupAction("verify_identity_form")]
+        try:
+            progress = await asyncio.to_thread(card_system().application_progress, citizen)
+        except VerificationRequired as exc:
+            dispatcher.utter_message(text=exc.message)
+            return [SlotSet("verified_ref", None), FollowupAction("verify_identity_form")]
+        lines = [progress.message]
+        if progress.what_to_bring:
+            lines.append("领卡请带：" + "、".join(progress.what_to_bring) + "。")
+        if progress.next_step:
+            lines.append(progress.next_step)
+        dispatcher.utter_message(text="\n".join(lines), json_message={"card": {"stage": progress.stage, "step": progress.step,
+                                                                               "total_steps": progress.total_steps}})
+        return [SlotSet("card_goal", None)]
+
+
+class ActionCardLossConfirm(Action):
+    """Show the card that would be reported and ask for explicit confirmation."""
+
+    def name(self) -> str:
+        """Action name in domain.yml."""
+        return "action_card_loss_confirm"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[EventType]:
+        """Ask 确认挂失 / 取消."""
+        citizen = await _verified(dispatcher, tracker)
+        if citizen is None:
+            return [SlotSet("verified_ref", None), SlotSet("card_goal", "loss"), FollowupAction("verify_identity_form")]
+        status = await asyncio.to_thread(card_system().card_status, citizen)
+        if not status.can_report_loss:
+            dispatcher.utter_message(text=status.message)
+            return [SlotSet("card_goal", None)]
+        dispatcher.utter_message(
+            text=f"您名下卡号{status.masked_card_number}的社保卡当前状态为“{status.status_text or status.status}”。"
+                 "确认要办理临时挂失吗？挂失后这张卡的社保和金融功能将暂停使用。",
+            buttons=[{"title": "确认挂失", "payload": "/affirm"}, {"title": "取消", "payload": "/deny"}],
+            json_message={"voice": {"expect": "yes_no"}})
+        return []
+
+
+class ActionCardReportLoss(Action):
+    """Record the temporary loss after the citizen confirmed."""
+
+    def name(self) -> str:
+        """Action name in domain.yml."""
+        return "action_card_report_loss"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[EventType]:
+        """Report the loss and say what happens next."""
+        citizen = await _verified(dispatcher, tracker)
+        if citizen is None:
+            return [SlotSet("verified_ref", None), SlotSet("card_goal", "loss"), FollowupAction("verify_identity_form")]
+        result = await asyncio.to_thread(card_system().report_temporary_loss, citizen)
+        text = result.message + ("\n" + "\n".join(result.next_steps) if result.next_steps else "")
+        dispatcher.utter_message(text=text, json_message={"card": {"loss": result.code, "status": result.status_after}})
+        return [SlotSet("card_goal", None)]
+
+
+class ActionCancelCardService(Action):
+    """The citizen cancels: stop the form, forget the answers."""
+
+    def name(self) -> str:
+        """Action name in domain.yml."""
+        return "action_cancel_card_service"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[EventType]:
+        """Deactivate the form and reset the identity answers (a finished verification stays valid)."""
+        dispatcher.utter_message(text="好的，已取消本次办理，您的信息不会保留。还有其他问题可以继续问我。")
+        events: list[EventType] = [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("card_goal", None)]
+        if not tracker.get_slot("verified_ref"):
+            events += reset_identity(tracker.sender_id)
+        return events
+
+
+class _AskSlot:
+    """Mixin: ask for one identity slot; `expect` tells the phone gateway which keypad/grammar to use."""
+
+    slot = ""
+    question = ""
+    expect: str | None = None
+
+    def name(self) -> str:
+        """action_ask_<form>_<slot>: Rasa's form asks with it."""
+        return f"action_ask_verify_identity_form_{self.slot}"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[EventType]:
+        """Ask the question (with the phone hint)."""
+        dispatcher.utter_message(text=self.question, json_message={"voice": {"expect": self.expect}} if self.expect else None)
+        return []
+
+
+class ActionAskIdNumber(_AskSlot, Action):
+    """Ask for the ID number."""
+
+    slot, expect = "id_number", "id_number"
+    question = "请输入您的 18 位身份证号码。电话里可以直接说，或按键输入、以 # 号结束，X 用 * 号代替。"
+
+
+class ActionAskPersonName(_AskSlot, Action):
+    """Ask for the name on the ID card."""
+
+    slot = "person_name"
+    question = "请告诉我身份证上的姓名。"
+
+
+class ActionAskPhoneLast4(_AskSlot, Action):
+    """Ask for the last 4 digits of the registered phone."""
+
+    slot, expect = "phone_last4", "phone_number"
+    question = "请输入您在社保卡系统登记的手机号码的后 4 位。"
+
+
+_ = ActionAnswerFromKb  # questions asked mid-form are answered by the knowledge action (rules)

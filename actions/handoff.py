@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.settings import settings
@@ -77,8 +77,8 @@ class ActionHandoffToHuman(Action):
                 text="抱歉，人工客服系统暂时连接不上。您可以拨打 12345 市民服务热线或 12333 人社服务热线找人工，稍后也可以再说“转人工”。",
                 json_message={"handoff": {"queue": queue, "reason": reason, "position": None, "status": "unavailable"}},
             )
-            return [SlotSet("handoff_reason", None)]
+            return [SlotSet("handoff_reason", None), ActiveLoop(None)]
         handoff = {"queue": queue, "reason": reason, "position": info.get("position"), "status": info.get("status", "queued"),
                    "id": info.get("id")}
         dispatcher.utter_message(text=info.get("message") or "正在为您转接人工客服，请稍候。", json_message={"handoff": handoff})
-        return [SlotSet("handoff_reason", None)]
+        return [SlotSet("handoff_reason", None), ActiveLoop(None)]

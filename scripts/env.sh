@@ -18,6 +18,7 @@ export TRACKER_STORE_URL="${TRACKER_STORE_URL:-sqlite:///${_root}/var/rasa_track
 export WEBAPP_DATABASE_URL="${WEBAPP_DATABASE_URL:-sqlite:///${_root}/var/webapp.db}"
 export EMBEDDING_MODEL="${EMBEDDING_MODEL:-${_root}/models/multilingual-e5-small}"
 export KB_CACHE_DIR="${KB_CACHE_DIR:-${_root}/var/kb_cache}"
+export CARDSYS_DATABASE_URL="${CARDSYS_DATABASE_URL:-sqlite:///${_root}/var/cardsys.db}"
 export RASA_TELEMETRY_ENABLED=false
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export SANIC_HOST=127.0.0.1

@@ -27,6 +27,9 @@ start() {  # name, log file, command…
   echo "[run] started $name (pid $!, log $logf)"
 }
 
+if [ "$APP_ENV" = development ]; then  # synthetic citizens for the card self-service demo (idempotent)
+  "$SVC_VENV/bin/python" -m cardsys.seed --count 300 >/dev/null
+fi
 start "action server" "$logdir/actions.log" env KB_PRELOAD=1 "$SVC_VENV/bin/python" -m rasa_sdk --actions actions -p "$ACTION_PORT"
 start "Rasa server" "$logdir/rasa.log" "$RASA_VENV/bin/rasa" run --enable-api --auth-token "$RASA_TOKEN" \
   -i 127.0.0.1 -p "$RASA_PORT" --model build/rasa-models/current.tar.gz \

@@ -10,6 +10,7 @@ export RASA_URL="http://127.0.0.1:$RASA_PORT" ACTION_SERVER_URL="http://127.0.0.
 export RUN_DIR=var/test
 rm -rf "$RUN_DIR"; mkdir -p "$RUN_DIR"
 export TRACKER_STORE_URL="sqlite:///$PWD/$RUN_DIR/rasa_tracker.db" WEBAPP_DATABASE_URL="sqlite:///$PWD/$RUN_DIR/webapp.db"
+export CARDSYS_DATABASE_URL="sqlite:///$PWD/$RUN_DIR/cardsys.db"
 . scripts/env.sh
 PY="$SVC_VENV/bin/python"; RASA="$RASA_VENV/bin/rasa"
 
@@ -28,7 +29,7 @@ step "Rasa conversation tests" "$RASA" test core --stories tests --model build/r
 step "NLU held-out evaluation" bash scripts/nlu_report.sh "$RUN_DIR/results-nlu"
 
 echo; echo "=== starting the system for end-to-end tests"
-if bash scripts/run.sh --detach; then
+if "$PY" -m cardsys.seed --count 300 && bash scripts/run.sh --detach; then
   trap 'bash scripts/stop.sh' EXIT
   step "end-to-end and browser tests" env E2E_REQUIRED=1 RUN_RASA_TESTS=1 "$PY" -m pytest -q -p no:cacheprovider tests/e2e tests/voice -m "stack or browser or rasa"
 else

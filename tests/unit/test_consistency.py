@@ -19,7 +19,7 @@ def test_domain_actions_are_exactly_the_registered_ones():
 def test_every_setting_is_documented_in_env_example():
     documented = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(encoding="utf-8"), re.M))
     used = set()
-    for f in ["actions/settings.py", "webapp/settings.py", "scripts/env.sh", "endpoints.yml"]:
+    for f in ["actions/settings.py", "webapp/settings.py", "cardsys/settings.py", "scripts/env.sh", "endpoints.yml"]:
         text = (ROOT / f).read_text(encoding="utf-8")
         used |= set(re.findall(r'environ\.get\("([A-Z_]+)"', text)) | set(re.findall(r"\$\{([A-Z_]+)\}", text))
         used |= set(re.findall(r'^export ([A-Z_]+)=', text, re.M))
@@ -30,7 +30,7 @@ def test_every_setting_is_documented_in_env_example():
 
 def test_every_response_and_action_in_rules_exists_in_domain():
     domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
-    known = set(domain["actions"]) | set(domain["responses"])
+    known = set(domain["actions"]) | set(domain["responses"]) | set(domain.get("forms", {}))
     for f in (ROOT / "data" / "rules").glob("*.yml"):
         for rule in yaml.safe_load(f.read_text(encoding="utf-8"))["rules"]:
             for step in rule["steps"]:
