@@ -29,6 +29,7 @@ from common.privacy import mask_id_number, mask_name
 log = logging.getLogger(__name__)
 IDENTITY_SLOTS = ("id_number", "person_name", "phone_last4")
 NAME_RE = re.compile(r"[\u4e00-\u9fff][\u4e00-\u9fff·]{1,5}")
+NOT_NAMES = {"取消", "算了", "不办了", "退出", "不知道", "转人工", "人工", "你好", "您好", "谢谢", "不是", "是的", "好的"}
 NAME_PREFIX = re.compile(r"^(我(的名字)?(叫|是)|姓名(是|叫)?|名字(是|叫)|俺叫|俺是|本人)")
 
 
@@ -162,7 +163,7 @@ class ValidateVerifyIdentityForm(FormValidationAction):
         """A Chinese name of 2-6 characters, with phrases like 我叫 removed."""
         text = NAME_PREFIX.sub("", re.sub(r"[\s，。,.!！?？]", "", str(value or "")))
         m = NAME_RE.fullmatch(text) or NAME_RE.fullmatch(NAME_PREFIX.sub("", re.sub(r"[\s，。,.!！?？]", "", tracker.latest_message.get("text") or "")))
-        if not m:
+        if not m or m.group(0) in NOT_NAMES:
             dispatcher.utter_message(text="没听清您的姓名，请只说或输入身份证上的姓名，例如：张三。")
             return {"person_name": None}
         pending.put(tracker.sender_id, "person_name", m.group(0))
@@ -266,7 +267,7 @@ class ActionCardLossConfirm(Action):
             dispatcher.utter_message(text=status.message)
             return [SlotSet("card_goal", None)]
         dispatcher.utter_message(
-            text=f"您名下卡号{status.masked_card_number}的社保卡当前状态为“{status.status_text or status.status}”。"
+            text=f"您名下卡号{status.masked_card_number}的社保卡当前状态为“{status.status}”。"
                  "确认要办理临时挂失吗？挂失后这张卡的社保和金融功能将暂停使用。",
             buttons=[{"title": "确认挂失", "payload": "/affirm"}, {"title": "取消", "payload": "/deny"}],
             json_message={"voice": {"expect": "yes_no"}})
@@ -334,7 +335,7 @@ class ActionAskIdNumber(_AskSlot, Action):
 class ActionAskPersonName(_AskSlot, Action):
     """Ask for the name on the ID card."""
 
-    slot = "person_name"
+    slot, expect = "person_name", "free"  # spoken, never keypad digits
     question = "请告诉我身份证上的姓名。"
 
 

@@ -36,9 +36,9 @@ def test_lost_card_is_reported_after_verification_and_confirmation(stack, cid):
     assert "临时挂失" in done
     engine = create_engine(os.environ["CARDSYS_DATABASE_URL"])
     with engine.connect() as c:
-        status = c.execute(text("SELECT cards.status FROM cards JOIN citizens ON cards.citizen_id = citizens.id "
-                                "WHERE citizens.id_number = :i ORDER BY cards.id DESC"), {"i": ZHANG[0]}).scalar()
-        audit = "\n".join(str(r) for r in c.execute(text("SELECT * FROM audit_log")).fetchall())
+        status = c.execute(text("SELECT k.status FROM cardsys_cards k JOIN cardsys_citizens c ON k.citizen_id = c.id "
+                                "WHERE c.id_number = :i ORDER BY k.id DESC"), {"i": ZHANG[0]}).scalar()
+        audit = "\n".join(str(r) for r in c.execute(text("SELECT * FROM cardsys_audit_log")).fetchall())
     assert status == "临时挂失"
     assert "loss" in audit.lower() and ZHANG[0] not in audit and "张示范" not in audit
 
@@ -46,7 +46,7 @@ def test_lost_card_is_reported_after_verification_and_confirmation(stack, cid):
 def test_progress_shows_the_verified_citizens_stage(stack, cid):
     said(chat(stack, cid, "我的卡办到哪了"))
     reply = verify(stack, cid, LI)
-    assert "制卡中" in reply
+    assert "正在制作中" in reply and "转接" not in reply
 
 
 def test_spoken_digits_are_understood(stack, cid):
@@ -55,7 +55,7 @@ def test_spoken_digits_are_understood(stack, cid):
     reply = said(chat(stack, cid, spoken))
     assert "姓名" in reply
     said(chat(stack, cid, WANG[1]))
-    assert "待领取" in said(chat(stack, cid, "三五七九"))
+    assert "可以去领取" in said(chat(stack, cid, "三五七九"))
 
 
 def test_invalid_id_number_is_refused_politely(stack, cid):
@@ -67,7 +67,7 @@ def test_invalid_id_number_is_refused_politely(stack, cid):
 def test_wrong_name_is_refused_without_revealing_anything(stack, cid):
     said(chat(stack, cid, "我的卡办到哪了"))
     reply = verify(stack, cid, (LI[0], "王五", LI[2]))
-    assert "不一致" in reply and "制卡中" not in reply and "李" not in reply.replace("李演示", "")
+    assert "不一致" in reply and "制作中" not in reply and "李" not in reply.replace("李演示", "")
 
 
 def test_three_failures_end_the_attempt_and_offer_a_person(stack, cid):
@@ -85,7 +85,7 @@ def test_topic_switch_mid_verification_and_back(stack, cid):
     assert any((m["payload"].get("custom") or {}).get("kb", {}).get("id", "").startswith("ecard-") for m in switched)
     assert "姓名" in said(switched)  # the form asks again for what it still needs
     said(chat(stack, cid, LI[1]))
-    assert "制卡中" in said(chat(stack, cid, LI[2]))
+    assert "正在制作中" in said(chat(stack, cid, LI[2]))
 
 
 def test_cancel_stops_and_forgets(stack, cid):
@@ -96,9 +96,9 @@ def test_cancel_stops_and_forgets(stack, cid):
 
 def test_another_conversation_sees_nothing_without_its_own_verification(stack, cid):
     said(chat(stack, cid, "我的卡办到哪了"))
-    assert "待领取" in verify(stack, cid, WANG)
+    assert "可以去领取" in verify(stack, cid, WANG)
     other = cid + "b"
     reply = said(chat(stack, other, "我的卡办到哪了"))
-    assert "待领取" not in reply and "身份证" in reply
+    assert "可以去领取" not in reply and "身份证" in reply
     reply = said(chat(stack, other, "/query_card_progress"))
-    assert "待领取" not in reply
+    assert "可以去领取" not in reply and "槐荫区" not in reply

@@ -1,6 +1,9 @@
 """Issue 4 end to end in headless Chromium with two browser contexts: citizen and agent."""
 from __future__ import annotations
 
+import random
+import string
+
 import pytest
 
 from tests.e2e.test_chat_page_browser import browser  # noqa: F401  (shared Chromium fixture)
@@ -12,7 +15,11 @@ def test_citizen_is_served_by_an_agent_then_rates_then_the_bot_answers_again(sta
     citizen_ctx, agent_ctx = browser.new_context(), browser.new_context()
     citizen, agent = citizen_ctx.new_page(), agent_ctx.new_page()
     try:
+        marker = "QX" + "".join(random.choices(string.ascii_uppercase, k=5))  # finds this conversation in the desk
         citizen.goto(stack["webapp"] + "/")
+        citizen.fill("#input", f"我的问题编号{marker}")
+        citizen.press("#input", "Enter")
+        citizen.wait_for_selector(".msg.bot", timeout=30_000)
         citizen.fill("#input", "转人工")
         citizen.press("#input", "Enter")
         citizen.wait_for_selector("#queue:not([hidden])", timeout=30_000)
@@ -25,7 +32,7 @@ def test_citizen_is_served_by_an_agent_then_rates_then_the_bot_answers_again(sta
         agent.fill("#password", "agent1-demo")
         agent.click("button[type=submit]")
         agent.wait_for_url("**/desk")
-        entry = agent.locator("#queues li").first
+        entry = agent.locator("#queues li", has_text=marker).first
         entry.wait_for(timeout=15_000)
         entry.click()
         agent.click("#claim")

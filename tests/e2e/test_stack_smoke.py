@@ -68,3 +68,15 @@ def test_personal_data_never_reaches_the_databases(stack, cid):
         con.close()
         assert cid in dump, f"{var}: the conversation was not stored"
         assert raw_id not in dump and raw_phone not in dump, f"{var} holds raw personal data"
+
+
+BUSINESS = {"ask_question", "report_card_loss", "query_card_progress", "request_human", "complain", "inform"}
+
+
+@pytest.mark.parametrize("text", ["zxcvbnm", "哈哈哈哈嗝", "？？？！！", "qwe rty uio", "的的的的的", "lorem ipsum dolor sit",
+                                  "🙂🙂🙂", "今天股市大涨了", "帮我订一张去北京的高铁票", "你们食堂几点开饭"])
+def test_gibberish_and_off_topic_are_not_confident_business_intents(stack, text):
+    r = httpx.post(stack["rasa"] + "/model/parse", params={"token": stack["rasa_token"]}, json={"text": text}, timeout=30)
+    intent = r.json()["intent"]
+    # the FallbackClassifier turns anything under its threshold into nlu_fallback (then: "not in the knowledge base")
+    assert intent["name"] not in BUSINESS, intent
