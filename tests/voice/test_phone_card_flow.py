@@ -96,8 +96,10 @@ class RecordingRasa(RasaPhoneChannel):
     def __init__(self, url: str) -> None:
         super().__init__(url, timeout_s=TURN_TIMEOUT_S)
         self.turns: list[Turn] = []
+        self.senders: set[str] = set()
 
     async def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
+        self.senders.add(sender)
         reply = await super().send(sender, text, metadata)
         self.turns.append(Turn(text, metadata, reply, asyncio.get_running_loop().time()))
         return reply
@@ -229,7 +231,11 @@ async def test_card_progress_with_keypad_id_and_phone_digits(tmp_path: Path) -> 
     # ... and that is the whole answer: no knowledge-base "no answer" after it, no transfer of the call.
     assert not [m for m in answer.reply if handoff_or_no_answer(m)], answer.said
     assert inputs(call) == [("我的卡办到哪了", "speech"), (LI[0], "keypad"), (LI[1], "speech"), (LI[2], "keypad")]
-    assert all(t.metadata.get("input_channel") == "phone" for t in call.bot.turns)
+    # Rasa itself recorded every turn of the call as the phone channel
+    (sender,) = call.bot.senders
+    tracker = httpx.get(f"{os.environ.get('RASA_URL', 'http://127.0.0.1:5005')}/conversations/{sender}/tracker",
+                        params={"token": os.environ.get("RASA_TOKEN", "dev-rasa-token")}, timeout=30).json()
+    assert {e["input_channel"] for e in tracker["events"] if e["event"] == "user"} == {"phone"}
     assert LI[0] not in call.said, "the bot read back the full ID number"
     saved = await call.saved()
     assert saved["outcome"] == "answered_by_bot"
@@ -308,7 +314,7 @@ async def test_the_name_prompt_is_not_taken_for_a_number_prompt(tmp_path: Path) 
     async with phone_call(tmp_path) as call:
         await call.say("我的卡办到哪了")
         name_q = await call.press(LI[0] + "#")
-        assert "姓名" in name_q.said and name_q.expect is None, name_q.reply
+        assert "姓名" in name_q.said and name_q.expect in (None, "free"), name_q.reply
         await call.say(LI[1])
     heard, grammar = call.ears.heard_with[-1]
     assert heard == LI[1]
