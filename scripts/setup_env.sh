@@ -42,6 +42,7 @@ fi
 
 py="$(find_python "$want_py")" || { echo "[setup] Python $want_py is required for the ${which_env} environment: install it (e.g. 'pyenv install $want_py') and rerun." >&2; exit 1; }
 echo "[setup] creating ${which_env} environment in $venv with $py (this takes a few minutes the first time)"
+started=$(date +%s)
 rm -rf "$venv"
 "$py" -m venv "$venv"
 pipq() { "$venv/bin/python" -m pip "$@" 2>&1 | grep -vE "is ignored: it is neither|DEPRECATION|pip 23.1 will enforce|Discussion can be found" || true; }
@@ -57,3 +58,4 @@ else
   "$venv/bin/python" -c "import torch, transformers, rasa_sdk, sanic, vosk, pyttsx3; print('[setup] torch', torch.__version__, 'transformers', transformers.__version__, 'sanic', sanic.__version__)"
 fi
 echo "$want_sha" > "$stamp"
+echo "[setup] ${which_env} environment ready in $(( $(date +%s) - started )) s"

@@ -1,6 +1,6 @@
 """Phone gateway benchmark: turn latency, recognition cost, 10 concurrent calls, memory.
 
-    python scripts/voice/bench_latency.py [--turns 20] [--calls 10] [--json out.json]
+    python scripts/voice/bench_latency.py [--turns 20] [--calls 10] [--json out.json] [--rasa-url URL]
 
 Starts a real gateway process (`python -m voice`, Vosk with the model in VOSK_MODEL_PATH, else the
 Korean PyPI model; pyttsx3 speech) against a fake Rasa served here on loopback, and drives it over
@@ -11,8 +11,14 @@ the media-stream WebSocket with espeak-ng speech:
   3. --calls concurrent calls, each taking turns: frames arriving late (gaps of 60 ms or more
      inside an utterance) and the gateway's own count of late frames;
   4. the gateway's resident memory, idle and under load.
+With --rasa-url URL (a running Rasa server with the "phone" channel, e.g. http://127.0.0.1:5005),
+the fake-Rasa run stays the baseline and steps 1, 3 and 4 are repeated in the same run with a
+second gateway whose every turn goes to the real POST {URL}/webhooks/phone/webhook (NLU, policies,
+actions). Its speech cache is off, so synthesis is never served from the cache there either,
+although the real bot repeats answers. Also reported for that run: Rasa's own time per turn (the
+texts the recogniser heard, posted straight to the webhook) and how the calls ended (call store).
 Prints the figures and the targets (p50 ≤ 800 ms, p95 ≤ 1.5 s, ≤ 0.3 CPU-s per audio second).
-Only loopback traffic; bounded in count and time.
+Traffic goes to loopback and the --rasa-url server only; bounded in count and time.
 """
 
 from __future__ import annotations
@@ -21,11 +27,13 @@ import argparse
 import asyncio
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -123,7 +131,7 @@ async def one_call(url: str, speech: list[bytes], turns: int) -> dict[str, objec
         times = caller.media_times()
         gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
         late_gaps = sum(1 for g in gaps if 0.06 <= g < 0.4)  # ≥ 0.4 s: between two utterances
-    return {"latencies": latencies, "late_gaps": late_gaps, "frames": len(times)}
+    return {"latencies": latencies, "late_gaps": late_gaps, "frames": len(times), "call_id": caller.call_sid}
 
 
 def recognition_cost(path: str) -> dict[str, float]:
@@ -149,64 +157,161 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else float("nan")
 
 
+def ms(value: float) -> int | None:
+    """Seconds as whole milliseconds; None when there was nothing to measure."""
+    return None if value != value else round(value * 1000)  # NaN: no answered turn
+
+
+def call_summary(db_path: Path, call_ids: list[str]) -> dict[str, object]:
+    """How the benchmark's calls ended and what the bot said, from the gateway's call store."""
+    if not db_path.exists():
+        return {"saved": 0}
+    with sqlite3.connect(db_path) as db:
+        rows = db.execute("SELECT call_id, outcome, reason, transcript FROM calls").fetchall()
+    rows = [r for r in rows if r[0] in call_ids]
+    lines = [line for r in rows for line in json.loads(r[3])]
+    bot = [line["text"] for line in lines if line["role"] == "bot"]
+    return {"saved": len(rows), "outcomes": dict(Counter(f"{r[1]}/{r[2]}" if r[2] else r[1] for r in rows)),
+            "caller_texts": sorted({line["text"] for line in lines if line["role"] == "caller"}),
+            "bot_lines": len(bot), "distinct_bot_lines": len(set(bot))}
+
+
+async def run_gateway(rasa_url: str, path: str, speech: list[bytes], work: Path, name: str,
+                      args: argparse.Namespace, extra_env: dict[str, str] | None = None) -> dict[str, object]:
+    """Start one gateway against a Rasa URL; one scripted call, then --calls concurrent calls."""
+    http_port, as_port = free_port(), free_port()
+    db_path = work / f"calls-{name}.sqlite3"
+    env = {**os.environ, "VOSK_MODEL_PATH": path, "RASA_URL": rasa_url,
+           "VOICE_HANDOFF": "local", "VOICE_HTTP_PORT": str(http_port), "AUDIOSOCKET_PORT": str(as_port),
+           "VOICE_DB_PATH": str(db_path), "VOICE_GRAMMAR_FILE": str(work / "phrases.txt"),
+           "VOICE_EOU_SILENCE_MS": str(EOU_MS), "VOICE_NO_INPUT_TIMEOUT_MS": "60000",
+           "VOICE_CONFIRM_BELOW": "0", "PYTHONPATH": str(REPO), **(extra_env or {})}
+    report: dict[str, object] = {}
+    started = time.monotonic()
+    gateway = subprocess.Popen([sys.executable, "-m", "voice"], cwd=REPO, env=env,
+                               stdout=subprocess.DEVNULL, stderr=open(work / f"gateway-{name}.log", "wb"))  # noqa: SIM115
+    try:
+        await wait_health(http_port)
+        report["gateway_start_s"] = round(time.monotonic() - started, 2)
+        report["gateway_rss_idle_mib"] = round(rss_mib(gateway.pid), 1)
+        url = f"ws://127.0.0.1:{http_port}/media-stream"
+
+        single = await one_call(url, speech, args.turns)
+        lat = single["latencies"]
+        p50 = ms(pct(lat, 0.5))  # type: ignore[arg-type]
+        report["latency_ms"] = {"turns": len(lat), "p50": p50,
+                                "p95": ms(pct(lat, 0.95)), "max": ms(max(lat, default=float("nan"))),  # type: ignore[arg-type, type-var]
+                                "endpointing_silence_ms": EOU_MS,
+                                "p50_after_endpointing": None if p50 is None else p50 - EOU_MS}
+        if len(lat) < args.turns:
+            report["latency_ms"]["unanswered_turns"] = args.turns - len(lat)  # type: ignore[index]
+
+        cpu_before, t_before = cpu_seconds(gateway.pid), time.monotonic()
+        peak = [0.0]
+
+        async def sample() -> None:
+            while True:
+                peak[0] = max(peak[0], rss_mib(gateway.pid))
+                await asyncio.sleep(0.2)
+
+        sampler = asyncio.get_running_loop().create_task(sample())
+        calls = await asyncio.gather(*(one_call(url, speech, args.concurrent_turns) for _ in range(args.calls)))
+        sampler.cancel()
+        wall = time.monotonic() - t_before
+        all_lat = [x for c in calls for x in c["latencies"]]  # type: ignore[attr-defined]
+        report["concurrent"] = {
+            "calls": args.calls, "turns_each": args.concurrent_turns,
+            "answered_turns": len(all_lat),
+            "latency_p50_ms": ms(pct(all_lat, 0.5)), "latency_p95_ms": ms(pct(all_lat, 0.95)),
+            "late_gaps_at_callers": sum(int(c["late_gaps"]) for c in calls),  # type: ignore[call-overload]
+            "frames_received": sum(int(c["frames"]) for c in calls),  # type: ignore[call-overload]
+            "gateway_cpu_cores_used": round((cpu_seconds(gateway.pid) - cpu_before) / wall, 2),
+            "gateway_rss_peak_mib": round(peak[0], 1),
+        }
+        await asyncio.sleep(1.0)  # the gateway saves each call to its store as it hangs up
+        report["calls"] = call_summary(db_path, [str(single["call_id"])] + [str(c["call_id"]) for c in calls])
+    finally:
+        gateway.terminate()
+        gateway.wait(10)
+    return report
+
+
+async def rasa_info(base_url: str) -> dict[str, object]:
+    """Check the real Rasa answers, and name its model when RASA_TOKEN opens /status."""
+    import httpx
+
+    async with httpx.AsyncClient(timeout=5) as http:
+        try:
+            root = await http.get(f"{base_url}/")
+        except httpx.HTTPError as exc:
+            raise SystemExit(f"--rasa-url {base_url}: Rasa does not answer ({exc!r}); start it first (scripts/run.sh).") from exc
+        if root.status_code != 200:
+            raise SystemExit(f"--rasa-url {base_url}: GET / answered {root.status_code}; is this a Rasa server?")
+        info: dict[str, object] = {"url": base_url, "version": root.text.strip()}
+        token = os.environ.get("RASA_TOKEN", "")
+        try:
+            status = await http.get(f"{base_url}/status", params={"token": token} if token else None)
+            if status.status_code == 200:
+                info["model_file"] = Path(status.json().get("model_file", "")).name
+                info["model_id"] = status.json().get("model_id", "")
+        except (httpx.HTTPError, ValueError):
+            pass
+    return info
+
+
+async def rasa_turn_ms(base_url: str, texts: list[str], turns: int) -> dict[str, object]:
+    """Rasa alone: the texts posted straight to the phone webhook, one conversation, one turn at a time."""
+    import httpx
+
+    sender = f"bench-{uuid.uuid4().hex[:12]}"
+    took: list[float] = []
+    failed = 0
+    async with httpx.AsyncClient(timeout=30) as http:
+        for turn in range(turns):
+            payload = {"sender": sender, "message": texts[turn % len(texts)],
+                       "metadata": {"input_channel": "phone", "input": "speech"}}
+            started = time.monotonic()
+            try:
+                (await http.post(f"{base_url}/webhooks/phone/webhook", json=payload)).raise_for_status()
+            except httpx.HTTPError:
+                failed += 1
+                continue
+            took.append(time.monotonic() - started)
+    return {"turns": len(took), "failed": failed, "p50": ms(pct(took, 0.5)), "p95": ms(pct(took, 0.95)),
+            "max": ms(max(took, default=float("nan")))}
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, object]:
     path, model_name = model_path()
     report: dict[str, object] = {"model": model_name, "machine_cores": os.cpu_count()}
+    real_url = args.rasa_url.rstrip("/") if args.rasa_url else ""
+    real_info = await rasa_info(real_url) if real_url else {}
     report["recognition_cpu_per_audio_s"] = recognition_cost(path)
     speech = [trimmed(espeak_pcm8k(p, "ko")) for p in PHRASES]
     work = Path(tempfile.mkdtemp(prefix="voice-bench-"))
-    grammar_file = work / "phrases.txt"
-    grammar_file.write_text(GRAMMAR, encoding="utf-8")
-    rasa = bench_rasa()
-    async with serve(rasa) as rasa_port:
-        http_port, as_port = free_port(), free_port()
-        env = {**os.environ, "VOSK_MODEL_PATH": path, "RASA_URL": f"http://127.0.0.1:{rasa_port}",
-               "VOICE_HANDOFF": "local", "VOICE_HTTP_PORT": str(http_port), "AUDIOSOCKET_PORT": str(as_port),
-               "VOICE_DB_PATH": str(work / "calls.sqlite3"), "VOICE_GRAMMAR_FILE": str(grammar_file),
-               "VOICE_EOU_SILENCE_MS": str(EOU_MS), "VOICE_NO_INPUT_TIMEOUT_MS": "60000",
-               "VOICE_CONFIRM_BELOW": "0", "PYTHONPATH": str(REPO)}
-        started = time.monotonic()
-        gateway = subprocess.Popen([sys.executable, "-m", "voice"], cwd=REPO, env=env,
-                                   stdout=subprocess.DEVNULL, stderr=open(work / "gateway.log", "wb"))  # noqa: SIM115
-        try:
-            await wait_health(http_port)
-            report["gateway_start_s"] = round(time.monotonic() - started, 2)
-            report["gateway_rss_idle_mib"] = round(rss_mib(gateway.pid), 1)
-            url = f"ws://127.0.0.1:{http_port}/media-stream"
-
-            single = await one_call(url, speech, args.turns)
-            lat = single["latencies"]
-            report["latency_ms"] = {"turns": len(lat), "p50": round(pct(lat, 0.5) * 1000),  # type: ignore[arg-type]
-                                    "p95": round(pct(lat, 0.95) * 1000), "max": round(max(lat) * 1000),  # type: ignore[arg-type]
-                                    "endpointing_silence_ms": EOU_MS,
-                                    "p50_after_endpointing": round(pct(lat, 0.5) * 1000) - EOU_MS}  # type: ignore[arg-type]
-
-            cpu_before, t_before = cpu_seconds(gateway.pid), time.monotonic()
-            peak = [0.0]
-
-            async def sample() -> None:
-                while True:
-                    peak[0] = max(peak[0], rss_mib(gateway.pid))
-                    await asyncio.sleep(0.2)
-
-            sampler = asyncio.get_running_loop().create_task(sample())
-            calls = await asyncio.gather(*(one_call(url, speech, args.concurrent_turns) for _ in range(args.calls)))
-            sampler.cancel()
-            wall = time.monotonic() - t_before
-            all_lat = [x for c in calls for x in c["latencies"]]  # type: ignore[union-attr]
-            report["concurrent"] = {
-                "calls": args.calls, "turns_each": args.concurrent_turns,
-                "answered_turns": len(all_lat),
-                "latency_p50_ms": round(pct(all_lat, 0.5) * 1000), "latency_p95_ms": round(pct(all_lat, 0.95) * 1000),
-                "late_gaps_at_callers": sum(int(c["late_gaps"]) for c in calls),  # type: ignore[arg-type]
-                "frames_received": sum(int(c["frames"]) for c in calls),  # type: ignore[arg-type]
-                "gateway_cpu_cores_used": round((cpu_seconds(gateway.pid) - cpu_before) / wall, 2),
-                "gateway_rss_peak_mib": round(peak[0], 1),
-            }
-        finally:
-            gateway.terminate()
-            gateway.wait(10)
+    (work / "phrases.txt").write_text(GRAMMAR, encoding="utf-8")
+    async with serve(bench_rasa()) as rasa_port:  # the baseline: a fake Rasa that answers at once
+        report["bot"] = "fake Rasa (loopback, answers at once)"
+        report.update(await run_gateway(f"http://127.0.0.1:{rasa_port}", path, speech, work, "fake", args))
+    if real_url:
+        real: dict[str, object] = {"bot": "real Rasa phone channel", "rasa": real_info}
+        real.update(await run_gateway(real_url, path, speech, work, "real", args, {"VOICE_TTS_CACHE_ENTRIES": "0"}))
+        heard = list(real["calls"].get("caller_texts") or PHRASES)  # type: ignore[attr-defined]
+        real["rasa_alone_ms"] = await rasa_turn_ms(real_url, heard, args.turns)
+        report["real_rasa"] = real
+    report["work_dir"] = str(work)
     return report
+
+
+def summary(part: dict[str, object], rec: dict[str, float] | None = None) -> str:
+    """The figures against the targets, in one line."""
+    lat = part["latency_ms"]
+    line = f"turn latency p50 {lat['p50']} ms (target ≤ 800), p95 {lat['p95']} ms (target ≤ 1500)"  # type: ignore[index]
+    if rec is not None:
+        return f"{line}; recognition {rec['free_form']} CPU-s/s free-form, {rec['phrase_list']} with phrases (target ≤ 0.3)"
+    conc = part["concurrent"]
+    return (f"{line}; {conc['calls']} concurrent calls p50 {conc['latency_p50_ms']} / "  # type: ignore[index]
+            f"p95 {conc['latency_p95_ms']} ms over {conc['answered_turns']} turns")  # type: ignore[index]
 
 
 def main() -> int:
@@ -215,16 +320,23 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=10)
     parser.add_argument("--concurrent-turns", type=int, default=4)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--rasa-url", metavar="URL",
+                        help="also measure with the real Rasa phone channel at URL (POST URL/webhooks/phone/webhook); "
+                             "the fake Rasa stays the baseline")
     args = parser.parse_args()
     report = asyncio.run(main_async(args))
     text = json.dumps(report, ensure_ascii=False, indent=2)
     print(text)
     if args.json:
         args.json.write_text(text)
-    lat = report["latency_ms"]  # type: ignore[index]
-    rec = report["recognition_cpu_per_audio_s"]  # type: ignore[index]
-    print(f"\nturn latency p50 {lat['p50']} ms (target ≤ 800), p95 {lat['p95']} ms (target ≤ 1500); "  # type: ignore[index]
-          f"recognition {rec['free_form']} CPU-s/s free-form, {rec['phrase_list']} with phrases (target ≤ 0.3)")  # type: ignore[index]
+    rec = report["recognition_cpu_per_audio_s"]
+    real = report.get("real_rasa")
+    print(("\nfake Rasa (baseline): " if isinstance(real, dict) else "\n") + summary(report, rec))  # type: ignore[arg-type]
+    if isinstance(real, dict):
+        alone = real["rasa_alone_ms"]
+        print(f"real Rasa ({args.rasa_url}): {summary(real)}")
+        print(f"real Rasa alone (webhook round trip, one turn at a time): p50 {alone['p50']} ms, p95 {alone['p95']} ms; "
+              f"calls ended: {real['calls'].get('outcomes')}")
     return 0
 
 
