@@ -3,13 +3,13 @@
 rasa-sdk registers every Action subclass found in this package's modules.
 Start with: python -m rasa_sdk --actions actions --port 5055
 """
+import os
+
 from common.privacy import install_masking
 
 install_masking()
 
-import os as _os
+if os.environ.get("KB_PRELOAD") == "1":  # the action server indexes at start, not on the first question
+    from actions.kb_service import kb_service
 
-if _os.environ.get("KB_PRELOAD") == "1":  # the action server indexes at start, not on the first question
-    from actions.kb_service import kb_service as _kb
-
-    _kb.start()
+    kb_service.start()

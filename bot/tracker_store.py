@@ -6,7 +6,8 @@ values it needs in memory for the current turn only. Raw values needed across tu
 action server's short-lived verification state, never in the tracker.
 """
 import copy
-from typing import Any, Dict, Iterator, Optional, Text
+from collections.abc import Iterator
+from typing import Any
 
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.events import BotUttered, Event, SlotSet, UserUttered
@@ -17,7 +18,7 @@ from common.privacy import mask_text, mask_value
 PERSONAL = ("id_number", "phone", "person_name", "card_number", "phone_last4", "otp_code")
 
 
-def _mask_parse(parse: Dict[Text, Any], names: tuple) -> Dict[Text, Any]:
+def _mask_parse(parse: dict[str, Any], names: tuple) -> dict[str, Any]:
     parse = copy.deepcopy(parse or {})
     if parse.get("text"):
         parse["text"] = mask_text(parse["text"], names)
@@ -45,7 +46,7 @@ def mask_event(event: Event) -> Event:
 class MaskingSQLTrackerStore(SQLTrackerStore):
     """SQLTrackerStore (SQLite by default, PostgreSQL by URL) that stores masked events only."""
 
-    def __init__(self, domain=None, host: Optional[Text] = None, **kwargs: Any) -> None:
+    def __init__(self, domain=None, host: str | None = None, **kwargs: Any) -> None:
         if not host or "://" not in host:
             raise ValueError("TRACKER_STORE_URL must be a database URL such as sqlite:///var/rasa_tracker.db")
         super().__init__(domain=domain, host=host, **kwargs)

@@ -20,7 +20,15 @@ from pathlib import Path
 
 import yaml
 
-from knowledge.schema import CONTENT_DIR, REQUIRED, ContentError, KbEntry, content_files, load_entries, near_duplicate_questions, validate
+from knowledge.schema import (
+    CONTENT_DIR,
+    REQUIRED,
+    ContentError,
+    content_files,
+    load_entries,
+    near_duplicate_questions,
+    validate,
+)
 
 
 def _content_dir() -> Path:
@@ -152,7 +160,7 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
         vecs = emb.encode_queries([e.question for e in entries])
         sims = vecs @ vecs.T
         np.fill_diagonal(sims, 0)
-        for i, j in zip(*np.where(np.triu(sims) >= args.dense_threshold)):
+        for i, j in zip(*np.where(np.triu(sims) >= args.dense_threshold), strict=False):
             print(f"dense {sims[i, j]:.3f}  {entries[i].id} {entries[i].question} ~ {entries[j].id} {entries[j].question}")
     return 0
 

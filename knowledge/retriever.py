@@ -11,9 +11,10 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol, Sequence
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -38,13 +39,13 @@ class FusionWeights:
     lexical: float = 0.2
 
     @classmethod
-    def load(cls, path: Path = WEIGHTS_FILE) -> "FusionWeights":
+    def load(cls, path: Path = WEIGHTS_FILE) -> FusionWeights:
         """Read the weights file."""
         import yaml
 
         return cls(**yaml.safe_load(path.read_text(encoding="utf-8"))["weights"])
 
-    def for_mode(self, mode: str) -> "FusionWeights":
+    def for_mode(self, mode: str) -> FusionWeights:
         """The weights restricted to one family of signals (for lexical-only and dense-only runs)."""
         if mode == "lexical":
             return FusionWeights(0.0, 0.0, 0.0, 1.0)
@@ -120,18 +121,18 @@ class EmbeddingCache:
         if self.path.exists():
             try:
                 with np.load(self.path) as z:
-                    self.vectors = dict(zip(z["keys"].tolist(), z["vecs"]))
+                    self.vectors = dict(zip(z["keys"].tolist(), z["vecs"], strict=False))
             except (OSError, ValueError, KeyError):
                 log.warning("embedding cache %s unreadable; rebuilding", self.path)
 
     def encode(self, embedder: Embedder, texts: Sequence[str], kind: str = "query") -> tuple[np.ndarray, int]:
         """Vectors for the texts (from cache where possible); also returns how many were computed."""
         keys = [_sha(kind + ":" + t) for t in texts]
-        missing = sorted({k: t for k, t in zip(keys, texts) if k not in self.vectors}.items())
+        missing = sorted({k: t for k, t in zip(keys, texts, strict=False) if k not in self.vectors}.items())
         if missing:
             encode = embedder.encode_passages if kind == "passage" else embedder.encode_queries
             vecs = encode([t for _, t in missing])
-            for (k, _), v in zip(missing, vecs):
+            for (k, _), v in zip(missing, vecs, strict=False):
                 self.vectors[k] = np.asarray(v, dtype=np.float32)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(".tmp.npz")
@@ -194,7 +195,7 @@ class KnowledgeBase:
 
     @classmethod
     def from_content(cls, content_dir: Path | str = CONTENT_DIR, embedder: Embedder | None = None,
-                     cache_dir: Path | str | None = None, calibrate: bool = True) -> "KnowledgeBase":
+                     cache_dir: Path | str | None = None, calibrate: bool = True) -> KnowledgeBase:
         """Load, index and (with a cached result when nothing changed) calibrate the content."""
         kb = cls(load_entries(content_dir), embedder, cache_dir)
         kb.fingerprint = content_fingerprint(content_dir)

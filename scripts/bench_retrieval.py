@@ -7,7 +7,6 @@ Run: make kb-bench   (or: . scripts/env.sh && .venv/svc/bin/python scripts/bench
 from __future__ import annotations
 
 import os
-import platform
 import resource
 import sys
 import time
@@ -95,7 +94,7 @@ def tune(entries, embedder, cache, items) -> None:
     vecs, _ = EmbeddingCache(cache, embedder.model_id).encode(embedder, [kbtext.normalize(t) for t, _ in tune_items])
     ids = np.array([e.id for e in entries])
     comps = []
-    for (text, exp), qv in zip(tune_items, vecs):
+    for (text, exp), qv in zip(tune_items, vecs, strict=False):
         lex = np.maximum.reduceat(kb.view_scores_lexical(text), kb._starts)
         mx = np.maximum.reduceat(kb.view_vectors @ qv, kb._starts)
         comps.append((mx, kb.centroids @ qv, kb.answer_vectors @ qv, lex, exp))

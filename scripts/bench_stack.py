@@ -118,7 +118,7 @@ def main() -> int:
     names = ["action server", "Rasa server", "web app"]
     rest, parse = webhook_latency()
     to_desk, to_citizen = asyncio.run(handoff_latency())
-    mem = {n: rss_mb(p) for n, p in zip(names, pids)}
+    mem = {n: rss_mb(p) for n, p in zip(names, pids, strict=False)}
     extra = os.environ.get("BENCH_EXTRA", "")
     lines = ["# Stack benchmark", "",
              f"Produced by `make bench` (scripts/bench_stack.sh → scripts/bench_stack.py) on {date.today()}, "

@@ -5,14 +5,13 @@ import logging
 import re
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from common.privacy import mask_text
 from webapp.hub import Hub
 from webapp.rasa_client import RasaClient, RasaUnavailable
 from webapp.settings import Settings
-from sqlalchemy import select
-
 from webapp.store import Conversation, Handoff, Store
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,6 @@ POST /webhooks/phone/webhook with {"sender": <call id>, "message", "metadata"}; 
 recorded with input_channel "phone" so that actions shape answers for speech (short voice
 answers, spoken button options, keypad prompts).
 """
-from typing import Text
 
 from bot.channels.rich_rest import RichRestInput
 
@@ -13,6 +12,6 @@ class PhoneInput(RichRestInput):
     """Input channel for calls coming from the voice gateway."""
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         """Channel name, also the URL prefix /webhooks/phone/."""
         return "phone"

@@ -7,7 +7,8 @@ voice answer next to the text they belong to, so our channels collect whole mess
 import copy
 import logging
 from asyncio import CancelledError
-from typing import Any, Awaitable, Callable, Dict, Text
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
@@ -21,7 +22,7 @@ logger = logging.getLogger(__name__)
 class WholeMessageCollector(CollectingOutputChannel):
     """Collects each bot message as one dict: text, buttons, image, custom together."""
 
-    async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
         """Store the message whole instead of splitting it by part."""
         self.messages.append(
             self._message(
@@ -38,7 +39,7 @@ class WholeMessageCollector(CollectingOutputChannel):
 class RichRestInput(RestInput):
     """Base for our REST-style channels (web, phone): one JSON list of whole messages per turn."""
 
-    def _extract_input_channel(self, req: Request) -> Text:
+    def _extract_input_channel(self, req: Request) -> str:
         return self.name()
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:

@@ -4,7 +4,6 @@ The citizen's browser talks to our web app (which keeps the transcript and route
 the agent desk); the web app forwards each message to POST /webhooks/web/webhook.
 Turns are recorded with input_channel "web".
 """
-from typing import Text
 
 from bot.channels.rich_rest import RichRestInput
 
@@ -13,6 +12,6 @@ class WebChatInput(RichRestInput):
     """Input channel for the citizen web chat (via the web app)."""
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         """Channel name, also the URL prefix /webhooks/web/."""
         return "web"

@@ -1,7 +1,8 @@
 """Personal data is masked in free text, read-backs and log records."""
 import logging
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from common.privacy import MaskingFilter, mask_id_number, mask_name, mask_phone, mask_text, mask_value
 
