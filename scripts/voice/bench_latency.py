@@ -113,25 +113,67 @@ async def wait_health(port: int, timeout: float = 60.0) -> None:
     raise TimeoutError("gateway did not start")
 
 
-async def one_call(url: str, speech: list[bytes], turns: int) -> dict[str, object]:
-    """One scripted call: each turn says a phrase and waits for the first reply frame."""
+async def first_audio(caller: MediaStreamCaller, since: float, timeout: float = 15.0) -> float | None:
+    """When the first bot audio frame after `since` arrived; None if none came (or the gateway hung up)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        times = caller.media_times(since)
+        if times:
+            return times[0]
+        if caller.closed.is_set():
+            return None
+        await asyncio.sleep(0.005)
+    return None
+
+
+async def one_call(url: str, speech: list[bytes], turns: int, first_turn: int = 0) -> dict[str, object]:
+    """One scripted call: each turn says a phrase and waits for the first reply frame.
+
+    Ends early when the gateway ends the call (a real bot hands off or says goodbye); the fake never does."""
+    from websockets.exceptions import ConnectionClosed
+
     latencies: list[float] = []
     late_gaps = 0
+    taken = 0
     async with MediaStreamCaller(url) as caller:
         await caller.wait_for_audio(0, timeout=15)
         await asyncio.sleep(1.0)
-        for turn in range(turns):
-            end = await caller.say(speech[turn % len(speech)], trailing_silence_ms=EOU_MS + 400)
+        for turn in range(first_turn, first_turn + turns):
+            if caller.closed.is_set():
+                break
             try:
-                first = await caller.wait_for_audio(end, timeout=15)
-            except TimeoutError:
+                end = await caller.say(speech[turn % len(speech)], trailing_silence_ms=EOU_MS + 400)
+            except ConnectionClosed:
+                break
+            taken += 1
+            first = await first_audio(caller, end)
+            if first is None:
                 continue
             latencies.append(first - end)
             await asyncio.sleep(1.5)  # let part of the answer play, then talk over it
         times = caller.media_times()
         gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
         late_gaps = sum(1 for g in gaps if 0.06 <= g < 0.4)  # ≥ 0.4 s: between two utterances
-    return {"latencies": latencies, "late_gaps": late_gaps, "frames": len(times), "call_id": caller.call_sid}
+    return {"latencies": latencies, "late_gaps": late_gaps, "frames": len(times), "turns_taken": taken,
+            "ended_by_gateway": caller.closed.is_set(), "call_ids": [caller.call_sid]}
+
+
+async def scripted_call(url: str, speech: list[bytes], turns: int) -> dict[str, object]:
+    """`turns` turns in one call, dialling again (at most `turns` calls) each time the gateway ends the call."""
+    parts: list[dict[str, object]] = []
+    done = 0
+    while done < turns and len(parts) < turns:
+        part = await one_call(url, speech, turns - done, first_turn=done)
+        parts.append(part)
+        done += int(part["turns_taken"])  # type: ignore[call-overload]
+        if not part["ended_by_gateway"]:
+            break
+    return {"latencies": [x for p in parts for x in p["latencies"]],  # type: ignore[attr-defined]
+            "late_gaps": sum(int(p["late_gaps"]) for p in parts),  # type: ignore[call-overload]
+            "frames": sum(int(p["frames"]) for p in parts),  # type: ignore[call-overload]
+            "turns_taken": done, "calls_dialled": len(parts),
+            "call_ids": [c for p in parts for c in p["call_ids"]]}  # type: ignore[attr-defined]
 
 
 def recognition_cost(path: str) -> dict[str, float]:
@@ -196,7 +238,7 @@ async def run_gateway(rasa_url: str, path: str, speech: list[bytes], work: Path,
         report["gateway_rss_idle_mib"] = round(rss_mib(gateway.pid), 1)
         url = f"ws://127.0.0.1:{http_port}/media-stream"
 
-        single = await one_call(url, speech, args.turns)
+        single = await scripted_call(url, speech, args.turns)
         lat = single["latencies"]
         p50 = ms(pct(lat, 0.5))  # type: ignore[arg-type]
         report["latency_ms"] = {"turns": len(lat), "p50": p50,
@@ -205,6 +247,8 @@ async def run_gateway(rasa_url: str, path: str, speech: list[bytes], work: Path,
                                 "p50_after_endpointing": None if p50 is None else p50 - EOU_MS}
         if len(lat) < args.turns:
             report["latency_ms"]["unanswered_turns"] = args.turns - len(lat)  # type: ignore[index]
+        if int(single["calls_dialled"]) > 1:  # type: ignore[call-overload]
+            report["latency_ms"]["calls_dialled"] = single["calls_dialled"]  # type: ignore[index]
 
         cpu_before, t_before = cpu_seconds(gateway.pid), time.monotonic()
         peak = [0.0]
@@ -215,13 +259,14 @@ async def run_gateway(rasa_url: str, path: str, speech: list[bytes], work: Path,
                 await asyncio.sleep(0.2)
 
         sampler = asyncio.get_running_loop().create_task(sample())
-        calls = await asyncio.gather(*(one_call(url, speech, args.concurrent_turns) for _ in range(args.calls)))
+        calls = await asyncio.gather(*(scripted_call(url, speech, args.concurrent_turns) for _ in range(args.calls)))
         sampler.cancel()
         wall = time.monotonic() - t_before
         all_lat = [x for c in calls for x in c["latencies"]]  # type: ignore[attr-defined]
         report["concurrent"] = {
             "calls": args.calls, "turns_each": args.concurrent_turns,
             "answered_turns": len(all_lat),
+            "calls_dialled": sum(int(c["calls_dialled"]) for c in calls),  # type: ignore[call-overload]
             "latency_p50_ms": ms(pct(all_lat, 0.5)), "latency_p95_ms": ms(pct(all_lat, 0.95)),
             "late_gaps_at_callers": sum(int(c["late_gaps"]) for c in calls),  # type: ignore[call-overload]
             "frames_received": sum(int(c["frames"]) for c in calls),  # type: ignore[call-overload]
@@ -229,7 +274,7 @@ async def run_gateway(rasa_url: str, path: str, speech: list[bytes], work: Path,
             "gateway_rss_peak_mib": round(peak[0], 1),
         }
         await asyncio.sleep(1.0)  # the gateway saves each call to its store as it hangs up
-        report["calls"] = call_summary(db_path, [str(single["call_id"])] + [str(c["call_id"]) for c in calls])
+        report["calls"] = call_summary(db_path, [str(i) for c in (single, *calls) for i in c["call_ids"]])  # type: ignore[attr-defined]
     finally:
         gateway.terminate()
         gateway.wait(10)
@@ -252,7 +297,9 @@ async def rasa_info(base_url: str) -> dict[str, object]:
         try:
             status = await http.get(f"{base_url}/status", params={"token": token} if token else None)
             if status.status_code == 200:
-                info["model_file"] = Path(status.json().get("model_file", "")).name
+                name = Path(status.json().get("model_file", "")).name
+                local = REPO / "build" / "rasa-models" / name  # scripts/run.sh serves current.tar.gz, a link
+                info["model_file"] = f"{name} → {local.resolve().name}" if name and local.is_symlink() else name
                 info["model_id"] = status.json().get("model_id", "")
         except (httpx.HTTPError, ValueError):
             pass
@@ -260,25 +307,35 @@ async def rasa_info(base_url: str) -> dict[str, object]:
 
 
 async def rasa_turn_ms(base_url: str, texts: list[str], turns: int) -> dict[str, object]:
-    """Rasa alone: the texts posted straight to the phone webhook, one conversation, one turn at a time."""
+    """Rasa alone: the texts posted straight to the phone webhook, one turn at a time.
+
+    Like the calls above, a new conversation starts after the bot hands off or ends the call."""
     import httpx
 
-    sender = f"bench-{uuid.uuid4().hex[:12]}"
+    def new_sender() -> str:
+        return f"bench-{uuid.uuid4().hex[:12]}"
+
+    sender = new_sender()
     took: list[float] = []
-    failed = 0
+    failed = conversations = 0
     async with httpx.AsyncClient(timeout=30) as http:
         for turn in range(turns):
             payload = {"sender": sender, "message": texts[turn % len(texts)],
                        "metadata": {"input_channel": "phone", "input": "speech"}}
             started = time.monotonic()
             try:
-                (await http.post(f"{base_url}/webhooks/phone/webhook", json=payload)).raise_for_status()
-            except httpx.HTTPError:
+                response = await http.post(f"{base_url}/webhooks/phone/webhook", json=payload)
+                response.raise_for_status()
+                messages = response.json()
+            except (httpx.HTTPError, ValueError):
                 failed += 1
                 continue
             took.append(time.monotonic() - started)
-    return {"turns": len(took), "failed": failed, "p50": ms(pct(took, 0.5)), "p95": ms(pct(took, 0.95)),
-            "max": ms(max(took, default=float("nan")))}
+            custom = [m.get("custom") or {} for m in messages if isinstance(m, dict)]
+            if any("handoff" in c or "end_call" in c for c in custom):
+                sender, conversations = new_sender(), conversations + 1
+    return {"turns": len(took), "failed": failed, "conversations": conversations + 1,
+            "p50": ms(pct(took, 0.5)), "p95": ms(pct(took, 0.95)), "max": ms(max(took, default=float("nan")))}
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, object]:

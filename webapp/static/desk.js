@@ -2,7 +2,21 @@
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
-  let me = null, current = null, ws = null, retry = 0;
+  let me = null, current = null, ws = null, retry = 0, lastWaiting = -1, flash = null;
+  const baseTitle = document.title;
+
+  function notifyWaiting(n) {
+    // a new citizen is waiting: flash the tab title (and a system notification if the agent allowed it)
+    if (lastWaiting >= 0 && n > lastWaiting) {
+      let on = false;
+      clearInterval(flash);
+      flash = setInterval(() => { document.title = (on = !on) ? "【新会话排队】" + baseTitle : baseTitle; }, 800);
+      if (window.Notification && Notification.permission === "granted") new Notification("有市民在排队等待人工服务");
+    }
+    if (n === 0) { clearInterval(flash); document.title = baseTitle; }
+    lastWaiting = n;
+  }
+  window.addEventListener("focus", () => { clearInterval(flash); document.title = baseTitle; });
 
   async function api(path, opts) {
     const r = await fetch(path, Object.assign({ headers: { "Content-Type": "application/json" }, credentials: "same-origin" }, opts || {}));
@@ -35,6 +49,7 @@
         "等待 " + wait(h.waiting_seconds) + " · " + (h.channel === "phone" ? "电话" : "网页") + " · " + (h.summary || ""), () => openHandoff(h.id), current === h.id ? "active" : "")));
       qs.appendChild(ul);
     });
+    notifyWaiting(Object.values(data.queues).reduce((a, l) => a + l.length, 0));
     const others = $("others"); others.innerHTML = "";
     (data.claimed_by_others || []).forEach((h) => others.appendChild(li(h.reason || "会话 " + h.id, h.queue + " · " + h.agent, () => openHandoff(h.id))));
     if (me.role === "supervisor") loadStats();
@@ -142,6 +157,7 @@
 
   (async function init() {
     me = await api("/desk/api/me");
+    if (window.Notification && Notification.permission === "default") Notification.requestPermission();
     $("who").textContent = me.name + "（" + (me.role === "supervisor" ? "值班长" : "坐席") + "）· 队列：" + me.queues.join("、");
     $("supervisor").hidden = me.role !== "supervisor";
     me.all_queues.forEach((q) => { const o = document.createElement("option"); o.textContent = q; $("transfer-to").appendChild(o); });
