@@ -9,7 +9,9 @@ from common.privacy import install_masking
 
 install_masking()
 
-if os.environ.get("KB_PRELOAD") == "1":  # the action server indexes at start, not on the first question
+# Index at start, not on the first question, but only in Sanic's serving worker: the main process
+# imports this package too, and a second copy of the model there would double the memory.
+if os.environ.get("KB_PRELOAD") == "1" and os.environ.get("SANIC_WORKER_NAME"):
     from actions.kb_service import kb_service
 
     kb_service.start()

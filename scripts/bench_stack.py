@@ -36,7 +36,7 @@ def pct(values: list[float], p: float) -> float:
 
 
 def rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children, in MB."""
+    """Resident memory of a process and its children (Sanic runs a main and a worker process), in MB."""
     total = 0
     pids = [pid]
     try:
