@@ -87,6 +87,7 @@ class E5Embedder:
 
         if threads is not None:
             torch.set_num_threads(int(threads))
+        self._threads = int(threads) if threads is not None else torch.get_num_threads()
 
         kwargs = {"local_files_only": True} if self._local else {}
         try:
@@ -158,6 +159,18 @@ class E5Embedder:
             return out
         # Sort by length so each batch pads little; results go back in input order.
         order = sorted(range(len(items)), key=lambda i: len(items[i]))
+        torch = self._torch
+        # single questions use the configured threads (steady latency); bulk indexing uses every core
+        bulk = len(items) > self.batch_size
+        if bulk:
+            torch.set_num_threads(os.cpu_count() or 1)
+        try:
+            return self._run_batches(items, order, out)
+        finally:
+            if bulk:
+                torch.set_num_threads(self._threads)
+
+    def _run_batches(self, items: list[str], order: list[int], out: np.ndarray) -> np.ndarray:
         torch = self._torch
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
