@@ -9,7 +9,7 @@ hash=$(cat config.yml domain.yml $(find data bot/jieba_dict -type f \( -name '*.
 if [ -f "$out/$hash.tar.gz" ]; then
   echo "[train] model is up to date ($out/$hash.tar.gz)"
 else
-  echo "[train] training data changed: training a new model (about a minute)…"
+  echo "[train] training data changed: training a new model (3–4 minutes on 2 cores)…"
   start=$(date +%s)
   "$RASA_VENV/bin/rasa" train --config config.yml --domain domain.yml --data data --out "$out" \
       --fixed-model-name "$hash" --quiet
