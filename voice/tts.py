@@ -63,17 +63,29 @@ class Pyttsx3Engine:
         engine.setProperty("rate", self.rate)
         self._engine = engine
 
-    def synthesize(self, text: str) -> tuple[np.ndarray, int]:
-        """Write the text to a WAV with pyttsx3 and read it back."""
-        if self._engine is None:
-            self.start()
-        self._count += 1
-        path = self._dir / f"{self._count}.wav"
-        self._engine.save_to_file(text, str(path))
-        self._engine.runAndWait()
-        samples, rate = _read_when_complete(path)
-        path.unlink(missing_ok=True)
-        return samples, rate
+    def synthesize(self, text: str, attempts: int = 3) -> tuple[np.ndarray, int]:
+        """Write the text to a WAV with pyttsx3 and read it back.
+
+        pyttsx3's loop occasionally drops a queued file under load; the engine is then started
+        afresh and the text tried again before the caller hears an error.
+        """
+        for attempt in range(1, attempts + 1):
+            if self._engine is None:
+                self.start()
+            self._count += 1
+            path = self._dir / f"{self._count}.wav"
+            self._engine.save_to_file(text, str(path))
+            self._engine.runAndWait()
+            try:
+                samples, rate = _read_when_complete(path, timeout_s=5.0)
+            except SpeechUnavailable:
+                if attempt == attempts:
+                    raise
+                self._engine = None  # a fresh engine for the next attempt
+                continue
+            path.unlink(missing_ok=True)
+            return samples, rate
+        raise SpeechUnavailable("espeak-ng produced no audio")
 
 
 def _read_when_complete(path: Path, timeout_s: float = 10.0) -> tuple[np.ndarray, int]:
