@@ -214,6 +214,11 @@ class ActionVerifyIdentity(Action):
         return reset_identity(cid) + [FollowupAction("verify_identity_form")]
 
 
+def reverify(goal: str) -> list[EventType]:
+    """Forget a verification that is no longer valid and ask again, keeping the citizen's goal."""
+    return [SlotSet("verified_ref", None), SlotSet("card_goal", goal), FollowupAction("verify_identity_form")]
+
+
 async def _verified(dispatcher: CollectingDispatcher, tracker: Tracker) -> VerifiedCitizen | None:
     token = tracker.get_slot("verified_ref")
     try:
@@ -234,12 +239,12 @@ class ActionCardProgress(Action):
         """Look up the application progress and the card status."""
         citizen = await _verified(dispatcher, tracker)
         if citizen is None:
-            return [SlotSet("verified_ref", None), SlotSet("card_goal", "progress"), FollowupAction("verify_identity_form")]
+            return reverify("progress")
         try:
             progress = await asyncio.to_thread(card_system().application_progress, citizen)
         except VerificationRequired as exc:
             dispatcher.utter_message(text=exc.message)
-            return [SlotSet("verified_ref", None), FollowupAction("verify_identity_form")]
+            return reverify("progress")
         lines = [progress.message]
         if progress.what_to_bring:
             lines.append("领卡请带：" + "、".join(progress.what_to_bring) + "。")
@@ -261,7 +266,7 @@ class ActionCardLossConfirm(Action):
         """Ask 确认挂失 / 取消."""
         citizen = await _verified(dispatcher, tracker)
         if citizen is None:
-            return [SlotSet("verified_ref", None), SlotSet("card_goal", "loss"), FollowupAction("verify_identity_form")]
+            return reverify("loss")
         status = await asyncio.to_thread(card_system().card_status, citizen)
         if not status.can_report_loss:
             dispatcher.utter_message(text=status.message)
@@ -285,7 +290,7 @@ class ActionCardReportLoss(Action):
         """Report the loss and say what happens next."""
         citizen = await _verified(dispatcher, tracker)
         if citizen is None:
-            return [SlotSet("verified_ref", None), SlotSet("card_goal", "loss"), FollowupAction("verify_identity_form")]
+            return reverify("loss")
         result = await asyncio.to_thread(card_system().report_temporary_loss, citizen)
         text = result.message + ("\n" + "\n".join(result.next_steps) if result.next_steps else "")
         dispatcher.utter_message(text=text, json_message={"card": {"loss": result.code, "status": result.status_after}})
