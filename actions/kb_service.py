@@ -37,7 +37,8 @@ class KbService:
         from knowledge.embedding import E5Embedder  # imported lazily: torch is heavy
 
         try:
-            return E5Embedder(settings.embedding_model, threads=settings.embedding_threads)
+            return E5Embedder(settings.embedding_model, threads=settings.embedding_threads,
+                              precision=settings.embedding_precision)
         except Exception as exc:  # missing model: answer lexically rather than not at all
             log.error("embedding model unavailable (%s); using lexical retrieval only. Run `make model`.", exc)
             return None

@@ -2,11 +2,14 @@
 
 Used for logs, transcripts shown to the wrong audience, analytics and read-backs.
 Read-backs use the forms citizens know from bank SMS: 身份证尾号1234, 138****5678.
+One module for the whole system: the chat, the desk, the card service, the Rasa tracker store and
+the phone gateway all mask with these functions.
 """
 from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 ID_RE = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[\dXx])(?![0-9A-Za-z])")
 PHONE_RE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
@@ -18,7 +21,7 @@ CN_DIGITS_RE = re.compile(r"[零〇洞幺一二两三四五六七八九叉]{7,}"
 def mask_id_number(id_number: str) -> str:
     """身份证尾号1234 — the form used when reading an ID number back to a citizen."""
     s = (id_number or "").strip()
-    return f"身份证尾号{s[-4:]}" if len(s) >= 4 else "身份证号（已隐藏）"
+    return f"身份证尾号{s[-4:].upper()}" if len(s) >= 4 else "身份证号（已隐藏）"
 
 
 def mask_phone(phone: str) -> str:
@@ -43,13 +46,37 @@ def mask_digits(value: str) -> str:
     return "****" + s[-4:] if len(s) > 4 else "****"
 
 
+def _id_tail(match: re.Match[str]) -> str:
+    """身份证尾号1234, without repeating 身份证 when the text just said it."""
+    said = match.string[max(0, match.start() - 6) : match.start()]
+    return ("" if "身份证" in said else "身份证") + "尾号" + match.group(3)[-4:].upper()
+
+
+# machine identifiers (call ids like CA + 32 hex digits, UUIDs) are not personal numbers: left as they are,
+# so that log lines can still be followed by call or conversation
+IDENTIFIER_RE = re.compile(
+    r"(?<![0-9A-Za-z])[A-Za-z]{0,4}(?=[0-9a-f-]*[a-f])(?:[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+    r"(?![0-9A-Za-z])"
+)
+
+
 def mask_text(text: str, names: tuple[str, ...] = ()) -> str:
     """Mask every ID number, phone number, long number and the given names inside free text."""
     if not text:
         return text
-    t = ID_RE.sub(lambda m: "[身份证****" + m.group(3)[-4:] + "]", text)
+    if IDENTIFIER_RE.search(text):
+        parts = IDENTIFIER_RE.split(text)
+        idents = IDENTIFIER_RE.findall(text)
+        return "".join(_mask_plain(p, names) + (idents[i] if i < len(idents) else "") for i, p in enumerate(parts))
+    return _mask_plain(text, names)
+
+
+def _mask_plain(text: str, names: tuple[str, ...]) -> str:
+    if not text:
+        return text
+    t = ID_RE.sub(_id_tail, text)
     t = PHONE_RE.sub(lambda m: m.group(1) + "****" + m.group(3), t)
-    t = LONG_DIGITS_RE.sub(lambda m: "****" + m.group(0)[-4:], t)
+    t = LONG_DIGITS_RE.sub(lambda m: "尾号" + m.group(0)[-4:], t)
     t = CN_DIGITS_RE.sub("[数字已隐藏]", t)
     for n in names:
         if n and len(n) >= 2:
@@ -61,13 +88,32 @@ def mask_value(kind: str, value: str) -> str:
     """Mask a slot value by its kind (id_number, phone, person_name, card_number; else mask_text)."""
     if value is None:
         return value
-    value = str(value)
-    return {
-        "id_number": mask_id_number,
-        "phone": mask_phone,
-        "person_name": mask_name,
-        "card_number": mask_digits,
-    }.get(kind, mask_text)(value)
+    return _SLOT_KINDS.get(kind, mask_text)(str(value))
+
+
+_SLOT_KINDS = {
+    "id_number": mask_id_number,
+    "phone": mask_phone,
+    "person_name": mask_name,
+    "card_number": mask_digits,
+}
+
+
+def mask_json(value: Any) -> Any:
+    """Mask every string inside a JSON-like value (dicts, lists, strings); other values unchanged."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {key: mask_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_json(item) for item in value]
+    return value
+
+
+def mask_slots(slots: dict[str, Any]) -> dict[str, Any]:
+    """Mask a dict of slot values: personal slots by their kind, everything else as free text."""
+    return {key: mask_value(key, value) if key in _SLOT_KINDS and isinstance(value, str) else mask_json(value)
+            for key, value in (slots or {}).items()}
 
 
 class MaskingFilter(logging.Filter):

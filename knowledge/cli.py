@@ -36,12 +36,9 @@ def _content_dir() -> Path:
 
 
 def _embedder():
-    model = os.environ.get("EMBEDDING_MODEL", str(Path(__file__).resolve().parent.parent / "models" / "multilingual-e5-small"))
-    if model.lower() in ("off", "none", ""):
-        return None
-    from knowledge.embedding import E5Embedder
+    from knowledge.embedding import embedder_from_env
 
-    return E5Embedder(model)
+    return embedder_from_env()
 
 
 def _kb(dense: bool = True):

@@ -19,7 +19,9 @@ import hashlib
 import json
 import os
 import re
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,8 @@ import numpy as np
 QUERY_PREFIX = "query: "
 PASSAGE_PREFIX = "passage: "
 STAMP_NAME = ".build-stamp.json"  # written by knowledge.model_build
+PRECISIONS = ("fp32", "int8")
+DEFAULT_PRECISION = "int8"  # see docs/bench_retrieval.md: same accuracy targets met, re-indexing about twice as fast
 
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _BUILD_HINT = "run `make model` (python -m knowledge.model_build --out models/multilingual-e5-small) to build it"
@@ -52,6 +56,10 @@ class E5Embedder:
     Hugging Face hub name such as ``intfloat/multilingual-e5-small``.
     ``threads`` sets torch's intra-op thread count, which is process-wide.
     Texts longer than ``max_length`` tokens (prefix included) are truncated.
+    ``precision`` "int8" quantises the weights of every linear layer to int8
+    (per output channel, activations quantised on the fly) after loading: on
+    this CPU about twice as fast; its vectors differ from fp32 ones, so its
+    ``model_id`` differs and caches and calibrations are kept apart.
     """
 
     def __init__(
@@ -61,6 +69,7 @@ class E5Embedder:
         max_length: int = 128,
         threads: int | None = None,
         batch_size: int = 32,
+        precision: str = DEFAULT_PRECISION,
     ) -> None:
         model_path = str(model_path)
         self._local = not _looks_like_hub_name(model_path)
@@ -81,6 +90,8 @@ class E5Embedder:
             raise ValueError("max_length must be at least 8 tokens")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
 
         import torch  # imported here so a missing folder fails fast and cheaply
         from transformers import AutoModel, AutoTokenizer
@@ -101,12 +112,17 @@ class E5Embedder:
                 f"for the local copy, {_BUILD_HINT} and pass its folder."
             ) from exc
         self._model.eval().to(device)
+        if precision == "int8":
+            self._model = _quantize_int8(torch, self._model)
+        self.precision = precision
         self._torch = torch
         self._device = device
         self._path = model_path
         self.max_length = max_length
         self.batch_size = batch_size
         self._model_id = self._compute_model_id()
+        self._bulk_lock = threading.Lock()
+        self._tokenizer_lock = threading.Lock()
 
     # ------------------------------------------------------------------
     @property
@@ -126,8 +142,9 @@ class E5Embedder:
         return self._model_id
 
     def _compute_model_id(self) -> str:
+        suffix = f"@max{self.max_length}" + ("" if self.precision == "fp32" else f"@{self.precision}")
         if not self._local:
-            return f"{self._path}@max{self.max_length}"
+            return f"{self._path}{suffix}"
         folder = Path(self._path)
         h = hashlib.sha256()
         stamp = folder / STAMP_NAME
@@ -139,7 +156,7 @@ class E5Embedder:
             files.append(folder / "tokenizer.json")
             sizes = {p.name: p.stat().st_size for p in files}
             h.update(json.dumps(sizes, sort_keys=True).encode())
-        return f"{folder.resolve().name}@{h.hexdigest()[:16]}@max{self.max_length}"
+        return f"{folder.resolve().name}@{h.hexdigest()[:16]}{suffix}"
 
     # ------------------------------------------------------------------
     def encode_queries(self, texts: Sequence[str] | str) -> np.ndarray:
@@ -157,37 +174,62 @@ class E5Embedder:
         out = np.zeros((len(items), self.dim), dtype=np.float32)
         if not items:
             return out
-        # Sort by length so each batch pads little; results go back in input order.
-        order = sorted(range(len(items)), key=lambda i: len(items[i]))
+        # Tokenise under a lock: a fast tokenizer must not be called from several threads at once
+        # (the action server embeds questions while a background re-index runs).
+        with self._tokenizer_lock:
+            ids = self._tokenizer(items, truncation=True, max_length=self.max_length)["input_ids"]
+        # Batches of texts with the same token count: no padding, so no work on pad positions, and
+        # (int8) no pad rows in the activation range. Results go back in input order.
+        order = sorted(range(len(items)), key=lambda i: (len(ids[i]), i))
+        batches: list[list[int]] = []
+        for i in order:
+            if batches and len(batches[-1]) < self.batch_size and len(ids[batches[-1][0]]) == len(ids[i]):
+                batches[-1].append(i)
+            else:
+                batches.append([i])
         torch = self._torch
-        # single questions use the configured threads (steady latency); bulk indexing uses every core
-        bulk = len(items) > self.batch_size
-        if bulk:
-            torch.set_num_threads(os.cpu_count() or 1)
-        try:
-            return self._run_batches(items, order, out)
-        finally:
-            if bulk:
+        encoded = [(idx, torch.tensor([ids[i] for i in idx], dtype=torch.long, device=self._device)) for idx in batches]
+        workers = min(len(batches), os.cpu_count() or 1)
+        if workers <= 1 or len(items) <= self.batch_size:  # a few questions: the configured threads (steady latency)
+            for idx, batch in encoded:
+                out[idx] = self._forward(batch)
+            return out
+        # Bulk indexing: one batch per core at a time, each on one torch thread. On this 2-core CPU
+        # that is ~15 % faster than one batch on two threads (measured, docs/bench_retrieval.md).
+        with self._bulk_lock:
+            torch.set_num_threads(1)
+            try:
+                with ThreadPoolExecutor(workers, thread_name_prefix="embed") as pool:
+                    for idx, vectors in zip(batches, pool.map(lambda e: self._forward(e[1]), encoded), strict=True):
+                        out[idx] = vectors
+            finally:
                 torch.set_num_threads(self._threads)
+        return out
 
-    def _run_batches(self, items: list[str], order: list[int], out: np.ndarray) -> np.ndarray:
+    def _forward(self, input_ids) -> np.ndarray:
+        """Mean-pooled, L2-normalised vectors of one batch of equally long token sequences."""
         torch = self._torch
         with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start : start + self.batch_size]
-                batch = self._tokenizer(
-                    [items[i] for i in idx],
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_length,
-                    return_tensors="pt",
-                ).to(self._device)
-                hidden = self._model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-                out[idx] = pooled.float().cpu().numpy()
-        return out
+            hidden = self._model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids)).last_hidden_state
+            pooled = hidden.mean(dim=1)
+            return torch.nn.functional.normalize(pooled, p=2, dim=1).float().cpu().numpy()
+
+
+def _quantize_int8(torch, model):
+    """Dynamic int8 quantisation of the linear layers (weights per output channel)."""
+    import warnings
+
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    engines = torch.backends.quantized.supported_engines
+    for engine in ("fbgemm", "x86", "qnnpack"):
+        if engine in engines:
+            torch.backends.quantized.engine = engine
+            break
+    with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao (torch is pinned)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*quantiz.*deprecated", category=UserWarning)
+        return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True)
 
 
 def _check_text(text: object) -> str:
@@ -197,9 +239,18 @@ def _check_text(text: object) -> str:
 
 
 def default_model_path() -> str:
-    """``$E5_MODEL_PATH`` or the repo's ``models/multilingual-e5-small``."""
+    """``$EMBEDDING_MODEL`` or the repo's ``models/multilingual-e5-small``."""
     root = Path(__file__).resolve().parent.parent
-    return os.environ.get("E5_MODEL_PATH", str(root / "models" / "multilingual-e5-small"))
+    return os.environ.get("EMBEDDING_MODEL") or str(root / "models" / "multilingual-e5-small")
+
+
+def embedder_from_env(threads: int | None = None) -> E5Embedder | None:
+    """The embedder that ``$EMBEDDING_MODEL`` and ``$EMBEDDING_PRECISION`` name; None when the model is "off"."""
+    model = default_model_path()
+    if model.lower() in ("off", "none"):
+        return None
+    precision = os.environ.get("EMBEDDING_PRECISION") or DEFAULT_PRECISION
+    return E5Embedder(model, threads=threads, precision=precision)
 
 
 __all__ = [
@@ -207,5 +258,7 @@ __all__ = [
     "ModelNotFoundError",
     "QUERY_PREFIX",
     "PASSAGE_PREFIX",
+    "PRECISIONS",
     "default_model_path",
+    "embedder_from_env",
 ]

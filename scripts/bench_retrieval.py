@@ -6,8 +6,10 @@ Run: make kb-bench   (or: . scripts/env.sh && .venv/svc/bin/python scripts/bench
 """
 from __future__ import annotations
 
+import json
 import os
 import resource
+import subprocess
 import sys
 import time
 from datetime import date
@@ -20,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from knowledge.calibration import calibrate, load_tuning_questions  # noqa: E402
-from knowledge.embedding import E5Embedder  # noqa: E402
+from knowledge.embedding import DEFAULT_PRECISION, PRECISIONS, E5Embedder  # noqa: E402
 from knowledge.retriever import EmbeddingCache, KnowledgeBase  # noqa: E402
 from knowledge.schema import CONTENT_DIR, load_entries  # noqa: E402
 
@@ -109,17 +111,14 @@ def tune(entries, embedder, cache, items) -> None:
         print(f"top-1 {top1:.3f}  max_view={w[0]} centroid={w[1]} answer={w[2]} lexical={w[3]}")
 
 
-def main() -> int:
-    """Run all three modes and write the report."""
+def measure(precision: str) -> dict:
+    """Every figure for one embedding precision (run in its own process, so its memory is its own)."""
     items = load_devset()
     entries = load_entries(CONTENT_DIR)
     model = os.environ.get("EMBEDDING_MODEL", str(ROOT / "models" / "multilingual-e5-small"))
     cache = Path(os.environ.get("KB_CACHE_DIR", ROOT / "var" / "kb_cache"))
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    embedder = E5Embedder(model, threads=int(os.environ.get("EMBEDDING_THREADS", "1")))
-    if "--tune" in sys.argv:
-        tune(entries, embedder, cache, items)
-        return 0
+    embedder = E5Embedder(model, threads=int(os.environ.get("EMBEDDING_THREADS", "1")), precision=precision)
     t0 = time.perf_counter()
     tuning = load_tuning_questions()
     lexical = KnowledgeBase(entries)
@@ -133,33 +132,71 @@ def main() -> int:
     dense.calibration = calibrate(dense, labelled=tuning)
     rss_model = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     halves = {"all": items, "test half (odd)": items[1::2], "tuning half (even)": items[0::2]}
-    results = {(mode, half): evaluate(kb, sub) for half, sub in halves.items()
-               for mode, kb in (("lexical (baseline)", lexical), ("dense", dense), ("hybrid", hybrid))}
+    modes = (("lexical (baseline)", lexical), ("dense", dense), ("hybrid", hybrid))
+    rows = [{"half": half, "mode": mode, **evaluate(kb, sub)} for half, sub in halves.items() for mode, kb in modes]
     reindex_s, n_texts = reindex_1400(embedder, entries)
-    n_ans = sum(1 for _, e in items if e)
     w = hybrid.weights
+    return {
+        "precision": precision, "model": Path(model).name, "entries": len(entries), "views": len(hybrid.views),
+        "items": len(items), "answerable": sum(1 for _, e in items if e), "rows": rows,
+        "weights": f"max_view {w.max_view}, centroid {w.centroid}, answer {w.answer}, lexical {w.lexical}",
+        "thresholds": f"confident ≥ {hybrid.calibration.confident_at:.3f}, unsure ≥ {hybrid.calibration.unsure_at:.3f}",
+        "calibration": hybrid.calibration.report, "t_lex": t_lex, "t_index": t_index,
+        "reindex_s": reindex_s, "reindex_texts": n_texts, "rss_before": rss_before, "rss_model": rss_model,
+    }
+
+
+def main() -> int:
+    """Run every precision in its own process (fp32 is the baseline), then write the report."""
+    if "--tune" in sys.argv:
+        model = os.environ.get("EMBEDDING_MODEL", str(ROOT / "models" / "multilingual-e5-small"))
+        cache = Path(os.environ.get("KB_CACHE_DIR", ROOT / "var" / "kb_cache"))
+        embedder = E5Embedder(model, threads=1, precision=os.environ.get("EMBEDDING_PRECISION", DEFAULT_PRECISION))
+        tune(load_entries(CONTENT_DIR), embedder, cache, load_devset())
+        return 0
+    if "--only" in sys.argv:  # child process: one precision, figures as JSON on stdout's last line
+        print(json.dumps(measure(sys.argv[sys.argv.index("--only") + 1]), ensure_ascii=False))
+        return 0
+    results = []
+    for precision in PRECISIONS:
+        out = subprocess.run([sys.executable, __file__, "--only", precision], check=True,
+                             capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        results.append(json.loads(out))
+        print(f"{precision}: done", flush=True)
+    first = results[0]
     lines = [
         "# Retrieval benchmark", "",
         f"Produced by `make kb-bench` (scripts/bench_retrieval.py) on {date.today()} on this {os.cpu_count()}-core machine, "
-        f"model `{Path(model).name}` (transformers + torch, CPU).",
-        f"Knowledge base: {len(entries)} entries, {len(hybrid.views)} indexed wordings. Development set "
-        f"`knowledge/devset/devset.yml`: {len(items)} utterances ({n_ans} answerable, {len(items) - n_ans} labelled none), "
-        "written independently of the entries' paraphrases. Fusion weights (knowledge/retrieval.yml) were chosen on the "
-        "tuning half (`--tune`) and the answer bands are calibrated per mode on that same tuning half plus "
-        "`knowledge/calibration_negatives.yml`; the test half (odd positions) was used for no choice at all.", "",
-        "| split | mode | top-1 | top-3 | MRR | wrong & confident | confident share | none recognised | p50 ms | p95 ms |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"model `{first['model']}` (transformers + torch, CPU) at each precision the system supports, each in its own "
+        f"process: fp32 (the model as built) is the baseline; int8 quantises the linear layers' weights per output "
+        f"channel (torch dynamic quantisation) and is the default (`EMBEDDING_PRECISION`).",
+        f"Knowledge base: {first['entries']} entries, {first['views']} indexed wordings. Development set "
+        f"`knowledge/devset/devset.yml`: {first['items']} utterances ({first['answerable']} answerable, "
+        f"{first['items'] - first['answerable']} labelled none), written independently of the entries' paraphrases. "
+        "Fusion weights (knowledge/retrieval.yml) were chosen on the tuning half (`--tune`, fp32) and the answer bands "
+        "are calibrated per mode and precision on that same tuning half plus `knowledge/calibration_negatives.yml`; "
+        "the test half (odd positions) was used for no choice at all.", "",
+        "| precision | split | mode | top-1 | top-3 | MRR | wrong & confident | confident share | none recognised | p50 ms | p95 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for (mode, half), r in results.items():
-        lines.append(f"| {half} | {mode} | {r['top1']:.3f} | {r['top3']:.3f} | {r['mrr']:.3f} | {r['wrong_confident']:.3f} | "
-                     f"{r['confident_share']:.3f} | {r['none_recognised']:.3f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} |")
-    lines += ["", f"- hybrid weights: max_view {w.max_view}, centroid {w.centroid}, answer {w.answer}, lexical {w.lexical}; "
-              f"thresholds confident ≥ {hybrid.calibration.confident_at:.3f}, unsure ≥ {hybrid.calibration.unsure_at:.3f}",
-              f"- hybrid calibration report: {hybrid.calibration.report}",
-              f"- lexical index build + calibration: {t_lex:.1f} s; dense index build (embedding cache as found): {t_index:.1f} s",
-              f"- re-indexing 1,400 entries ({n_texts} wordings, empty cache, no answers): {reindex_s:.1f} s",
-              f"- process peak RSS: {rss_before:.0f} MB before the model, {rss_model:.0f} MB with model and indexes loaded",
-              "", "Targets (issue 3): hybrid top-1 ≥ 0.92, top-3 ≥ 0.98, wrong & confident ≤ 0.02, p50 ≤ 30 ms, "
+    for res in results:
+        for r in res["rows"]:
+            if res is not first and r["mode"].startswith("lexical"):
+                continue  # the lexical mode uses no model: the same at every precision
+            lines.append(f"| {res['precision']} | {r['half']} | {r['mode']} | {r['top1']:.3f} | {r['top3']:.3f} | "
+                         f"{r['mrr']:.3f} | {r['wrong_confident']:.3f} | {r['confident_share']:.3f} | "
+                         f"{r['none_recognised']:.3f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} |")
+    lines += ["", "| precision | re-index 1,400 entries (empty cache) | peak RSS before model / with model and indexes | "
+              "hybrid thresholds |", "|---|---|---|---|"]
+    for res in results:
+        lines.append(f"| {res['precision']} | {res['reindex_s']:.1f} s ({res['reindex_texts']} wordings, no answers) | "
+                     f"{res['rss_before']:.0f} / {res['rss_model']:.0f} MB | {res['thresholds']} |")
+    lines += ["", f"- hybrid weights: {first['weights']}"]
+    for res in results:
+        lines.append(f"- {res['precision']} hybrid calibration report: {res['calibration']}")
+        lines.append(f"- {res['precision']}: lexical index build + calibration {res['t_lex']:.1f} s; "
+                     f"dense index build (embedding cache as found) {res['t_index']:.1f} s")
+    lines += ["", "Targets (issue 3): hybrid top-1 ≥ 0.92, top-3 ≥ 0.98, wrong & confident ≤ 0.02, p50 ≤ 30 ms, "
               "p95 ≤ 80 ms, re-index 1,400 entries ≤ 60 s, action server ≤ 1.5 GB."]
     REPORT.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))

@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 
-from voice.masking import MaskingFilter
+from common.privacy import MaskingFilter
 from voice.recognition import ModelMissing, resolve_model_path
 from voice.settings import Settings, SettingsError
 from voice.tts import SpeechUnavailable

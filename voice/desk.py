@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from voice.masking import mask_text, mask_value
+from common.privacy import mask_slots, mask_text
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class HandoffTicket:
         """The JSON body of POST /api/handoff, masked."""
         body = asdict(self)
         body["summary"] = mask_text(self.summary)
-        body["slots"] = mask_value(self.slots)
+        body["slots"] = mask_slots(self.slots)
         body["transcript"] = [
             {"role": line.role, "text": mask_text(line.text), "ts": line.ts} for line in self.transcript
         ]

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.privacy import mask_slots, mask_text
 from voice.desk import TranscriptLine
-from voice.masking import mask_text, mask_value
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -62,7 +62,7 @@ class CallStore:
         row = (
             record.call_id, record.transport, mask_text(record.caller), record.started_at,
             record.ended_at, record.outcome, record.reason, record.handoff_status,
-            json.dumps(mask_value(record.slots), ensure_ascii=False),
+            json.dumps(mask_slots(record.slots), ensure_ascii=False),
             json.dumps([{"role": t.role, "text": mask_text(t.text), "ts": t.ts} for t in record.transcript],
                        ensure_ascii=False),
         )

@@ -44,3 +44,16 @@ def test_log_filter_masks_arguments(caplog):
     finally:
         logger.removeHandler(handler)
     assert records and "13912345678" not in records[0].getMessage()
+
+
+def test_machine_identifiers_are_not_mistaken_for_personal_numbers():
+    call = "CAd6d1234567893394f16bd0e5d3eb43cf29d"[:34]
+    sender = "0f8c2f4e-1d2b-4c3a-9e4f-123456789012"
+    line = f"call {call} caller: 我的手机13912345678；sender {sender}"
+    masked = mask_text(line)
+    assert call in masked and sender in masked
+    assert "13912345678" not in masked and "139****5678" in masked
+    # an ID number written after letters (sfz = 身份证 in pinyin initials) is still masked
+    assert "370102199003071234" not in mask_text("sfz370102199003071234")
+    # 32 digits with no hex letter are a number, not an identifier
+    assert "37010219900307123413912345678901" not in mask_text("37010219900307123413912345678901")

@@ -219,7 +219,33 @@ async def test_keypad_digit_picks_a_button() -> None:
     stage, fed_back = dialogue(bot)
     await run_stages([stage], [CallStarted("c", "t"), Transcript("办 卡", 0.9), KeypadEntry("2")])
     assert bot.sent[-1][1:] == ("/pension", {"input": "keypad"})
-    assert "挂失" in fed_back[-1].grammar or bot.sent  # buttons bias the recogniser
+
+
+async def _menu_listen(open_grammar: tuple[str, ...]) -> ListenFor:
+    bot = ScriptedBot([[{"text": "没有找到答案，您可以换个说法再问，或者转人工。",
+                         "buttons": [{"title": "转人工", "payload": "/request_human"}]}]])
+    fed_back: list[Frame] = []
+    stage = Dialogue(bot, Settings(handoff_backend="local", open_grammar=open_grammar), fed_back.append)
+    await run_stages([stage], [CallStarted("c", "t"), Transcript("办 卡", 0.9)])
+    return [f for f in fed_back if isinstance(f, ListenFor)][-1]
+
+
+async def test_a_menu_listens_for_its_options_and_for_a_new_question() -> None:
+    listen = await _menu_listen(("养老保险", "社保卡挂失"))
+    assert "转人工" in listen.grammar and "养老保险" in listen.grammar and "社保卡挂失" in listen.grammar
+    assert listen.choices == ("/request_human",)
+    # without a configured phrase list the caller is heard free-form (options are matched in the text)
+    assert (await _menu_listen(())).grammar == ()
+
+
+async def test_a_confirmation_listens_for_its_answers_only() -> None:
+    bot = ScriptedBot([[{"text": "确认挂失吗？", "buttons": [{"title": "确认", "payload": "/affirm"}],
+                         "custom": {"voice": {"expect": "yes_no"}}}]])
+    fed_back: list[Frame] = []
+    stage = Dialogue(bot, Settings(handoff_backend="local", open_grammar=("养老保险",)), fed_back.append)
+    await run_stages([stage], [CallStarted("c", "t"), Transcript("挂失", 0.9)])
+    grammar = [f for f in fed_back if isinstance(f, ListenFor)][-1].grammar
+    assert "确认" in grammar and "养老保险" not in grammar
 
 
 async def test_bot_handoff_becomes_a_transfer_after_its_message() -> None:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from common.privacy import mask_text
 from voice import prompts
 from voice.frames import (
     NUMBER_EXPECTATIONS,
@@ -27,7 +28,6 @@ from voice.frames import (
     Tick,
     Transcript,
 )
-from voice.masking import mask_text
 from voice.pipeline import Stage
 from voice.rasa import BotClient, BotUnavailable
 from voice.settings import Settings
@@ -96,8 +96,14 @@ class Dialogue(Stage):
             return ListenFor(expect=expect, eou_silence_ms=t.eou_silence_number_ms, grammar=prompts.DIGIT_GRAMMAR)
         titles = tuple(str(b.get("title", "")) for b in buttons if b.get("title"))
         payloads = tuple(str(b.get("payload") or b.get("title") or "") for b in buttons)
-        if expect == "yes_no" or titles:
-            grammar: tuple[str, ...] = (*titles, *prompts.YES_WORDS, *prompts.NO_WORDS, "人工")
+        answers: tuple[str, ...] = (*titles, *prompts.YES_WORDS, *prompts.NO_WORDS, "人工")
+        if expect == "yes_no":  # a confirmation: only its answers
+            grammar: tuple[str, ...] = answers
+        elif titles and self.settings.open_grammar:
+            # a menu, but the caller may also ask something else ("换个说法再问"): options + open phrases
+            grammar = (*answers, *self.settings.open_grammar)
+        elif titles:
+            grammar = ()  # no phrase list configured: free-form, and the options are matched in the text
         else:  # open question: the knowledge base's phrases, if the centre configured a list
             grammar = self.settings.open_grammar
         return ListenFor(expect=expect, eou_silence_ms=t.eou_silence_ms, grammar=grammar, choices=payloads)
