@@ -7,7 +7,9 @@ transfers the call).
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from typing import Any
 
 import httpx
@@ -53,6 +55,18 @@ def conversation_context(tracker: Tracker) -> dict[str, Any]:
     return {"slots": slots, "summary": summary}
 
 
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
+
+
+def _desk_client() -> httpx.AsyncClient:
+    """One HTTP client per event loop, kept open: a new client costs ~50 ms (it builds an SSL context)."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None or client.is_closed:
+        client = _clients[loop] = httpx.AsyncClient(timeout=5)
+    return client
+
+
 class ActionHandoffToHuman(Action):
     """Queue the conversation for the expert seat and tell the citizen what happens next."""
 
@@ -66,9 +80,8 @@ class ActionHandoffToHuman(Action):
         body = {"conversation_id": tracker.sender_id, "channel": tracker.get_latest_input_channel() or "web",
                 "queue": queue, "reason": reason, **conversation_context(tracker)}
         try:
-            async with httpx.AsyncClient(timeout=5) as client:
-                r = await client.post(f"{settings.webapp_url}/api/handoff", json=body,
-                                      headers={"Authorization": f"Bearer {settings.service_token}"})
+            r = await _desk_client().post(f"{settings.webapp_url}/api/handoff", json=body,
+                                          headers={"Authorization": f"Bearer {settings.service_token}"})
             r.raise_for_status()
             info = r.json()
         except (httpx.HTTPError, ValueError) as exc:
