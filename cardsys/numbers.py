@@ -1,6 +1,6 @@
 """Spoken and typed Chinese numbers → digits, for ID, phone and card numbers.
 
-Handles 零/〇/洞, 一/幺, 二/两, radio forms (拐 7, 勾 9), financial numerals (壹贰叁…),
+Handles every way of saying a digit in common.digits (零/〇/洞, 一/幺, 二/两, 拐, 勾, 壹贰叁…),
 full-width digits, separators (spaces, dashes, 杠), fillers (嗯, 是, 然后…), repetitions
 ("三个八" → 888) and keypad (DTMF) strings where * stands for X and # ends the number.
 X (叉, x, *) only survives as the last character, where an ID number's check character sits.
@@ -13,23 +13,15 @@ import unicodedata
 from dataclasses import dataclass
 
 from cardsys.idnumber import is_valid_id
+from common.digits import DIGIT_OF, X_WORDS
 
-DIGIT_OF: dict[str, str] = {
-    "零": "0", "〇": "0", "洞": "0", "○": "0",
-    "一": "1", "幺": "1", "壹": "1",
-    "二": "2", "两": "2", "贰": "2",
-    "三": "3", "叁": "3", "四": "4", "肆": "4", "五": "5", "伍": "5",
-    "六": "6", "陆": "6", "七": "7", "拐": "7", "柒": "7", "八": "8", "捌": "8",
-    "九": "9", "勾": "9", "玖": "9",
-}
-DIGIT_OF.update({d: d for d in "0123456789"})
 _DIGIT_CHARS = "".join(DIGIT_OF)
 _COUNT_CHARS = "二两三四五六七八九23456789"
 
 _TOKEN = re.compile(
     rf"(?P<rep>(?P<count>[{_COUNT_CHARS}])个(?P<repdigit>[{_DIGIT_CHARS}]))"
     rf"|(?P<digit>[{_DIGIT_CHARS}])"
-    r"|(?P<x>艾克斯|爱克斯|[叉xX*])"
+    r"|(?P<x>" + "|".join(X_WORDS) + r"|\*)"
     r"|(?P<sep>\s+|横杠|[,，、.。;；:：\-—–_~/#()（）\[\]【】\"'“”‘’!！?？杠])"
     r"|(?P<filler>然后|那个|就是|嗯|呃|额|啊|哦|噢|唔|是)"
     r"|(?P<other>.)",

@@ -11,11 +11,13 @@ import logging
 import re
 from typing import Any
 
+from common.digits import DIGIT_OF
+
 ID_RE = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[\dXx])(?![0-9A-Za-z])")
 PHONE_RE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
 LONG_DIGITS_RE = re.compile(r"(?<!\d)\d{7,}(?!\d)")
 # digits spoken or typed in Chinese (幺三八…): 7 or more in a row are masked too
-CN_DIGITS_RE = re.compile(r"[零〇洞幺一二两三四五六七八九叉]{7,}")
+CN_DIGITS_RE = re.compile("[" + "".join(c for c in DIGIT_OF if not c.isascii()) + "叉]{7,}")
 
 
 def mask_id_number(id_number: str) -> str:

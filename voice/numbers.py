@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import re
 
-SPOKEN_TO_DIGIT: dict[str, str] = {
-    "零": "0", "〇": "0", "洞": "0",
-    "幺": "1", "一": "1", "壹": "1", "妖": "1", "腰": "1",
-    "两": "2", "二": "2", "贰": "2",
-    "三": "3", "叁": "3", "四": "4", "肆": "4", "五": "5", "伍": "5",
-    "六": "6", "陆": "6", "七": "7", "柒": "7", "拐": "7", "八": "8", "捌": "8",
-    "九": "9", "玖": "9", "勾": "9",
-    "叉": "X", "艾克斯": "X", "爱克斯": "X", "x": "X", "X": "X",
-}
-SPOKEN_TO_DIGIT.update({d: d for d in "0123456789"})
+from common.digits import DIGIT_OF, READ_AS, X_WORDS
 
-_TOKEN = "(?:艾克斯|爱克斯|[零〇洞幺一壹妖腰两二贰三叁四肆五伍六陆七柒拐八捌九玖勾叉xX0-9])"
+SPOKEN_TO_DIGIT: dict[str, str] = {**DIGIT_OF, **{word: "X" for word in X_WORDS}}
+
+_TOKEN = "(?:" + "|".join(sorted(map(re.escape, SPOKEN_TO_DIGIT), key=len, reverse=True)) + ")"
 _SEP = r"[\s,，、.。\-]*"
 _RUN = re.compile(f"{_TOKEN}(?:{_SEP}{_TOKEN})*")
 _TOKENS = re.compile(_TOKEN)
 # X (叉) only counts inside a run of real digits: "叉烧" stays a word.
 _WEAK = {"X"}
-
-READ_AS = {"0": "零", "1": "幺", "2": "二", "3": "三", "4": "四", "5": "五", "6": "六",
-           "7": "七", "8": "八", "9": "九", "X": "叉"}
 
 
 def _digits_of(run: str) -> str:
