@@ -5,6 +5,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from knowledge.embedding import DEFAULT_PRECISION
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -22,7 +24,7 @@ class Settings:
     # name or local folder of the sentence-embedding model; "off" = lexical retrieval only
     embedding_model: str = os.environ.get("EMBEDDING_MODEL", str(ROOT / "models" / "multilingual-e5-small"))
     # "int8" (default: quantised linear layers, about twice as fast) or "fp32"; see docs/bench_retrieval.md
-    embedding_precision: str = os.environ.get("EMBEDDING_PRECISION", "int8")
+    embedding_precision: str = os.environ.get("EMBEDDING_PRECISION") or DEFAULT_PRECISION
     # torch threads per query embedding: 1 keeps latency steady while other requests run on the second core
     embedding_threads: int = int(os.environ.get("EMBEDDING_THREADS", "1"))
     # seconds between checks for changed knowledge content (0 = check on every question)

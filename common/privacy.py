@@ -57,8 +57,8 @@ def _id_tail(match: re.Match[str]) -> str:
 # machine identifiers (call ids like CA + 32 hex digits, UUIDs) are not personal numbers: left as they are,
 # so that log lines can still be followed by call or conversation
 IDENTIFIER_RE = re.compile(
-    r"(?<![0-9A-Za-z])[A-Za-z]{0,4}(?=[0-9a-f-]*[a-f])(?:[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
-    r"(?![0-9A-Za-z])"
+    r"((?<![0-9A-Za-z])[A-Za-z]{0,4}(?=[0-9a-f-]*[a-f])(?:[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+    r"(?![0-9A-Za-z]))"
 )
 
 
@@ -66,11 +66,8 @@ def mask_text(text: str, names: tuple[str, ...] = ()) -> str:
     """Mask every ID number, phone number, long number and the given names inside free text."""
     if not text:
         return text
-    if IDENTIFIER_RE.search(text):
-        parts = IDENTIFIER_RE.split(text)
-        idents = IDENTIFIER_RE.findall(text)
-        return "".join(_mask_plain(p, names) + (idents[i] if i < len(idents) else "") for i, p in enumerate(parts))
-    return _mask_plain(text, names)
+    # split() keeps the identifiers (the pattern is one group) at the odd positions
+    return "".join(part if i % 2 else _mask_plain(part, names) for i, part in enumerate(IDENTIFIER_RE.split(text)))
 
 
 def _mask_plain(text: str, names: tuple[str, ...]) -> str:

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from knowledge.calibration import calibrate, load_tuning_questions  # noqa: E402
-from knowledge.embedding import DEFAULT_PRECISION, PRECISIONS, E5Embedder  # noqa: E402
+from knowledge.embedding import DEFAULT_PRECISION, PRECISIONS, E5Embedder, default_model_path  # noqa: E402
 from knowledge.retriever import EmbeddingCache, KnowledgeBase  # noqa: E402
 from knowledge.schema import CONTENT_DIR, load_entries  # noqa: E402
 
@@ -115,7 +115,7 @@ def measure(precision: str) -> dict:
     """Every figure for one embedding precision (run in its own process, so its memory is its own)."""
     items = load_devset()
     entries = load_entries(CONTENT_DIR)
-    model = os.environ.get("EMBEDDING_MODEL", str(ROOT / "models" / "multilingual-e5-small"))
+    model = default_model_path()
     cache = Path(os.environ.get("KB_CACHE_DIR", ROOT / "var" / "kb_cache"))
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     embedder = E5Embedder(model, threads=int(os.environ.get("EMBEDDING_THREADS", "1")), precision=precision)
@@ -149,7 +149,7 @@ def measure(precision: str) -> dict:
 def main() -> int:
     """Run every precision in its own process (fp32 is the baseline), then write the report."""
     if "--tune" in sys.argv:
-        model = os.environ.get("EMBEDDING_MODEL", str(ROOT / "models" / "multilingual-e5-small"))
+        model = default_model_path()
         cache = Path(os.environ.get("KB_CACHE_DIR", ROOT / "var" / "kb_cache"))
         embedder = E5Embedder(model, threads=1, precision=os.environ.get("EMBEDDING_PRECISION", DEFAULT_PRECISION))
         tune(load_entries(CONTENT_DIR), embedder, cache, load_devset())
