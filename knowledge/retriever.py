@@ -20,12 +20,12 @@ import numpy as np
 
 from knowledge import text as kbtext
 from knowledge.lexical import Bm25Index
+from knowledge.policy import Band, Calibration, Clarification, clarification, load_calibration
 from knowledge.schema import CONTENT_DIR, KbEntry, content_fingerprint, load_entries
 
 log = logging.getLogger(__name__)
 Mode = Literal["lexical", "dense", "hybrid"]
-Band = Literal["confident", "unsure", "none"]
-INDEX_VERSION = "4"
+INDEX_VERSION = "5"
 WEIGHTS_FILE = Path(__file__).resolve().parent / "retrieval.yml"
 
 
@@ -77,35 +77,13 @@ class Hit:
 
 @dataclass(frozen=True)
 class Decision:
-    """The answer band for a question: answer, suggest, or admit that nothing fits."""
+    """The answer band for a question: answer, ask back, suggest, or admit that nothing fits."""
 
     band: Band
     confidence: float
     hits: list[Hit]
-
-
-@dataclass
-class Calibration:
-    """Fusion weight, confidence model and band thresholds fitted on data."""
-
-    coef: tuple[float, ...] = (0.0,)
-    intercept: float = 0.0
-    confident_at: float = 0.9
-    unsure_at: float = 0.3
-    report: dict | None = None
-
-    def confidence(self, feats: np.ndarray) -> float:
-        """P(top-1 entry answers the question), from a logistic model on the ranking's features."""
-        z = float(np.dot(self.coef, feats) + self.intercept)
-        return 1.0 / (1.0 + np.exp(-z))
-
-    def band(self, confidence: float) -> Band:
-        """Map a confidence to an answer band."""
-        if confidence >= self.confident_at:
-            return "confident"
-        if confidence >= self.unsure_at:
-            return "unsure"
-        return "none"
+    clarify: Clarification | None = None
+    margin: float = 0.0  # distance of the confidence to the nearest band boundary
 
 
 def _sha(s: str) -> str:
@@ -196,13 +174,21 @@ class KnowledgeBase:
     @classmethod
     def from_content(cls, content_dir: Path | str = CONTENT_DIR, embedder: Embedder | None = None,
                      cache_dir: Path | str | None = None, calibrate: bool = True) -> KnowledgeBase:
-        """Load, index and (with a cached result when nothing changed) calibrate the content."""
+        """Load and index the content with the shipped calibration (knowledge/calibration.json).
+
+        The calibration is never fitted here: it is fitted once, offline, by
+        `python -m knowledge.cli calibrate --write`, so every machine decides alike.
+        """
         kb = cls(load_entries(content_dir), embedder, cache_dir)
         kb.fingerprint = content_fingerprint(content_dir)
         if calibrate:
-            from knowledge.calibration import calibrate_cached
-            kb.calibration = calibrate_cached(kb)
+            kb.calibration = load_calibration(kb.mode, kb.model_id)
         return kb
+
+    @property
+    def model_id(self) -> str:
+        """The embedding model's id ("none" without one)."""
+        return self.embedder.model_id if self.embedder else "none"
 
     @property
     def has_dense(self) -> bool:
@@ -252,10 +238,12 @@ class KnowledgeBase:
 
     def features(self, fused: np.ndarray, dense_e: np.ndarray, lex_e: np.ndarray) -> np.ndarray:
         """Features of a ranking used to estimate whether its top entry is right."""
-        order = np.argsort(-fused)[:2]
-        top, second = fused[order[0]], fused[order[1]] if len(order) > 1 else 0.0
+        order = np.argsort(-fused)[:3]
+        top = fused[order[0]]
+        second = fused[order[1]] if len(order) > 1 else 0.0
+        third = fused[order[2]] if len(order) > 2 else 0.0
         agree = float(np.argmax(dense_e) == np.argmax(lex_e)) if dense_e.any() else 1.0
-        return np.array([top, top - second, dense_e[order[0]], lex_e[order[0]], agree], dtype=np.float64)
+        return np.array([top, top - second, dense_e[order[0]], lex_e[order[0]], agree, top - third], dtype=np.float64)
 
     def search(self, query: str, k: int = 5) -> list[Hit]:
         """The k best entries for the question."""
@@ -277,8 +265,16 @@ class KnowledgeBase:
         if not kbtext.lexical_tokens(query):
             return Decision("none", 0.0, [])
         fused, dense_e, lex_e = self.entry_scores(*self.view_scores(query))
-        conf = self.calibration.confidence(self.features(fused, dense_e, lex_e))
-        return Decision(self.calibration.band(conf), conf, self._hits(fused, dense_e, lex_e, k))
+        cal = self.calibration
+        conf = cal.confidence(self.features(fused, dense_e, lex_e))
+        hits = self._hits(fused, dense_e, lex_e, max(k, 3))
+        band: Band = cal.band(conf)
+        ask = None
+        if band == "unsure" and len(hits) > 1:
+            ask = clarification(kbtext.normalize(query), *[(h.entry.id, h.entry.question + " " + h.entry.category)
+                                                           for h in hits[:2]])
+            band = "clarify" if ask else band
+        return Decision(band, conf, hits[:k], ask, cal.margin(conf))
 
     def save_calibration(self, path: Path) -> None:
         """Write the calibration as JSON (for inspection and docs)."""

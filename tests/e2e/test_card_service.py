@@ -82,7 +82,11 @@ def test_topic_switch_mid_verification_and_back(stack, cid):
     said(chat(stack, cid, "我的卡办到哪了"))
     said(chat(stack, cid, LI[0]))
     switched = chat(stack, cid, "电子社保卡怎么申领啊")
-    assert any((m["payload"].get("custom") or {}).get("kb", {}).get("id", "").startswith("ecard-") for m in switched)
+    # the question is answered from the knowledge base (an answer, a question back or suggestions: this
+    # test is about the form surviving a topic switch, not about the band)
+    kb = [(m["payload"].get("custom") or {}).get("kb", {}) for m in switched]
+    offered = [k.get("id", "") for k in kb] + [s for k in kb for s in k.get("suggestions", [])]
+    assert any(i.startswith("ecard-") for i in offered), switched
     assert "姓名" in said(switched)  # the form asks again for what it still needs
     said(chat(stack, cid, LI[1]))
     assert "正在制作中" in said(chat(stack, cid, LI[2]))

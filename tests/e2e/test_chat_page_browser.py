@@ -52,11 +52,13 @@ def test_hello_gets_a_chinese_reply_and_survives_reload(stack, browser):
 def test_buttons_are_shown_and_clickable(stack, browser):
     page = browser.new_page()
     page.goto(stack["webapp"] + "/")
-    page.fill("#input", "社保卡丢了咋办")
+    page.fill("#input", "社保卡丢了咋办")  # pinned: answered directly (tests/fixtures/pinned_answers.yml)
     page.press("#input", "Enter")
-    page.wait_for_selector(".msg.bot .buttons button", timeout=30_000)
+    page.locator(".msg.bot .buttons button", has_text="有帮助").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(500)  # the related questions ("您可能还想问") follow the answer
+    before = page.locator(".msg.bot").count()
     page.locator(".msg.bot .buttons button", has_text="有帮助").first.click()
-    page.wait_for_function("document.querySelectorAll('.msg.bot').length >= 2", timeout=30_000)
+    page.wait_for_function(f"document.querySelectorAll('.msg.bot').length > {before}", timeout=30_000)
     assert "谢谢" in bot_texts(page)[-1]
     page.close()
 

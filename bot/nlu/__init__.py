@@ -1,0 +1,1 @@
+"""Custom NLU components the Rasa server loads (listed in config.yml)."""

@@ -1,0 +1,74 @@
+"""The answer policy (knowledge/policy.py): asking back, shipped calibration, margins."""
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from knowledge.policy import CALIBRATION_FILE, Calibration, clarification, load_calibration
+
+
+def test_asks_back_when_the_two_best_entries_are_on_two_sides_the_question_leaves_open():
+    ask = clarification("养老保险一个月交多少钱", ("a-1", "职工养老保险怎么缴费 参保缴费/职工"),
+                        ("a-2", "城乡居民养老保险缴费档次 参保缴费/城乡居民"))
+    assert ask is not None and "职工" in ask.prompt and "城乡居民" in ask.prompt
+    assert ask.options == (("职工", "a-1"), ("城乡居民", "a-2"))
+
+
+def test_options_follow_the_sides_whatever_the_ranking_order():
+    ask = clarification("养老保险一个月交多少钱", ("a-2", "城乡居民养老保险缴费档次"), ("a-1", "职工养老保险怎么缴费"))
+    assert ask.options == (("职工", "a-1"), ("城乡居民", "a-2"))
+
+
+def test_does_not_ask_what_the_citizen_already_said():
+    assert clarification("我是城乡居民 养老保险一个月交多少", ("a-1", "职工养老保险怎么缴费"),
+                         ("a-2", "城乡居民养老保险缴费档次")) is None
+
+
+def test_does_not_ask_when_the_entries_do_not_differ_on_a_known_side():
+    assert clarification("社保卡丢了怎么办", ("c-1", "社保卡丢了怎么挂失"), ("c-2", "社保卡丢了怎么补办")) is None
+
+
+def test_family_or_self_is_asked():
+    ask = clarification("社保卡密码忘了怎么重置", ("c-1", "本人社保卡密码忘了怎么重置"), ("c-2", "家属代办社保卡密码重置要带什么"))
+    assert ask is not None and ask.options[0] == ("本人办理", "c-1")
+
+
+def test_bands_and_margin():
+    cal = Calibration(coef=(1.0,), intercept=0.0, confident_at=0.8, unsure_at=0.4)
+    assert cal.band(0.9) == "confident" and cal.band(0.5) == "unsure" and cal.band(0.1) == "none"
+    assert cal.margin(0.85) == pytest.approx(0.05) and cal.margin(0.45) == pytest.approx(0.05)
+    assert cal.confidence(np.array([0.0])) == pytest.approx(0.5)
+
+
+def test_save_and_load_keep_each_mode(tmp_path):
+    path = tmp_path / "calibration.json"
+    Calibration(coef=(1.0, 2.0), intercept=-1.0, confident_at=0.7, unsure_at=0.2, model_id="m@1").save("hybrid", path)
+    Calibration(coef=(3.0,), confident_at=0.6, unsure_at=0.1, model_id="none").save("lexical", path)
+    hybrid, lexical = Calibration.load("hybrid", path), Calibration.load("lexical", path)
+    assert hybrid.coef == (1.0, 2.0) and hybrid.confident_at == 0.7 and hybrid.model_id == "m@1"
+    assert lexical.coef == (3.0,) and Calibration.load("dense", path) is None
+    assert set(json.loads(path.read_text())) == {"hybrid", "lexical"}
+
+
+def test_missing_calibration_is_loud_and_falls_back(tmp_path, caplog):
+    with caplog.at_level(logging.ERROR):
+        cal = load_calibration("hybrid", "m", tmp_path / "none.json")
+    assert cal == Calibration() and "no shipped calibration" in caplog.text
+
+
+def test_calibration_for_another_model_build_warns(tmp_path, caplog):
+    path = tmp_path / "c.json"
+    Calibration(model_id="old@1").save("hybrid", path)
+    with caplog.at_level(logging.WARNING):
+        cal = load_calibration("hybrid", "new@2", path)
+    assert cal.model_id == "old@1" and "fitted for old@1" in caplog.text
+
+
+def test_the_shipped_calibration_covers_both_modes_and_is_fitted():
+    shipped = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
+    assert {"hybrid", "lexical"} <= set(shipped)
+    for mode in ("hybrid", "lexical"):
+        cal = Calibration.load(mode)
+        assert 0 < cal.unsure_at <= cal.confident_at < 1 and cal.coef != Calibration().coef
+        assert cal.report["source"] == "labelled questions" and cal.report["positives"] > 500
