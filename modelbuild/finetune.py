@@ -39,9 +39,9 @@ DEFAULT_BASE = REPO_ROOT / "models" / "multilingual-e5-small"
 DEFAULT_OUT = REPO_ROOT / "models" / "e5-small-shebao"
 STAMP_NAME = ".build-stamp.json"
 RECIPE = {
-    "version": 2,
+    "version": 3,
     "seed": 20261204,
-    "epochs": 2,
+    "epochs": 1,
     "batch_size": 48,
     "lr": 3e-5,
     "warmup": 0.1,
