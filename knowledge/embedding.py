@@ -239,9 +239,9 @@ def _check_text(text: object) -> str:
 
 
 def default_model_path() -> str:
-    """``$EMBEDDING_MODEL`` or the repo's ``models/e5-small-shebao`` (e5-small fine-tuned on our content)."""
+    """``$EMBEDDING_MODEL`` or the repo's ``models/multilingual-e5-small``."""
     root = Path(__file__).resolve().parent.parent
-    return os.environ.get("EMBEDDING_MODEL") or str(root / "models" / "e5-small-shebao")
+    return os.environ.get("EMBEDDING_MODEL") or str(root / "models" / "multilingual-e5-small")
 
 
 def embedder_from_env(threads: int | None = None) -> E5Embedder | None:

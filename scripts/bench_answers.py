@@ -51,7 +51,7 @@ VARIANTS = {
     "tuned+norm": (TUNED, "fp32", True),
     "tuned+norm-int8": (TUNED, "int8", True),
 }
-DEFAULT = "tuned+norm"
+DEFAULT = "base+norm"
 
 
 def _exp(e):

@@ -81,7 +81,7 @@ def test_three_failures_end_the_attempt_and_offer_a_person(stack, cid):
 def test_topic_switch_mid_verification_and_back(stack, cid):
     said(chat(stack, cid, "我的卡办到哪了"))
     said(chat(stack, cid, LI[0]))
-    switched = chat(stack, cid, "电子社保卡怎么申领啊")
+    switched = chat(stack, cid, "电子社保卡咋领 用啥app")
     # the question is answered from the knowledge base (an answer, a question back or suggestions: this
     # test is about the form surviving a topic switch, not about the band)
     kb = [(m["payload"].get("custom") or {}).get("kb", {}) for m in switched]

@@ -53,7 +53,7 @@ def test_citizen_is_served_by_an_agent_then_rates_then_the_bot_answers_again(sta
         # the bot serves the conversation again: the question is answered from the knowledge base (in
         # whatever band: this test is about the hand-back, tests/unit/test_answer_stability.py about bands)
         bots_before = citizen.locator(".msg.bot").count()
-        citizen.fill("#input", "电子社保卡怎么申领")
+        citizen.fill("#input", "电子社保卡咋领 用啥app")
         citizen.press("#input", "Enter")
         citizen.wait_for_function(f"document.querySelectorAll('.msg.bot').length > {bots_before}", timeout=30_000)
         replies = citizen.locator(".msg.bot").all_inner_texts()[bots_before:]

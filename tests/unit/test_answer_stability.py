@@ -64,7 +64,6 @@ def test_pinned_question_gets_its_recorded_entry_and_band_with_a_safe_margin(ref
 
 VARIANTS = {
     "fp32, 2 threads, batches of 7": (["--precision", "fp32", "--threads", "2", "--batch-size", "7"], {}),
-    "int8": (["--precision", "int8", "--threads", "1"], {}),
     "fp32, AVX2 kernels": (["--precision", "fp32", "--threads", "1"],
                            {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}),
 }
@@ -80,3 +79,13 @@ def test_answers_do_not_move_when_the_numerics_move(reference, tmp_path, variant
         g = got[pin["text"]]
         assert (g["entry"], g["band"]) == (pin["entry"], pin["band"]), (variant, g)
     assert moved < MIN_MARGIN
+
+
+def test_int8_keeps_the_entries_but_is_not_the_calibrated_precision(reference, tmp_path):
+    """int8 (EMBEDDING_PRECISION=int8) ranks the pinned questions alike, but moves confidences by far more
+    than fp32's rounding (0.29 measured for 俺想查查灵活就业咋交养老 on 2026-12-04): this is why fp32 is the
+    default and the shipped calibration is fitted for fp32 (docs/determinism.md)."""
+    got = _probe(tmp_path, "--precision", "int8", "--threads", "1")
+    moved = max(abs(got[t]["confidence"] - reference[t].confidence) for t in got)
+    print(f"int8: largest confidence move {moved:.5f}")
+    assert [got[p["text"]]["entry"] for p in PINNED] == [p["entry"] for p in PINNED]
