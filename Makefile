@@ -75,7 +75,7 @@ bench: setup train ## service benchmarks: install/train times, Rasa memory, webh
 	@bash scripts/bench_stack.sh
 
 lint: envs ## ruff
-	@$(SVC) -m ruff check actions bot cardsys common knowledge webapp voice tests scripts
+	@$(SVC) -m ruff check actions bot cardsys common knowledge modelbuild webapp voice tests scripts
 
 clean: ## remove built models, runtime data and caches (keeps the environments)
 	rm -rf build var .pytest_cache
