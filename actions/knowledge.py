@@ -40,9 +40,14 @@ def entry_payload(entry: KbEntry, score: float, band: str) -> dict[str, Any]:
                    "voice_answer": entry.voice_answer, "local_review": entry.local_review}}
 
 
-def suggestion_button(entry: KbEntry) -> dict[str, str]:
+def entry_button(title: str, entry_id: str) -> dict[str, str]:
     """A button that asks for one entry directly."""
-    return {"title": entry.question, "payload": "/ask_question" + json.dumps({"kb_entry": entry.id}, ensure_ascii=False)}
+    return {"title": title, "payload": "/ask_question" + json.dumps({"kb_entry": entry_id}, ensure_ascii=False)}
+
+
+def suggestion_button(entry: KbEntry) -> dict[str, str]:
+    """A button titled with the entry's standard question."""
+    return entry_button(entry.question, entry.id)
 
 
 def utter_entry(dispatcher: CollectingDispatcher, entry: KbEntry, score: float, band: str,
@@ -120,8 +125,7 @@ class ActionAnswerFromKb(Action):
             options = decision.clarify.options
             dispatcher.utter_message(
                 text=decision.clarify.prompt,
-                buttons=[{"title": label, "payload": "/ask_question" + json.dumps({"kb_entry": eid}, ensure_ascii=False)}
-                         for label, eid in options] + [HUMAN_BUTTON],
+                buttons=[entry_button(label, eid) for label, eid in options] + [HUMAN_BUTTON],
                 json_message={"kb": {"band": "clarify", "score": round(decision.confidence, 4),
                                      "suggestions": [eid for _, eid in options]}},
             )
