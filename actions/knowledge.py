@@ -109,7 +109,7 @@ class ActionAnswerFromKb(Action):
             return [SlotSet("kb_last_entry", entry.id), SlotSet("failed_turns", 0.0)]
 
         question = (tracker.latest_message.get("text") or "")[: settings.max_message_chars]
-        decision = kb.decide(question)
+        decision = kb.decide(question, strict=intent == "out_of_scope")
         hits: list[Hit] = decision.hits
         log.info("kb decision intent=%s band=%s conf=%.3f top=%s", intent, decision.band, decision.confidence,
                  hits[0].entry.id if hits else None)

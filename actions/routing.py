@@ -15,7 +15,7 @@ NOT_OURS_INTENTS = frozenset({"out_of_scope", "chitchat", "bot_challenge"})
 
 
 def kb_answers_out_of_scope(band: str) -> bool:
-    """An out_of_scope message is answered from the knowledge base only when it is sure."""
+    """An out_of_scope message is answered from the knowledge base only when it is sure (decide(strict=True))."""
     return band == "confident"
 
 
@@ -28,7 +28,7 @@ def outcome_for(intent: str, text: str, kb: KnowledgeBase) -> str:
     if intent in QUESTION_INTENTS:
         return "knowledge" if kb.decide(text).band != "none" else "out_of_scope"
     if intent == "out_of_scope":
-        return "knowledge" if kb_answers_out_of_scope(kb.decide(text).band) else "out_of_scope"
+        return "knowledge" if kb_answers_out_of_scope(kb.decide(text, strict=True).band) else "out_of_scope"
     if intent in NOT_OURS_INTENTS:
         return "out_of_scope"
     return "social"

@@ -47,6 +47,7 @@ class Calibration:
     intercept: float = 0.0
     confident_at: float = 0.9
     unsure_at: float = 0.3
+    strict_at: float = 0.95  # a message NLU calls out_of_scope is answered only above this
     model_id: str = ""
     report: dict | None = field(default=None)
 
@@ -55,17 +56,24 @@ class Calibration:
         z = float(np.dot(self.coef, feats) + self.intercept)
         return float(1.0 / (1.0 + np.exp(-z)))
 
-    def band(self, confidence: float) -> Band:
-        """The band for a confidence, before the clarify check."""
-        if confidence >= self.confident_at:
+    def band(self, confidence: float, strict: bool = False) -> Band:
+        """The band for a confidence, before the clarify check.
+
+        ``strict``: the message was not recognised as a social-security question (NLU said
+        out_of_scope), so only a sure answer is given; anything less is "none".
+        """
+        if confidence >= (max(self.strict_at, self.confident_at) if strict else self.confident_at):
             return "confident"
+        if strict:
+            return "none"
         if confidence >= self.unsure_at:
             return "unsure"
         return "none"
 
-    def margin(self, confidence: float) -> float:
+    def margin(self, confidence: float, strict: bool = False) -> float:
         """Distance to the nearest band boundary (how far numerics would have to move to change the band)."""
-        return float(min(abs(confidence - self.confident_at), abs(confidence - self.unsure_at)))
+        bounds = (max(self.strict_at, self.confident_at),) if strict else (self.confident_at, self.unsure_at)
+        return float(min(abs(confidence - b) for b in bounds))
 
     def save(self, mode: str, path: Path = CALIBRATION_FILE) -> None:
         """Write this mode's calibration into the JSON file (reviewed and committed with the content)."""

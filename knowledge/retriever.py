@@ -259,8 +259,11 @@ class KnowledgeBase:
         order = np.argsort(-fused)[:k]
         return [Hit(self.entries[i], float(fused[i]), float(dense_e[i]), float(lex_e[i])) for i in order]
 
-    def decide(self, query: str, k: int = 3) -> Decision:
-        """Rank the entries and choose a band: confident (answer), unsure (suggest), none."""
+    def decide(self, query: str, k: int = 3, strict: bool = False) -> Decision:
+        """Rank the entries and choose a band: confident (answer), clarify, unsure (suggest), none.
+
+        ``strict``: NLU did not take the message for a social-security question; answer only when sure.
+        """
         query = (query or "").strip()
         if not kbtext.lexical_tokens(query):
             return Decision("none", 0.0, [])
@@ -268,13 +271,13 @@ class KnowledgeBase:
         cal = self.calibration
         conf = cal.confidence(self.features(fused, dense_e, lex_e))
         hits = self._hits(fused, dense_e, lex_e, max(k, 3))
-        band: Band = cal.band(conf)
+        band: Band = cal.band(conf, strict)
         ask = None
         if band == "unsure" and len(hits) > 1:
             ask = clarification(kbtext.normalize(query), *[(h.entry.id, h.entry.question + " " + h.entry.category)
                                                            for h in hits[:2]])
             band = "clarify" if ask else band
-        return Decision(band, conf, hits[:k], ask, cal.margin(conf))
+        return Decision(band, conf, hits[:k], ask, cal.margin(conf, strict))
 
     def save_calibration(self, path: Path) -> None:
         """Write the calibration as JSON (for inspection and docs)."""

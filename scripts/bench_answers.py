@@ -167,6 +167,15 @@ def report(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+NOTES_MARK = "<!-- notes: written by hand, kept when the benchmark rewrites the tables above -->"
+
+
+def _kept_notes() -> str:
+    """The hand-written part of the report (experiments, history, targets), from the marker on."""
+    old = REPORT.read_text(encoding="utf-8") if REPORT.exists() else ""
+    return "\n" + old[old.index(NOTES_MARK):] if NOTES_MARK in old else "\n" + NOTES_MARK + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--variants", default=",".join(VARIANTS))
@@ -187,7 +196,7 @@ def main() -> None:
               f"unsure {b['unsure']:.3f} none {b['none']:.3f} top1 {b['top1']:.3f} top3 {b['top3']:.3f} "
               f"oos-answered {res['oos']['wrong_direct']:.3f} p50 {b['p50_ms']} ms", flush=True)
         results.append(res)
-    REPORT.write_text(report(results), encoding="utf-8")
+    REPORT.write_text(report(results) + _kept_notes(), encoding="utf-8")
     print(f"wrote {REPORT}")
 
 

@@ -109,7 +109,7 @@ async def test_clarify_band_asks_which_side_with_one_button_per_entry(small_kb, 
 
     hits = small_kb.decide("社保卡丢了怎么挂失").hits
     ask = Clarification("请问您问的是职工还是城乡居民的情况？", (("职工", "test-0001"), ("城乡居民", "test-0004")))
-    monkeypatch.setattr(small_kb, "decide", lambda q, k=3: Decision("clarify", 0.5, hits, ask, 0.1))
+    monkeypatch.setattr(small_kb, "decide", lambda q, k=3, strict=False: Decision("clarify", 0.5, hits, ask, 0.1))
     msgs, events = await run(kn.ActionAnswerFromKb(), "ask_card_loss_web")
     assert msgs[0]["text"] == ask.prompt and msgs[0]["custom"]["kb"]["band"] == "clarify"
     assert [b["title"] for b in msgs[0]["buttons"]] == ["职工", "城乡居民", "转人工"]

@@ -41,6 +41,16 @@ def test_bands_and_margin():
     assert cal.confidence(np.array([0.0])) == pytest.approx(0.5)
 
 
+def test_a_message_nlu_called_out_of_scope_is_answered_only_when_sure():
+    cal = Calibration(coef=(1.0,), confident_at=0.8, unsure_at=0.4, strict_at=0.95)
+    assert cal.band(0.9) == "confident" and cal.band(0.9, strict=True) == "none"
+    assert cal.band(0.97, strict=True) == "confident"
+    assert cal.band(0.5, strict=True) == "none"  # no suggestions for a message that is not ours
+    assert cal.margin(0.9, strict=True) == pytest.approx(0.05)
+    # a strict threshold below the normal one never makes the strict path the looser
+    assert Calibration(confident_at=0.8, strict_at=0.5).band(0.7, strict=True) == "none"
+
+
 def test_save_and_load_keep_each_mode(tmp_path):
     path = tmp_path / "calibration.json"
     Calibration(coef=(1.0, 2.0), intercept=-1.0, confident_at=0.7, unsure_at=0.2, model_id="m@1").save("hybrid", path)
@@ -70,5 +80,20 @@ def test_the_shipped_calibration_covers_both_modes_and_is_fitted():
     assert {"hybrid", "lexical"} <= set(shipped)
     for mode in ("hybrid", "lexical"):
         cal = Calibration.load(mode)
-        assert 0 < cal.unsure_at <= cal.confident_at < 1 and cal.coef != Calibration().coef
+        assert 0 < cal.unsure_at <= cal.confident_at <= cal.strict_at <= 1 and cal.coef != Calibration().coef
         assert cal.report["source"] == "labelled questions" and cal.report["positives"] > 500
+
+
+def test_the_confident_threshold_keeps_each_error_rate_within_its_own_target():
+    from knowledge.calibration import _lowest_threshold
+
+    # ten answerable questions (one wrong at 0.9), four with no entry, four out of scope
+    conf = np.array([0.99, 0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.88, 0.75, 0.2, 0.1, 0.92, 0.3, 0.2, 0.1])
+    correct = np.array([1, 1, 0, 1, 1, 1, 1, 1, 1, 1] + [0] * 8, bool)
+    pos = np.array([1] * 10 + [0] * 8, bool)
+    business = np.array([1] * 14 + [0] * 4, bool)
+    # one wrong answer in ten is too many at 5 %: above 0.9 only, but the out-of-scope 0.92 must stay out
+    assert _lowest_threshold(conf, correct, pos, business, (0.05, 1.0, 0.0)) == 0.95
+    # allowing one wrong answer and one out-of-scope answer, the no-entry target (0.25 = one of four) binds at 0.8
+    assert _lowest_threshold(conf, correct, pos, business, (0.1, 0.25, 0.25)) == 0.8
+    assert _lowest_threshold(conf, correct, pos, business, (0.0, 0.0, 0.0)) == 0.95
