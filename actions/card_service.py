@@ -3,8 +3,15 @@
 Flow: the goal (report_card_loss / query_card_progress) first gets the knowledge-base guidance,
 then `verify_identity_form` collects ID number, name and the registered phone's last 4 digits;
 `action_verify_identity` checks them with the card system (cardsys) and continues with the goal.
+Reading (status, progress) needs that verification; a change (the loss report) also needs the
+one-time code the card system sends to the registered phone (`loss_code_form`).
 Raw personal data never goes into the tracker: slots hold masked values, the raw values wait in
 `PendingIdentity` (this process, a few minutes) until the check, then are dropped.
+
+A verification belongs to one conversation and one identity: its handle stays in this process
+(`VerifiedHandles`, never in the tracker, where Rasa's API could read it), expires with the card
+system's session, and is revoked when the citizen cancels, when a new card request starts a new
+verification (the next person at a shared terminal must verify again), and when the session ends.
 """
 from __future__ import annotations
 
@@ -20,9 +27,9 @@ from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.kb_service import kb_service
-from actions.knowledge import ActionAnswerFromKb, utter_entry
+from actions.knowledge import HUMAN_BUTTON, ActionAnswerFromKb, utter_entry
 from cardsys.idnumber import explain_invalid, is_valid_id
-from cardsys.numbers import extract_id_number, extract_last4
+from cardsys.numbers import extract_id_number, extract_last4, normalize_digits
 from cardsys.results import VerificationRequired, VerifiedCitizen
 from common.privacy import mask_id_number, mask_name
 
@@ -67,6 +74,40 @@ class PendingIdentity:
 
 
 pending = PendingIdentity()
+
+
+class VerifiedHandles:
+    """Live verification handles per conversation, in this process only; the tracker holds a masked marker."""
+
+    def __init__(self, ttl: float = 1800.0) -> None:
+        self.ttl = ttl
+        self._data: dict[str, tuple[float, VerifiedCitizen]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, conversation_id: str, citizen: VerifiedCitizen) -> None:
+        """Keep the conversation's handle (replacing any earlier one)."""
+        with self._lock:
+            self._data[conversation_id] = (time.monotonic(), citizen)
+
+    def get(self, conversation_id: str) -> VerifiedCitizen | None:
+        """The conversation's live handle, or None."""
+        with self._lock:
+            got = self._data.get(conversation_id)
+            if got is None:
+                return None
+            if time.monotonic() - got[0] > self.ttl:
+                del self._data[conversation_id]
+                return None
+            return got[1]
+
+    def pop(self, conversation_id: str) -> VerifiedCitizen | None:
+        """Take the conversation's handle out (to revoke it)."""
+        with self._lock:
+            got = self._data.pop(conversation_id, None)
+            return got[1] if got else None
+
+
+handles = VerifiedHandles()
 NEEDS_VERIFICATION = {
     "loss": "我可以现在帮您办理临时挂失。为保护您的信息安全，先核验一下身份（随时说“取消”可退出）。",
     "progress": "我可以帮您查询本人的社保卡进度。为保护您的信息安全，先核验一下身份（随时说“取消”可退出）。",
@@ -97,6 +138,17 @@ def reset_identity(conversation_id: str) -> list[EventType]:
     return [SlotSet(s, None) for s in IDENTITY_SLOTS]
 
 
+async def end_verification(conversation_id: str) -> list[EventType]:
+    """Revoke the conversation's verification (in the card system too) and forget the identity answers."""
+    citizen = handles.pop(conversation_id)
+    if citizen is not None:
+        try:
+            await asyncio.to_thread(card_system().end_verification, citizen)
+        except Exception:  # the card system is down: the handle is gone here and expires there
+            log.warning("could not revoke a verification in the card system", exc_info=True)
+    return reset_identity(conversation_id) + [SlotSet("verified_ref", None)]
+
+
 class _KbGuided:
     """Mixin: give the goal's knowledge-base guidance, remember the goal, then verification follows.
 
@@ -107,14 +159,19 @@ class _KbGuided:
     goal = ""
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[EventType]:
-        """Guidance first (so the citizen knows what happens), then the verification form (rules)."""
+        """Guidance first (so the citizen knows what happens), then a new verification (the form, by rules).
+
+        Any earlier verification of this conversation is revoked first: whoever asks now proves who
+        they are now (on a shared terminal, the previous citizen's card stays closed).
+        """
+        events = await end_verification(tracker.sender_id)
         kb = kb_service.get()
         if kb is not None:
             decision = kb.decide(self.canonical_question)
             if decision.hits:
                 utter_entry(dispatcher, decision.hits[0].entry, decision.confidence, "goal")
         dispatcher.utter_message(text=NEEDS_VERIFICATION[self.goal])
-        return [SlotSet("card_goal", self.goal)]
+        return events + [SlotSet("card_goal", self.goal)]
 
 
 class ActionCardLossEntry(_KbGuided, Action):
@@ -192,8 +249,6 @@ class ActionVerifyIdentity(Action):
         cid = tracker.sender_id
         goal = tracker.get_slot("card_goal") or "progress"
         next_action = {"loss": "action_card_loss_confirm", "progress": "action_card_progress"}.get(goal, "action_card_progress")
-        if tracker.get_slot("verified_ref"):
-            return [FollowupAction(next_action)]
         raw = pending.get(cid)
         if not all(raw.get(k) for k in IDENTITY_SLOTS):
             dispatcher.utter_message(text="核验信息已过期，请重新输入。")
@@ -203,10 +258,17 @@ class ActionVerifyIdentity(Action):
                                          channel=channel_of(tracker), conversation_id=cid)
         pending.drop(cid)
         if result.ok and result.citizen is not None:
+            previous = handles.pop(cid)
+            if previous is not None:  # a new identity in this conversation: the old one's access ends now
+                await asyncio.to_thread(system.end_verification, previous)
+            handles.put(cid, result.citizen)
             dispatcher.utter_message(text=f"身份核验通过（{result.masked_id}）。")
-            return [SlotSet("verified_ref", result.citizen.to_slot()), SlotSet("id_number", result.masked_id),
+            return [SlotSet("verified_ref", result.masked_id), SlotSet("id_number", result.masked_id),
                     SlotSet("person_name", result.masked_name or None), SlotSet("phone_last4", "****"),
                     FollowupAction(next_action)]
+        if result.code == "slow_down":  # repeated failures for this citizen: wait, or a person now
+            dispatcher.utter_message(text=result.message, buttons=[HUMAN_BUTTON])
+            return reset_identity(cid) + [SlotSet("card_goal", None)]
         dispatcher.utter_message(text=result.message)
         if result.code == "locked":
             return reset_identity(cid) + [SlotSet("card_goal", None), SlotSet("handoff_reason", "身份核验多次失败"),
@@ -220,12 +282,12 @@ def reverify(goal: str) -> list[EventType]:
 
 
 async def _verified(dispatcher: CollectingDispatcher, tracker: Tracker) -> VerifiedCitizen | None:
-    token = tracker.get_slot("verified_ref")
-    try:
-        return VerifiedCitizen.from_slot(token, tracker.sender_id)
-    except VerificationRequired as exc:
-        dispatcher.utter_message(text=exc.message)
+    """This conversation's live verification (the tracker's marker alone opens nothing)."""
+    citizen = handles.get(tracker.sender_id)
+    if citizen is None or citizen.conversation_id != tracker.sender_id:
+        dispatcher.utter_message(text=VerificationRequired().message)
         return None
+    return citizen
 
 
 class ActionCardProgress(Action):
@@ -279,22 +341,92 @@ class ActionCardLossConfirm(Action):
         return []
 
 
+class ActionCardLossSendCode(Action):
+    """The citizen confirmed: send the one-time code to the registered phone, then ask for it."""
+
+    def name(self) -> str:
+        """Action name in domain.yml."""
+        return "action_card_loss_send_code"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[EventType]:
+        """Sent: the code form follows. Not sent (no SMS service, asked too soon): say why and offer a person."""
+        citizen = await _verified(dispatcher, tracker)
+        if citizen is None:
+            return reverify("loss")
+        try:
+            sent = await asyncio.to_thread(card_system().send_change_code, citizen)
+        except VerificationRequired as exc:
+            dispatcher.utter_message(text=exc.message)
+            return reverify("loss")
+        if not sent.ok:
+            dispatcher.utter_message(text=sent.message, buttons=[HUMAN_BUTTON])
+            return [SlotSet("card_goal", None)]
+        pending.put(tracker.sender_id, "loss_code", "")
+        pending.put(tracker.sender_id, "code_prompted", "1")
+        dispatcher.utter_message(text=sent.message, json_message={"voice": {"expect": "code"}})
+        return [SlotSet("loss_code", None), FollowupAction("loss_code_form")]
+
+
+class ValidateLossCodeForm(FormValidationAction):
+    """The one-time code: six digits, typed, spoken or keyed; the slot keeps only a mask."""
+
+    def name(self) -> str:
+        """Validation action of loss_code_form."""
+        return "validate_loss_code_form"
+
+    async def validate_loss_code(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                 domain: dict) -> dict[str, Any]:
+        """Exactly six digits."""
+        digits = normalize_digits(str(value or "")) or normalize_digits(tracker.latest_message.get("text") or "")
+        if not re.fullmatch(r"\d{6}", digits or ""):
+            dispatcher.utter_message(text="请输入短信里的 6 位数字验证码。", json_message={"voice": {"expect": "code"}})
+            pending.put(tracker.sender_id, "code_prompted", "1")
+            return {"loss_code": None}
+        pending.put(tracker.sender_id, "loss_code", digits)
+        return {"loss_code": "******"}
+
+
+class ActionAskLossCode(Action):
+    """Ask for the code again (the form asks with it)."""
+
+    def name(self) -> str:
+        """action_ask_<form>_<slot>."""
+        return "action_ask_loss_code_form_loss_code"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[EventType]:
+        """Ask, with the keypad hint for the phone gateway, unless the turn's last message already asked."""
+        if pending.get(tracker.sender_id).get("code_prompted"):
+            pending.put(tracker.sender_id, "code_prompted", "")
+            return []
+        dispatcher.utter_message(text="请输入短信验证码（6 位数字）。", json_message={"voice": {"expect": "code"}})
+        return []
+
+
 class ActionCardReportLoss(Action):
-    """Record the temporary loss after the citizen confirmed."""
+    """Record the temporary loss with the code from the citizen's phone."""
 
     def name(self) -> str:
         """Action name in domain.yml."""
         return "action_card_report_loss"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[EventType]:
-        """Report the loss and say what happens next."""
+        """Report the loss and say what happens next; a wrong code is asked again, a spent one ends the attempt."""
         citizen = await _verified(dispatcher, tracker)
         if citizen is None:
             return reverify("loss")
-        result = await asyncio.to_thread(card_system().report_temporary_loss, citizen)
+        code = pending.get(tracker.sender_id).get("loss_code", "")
+        pending.put(tracker.sender_id, "loss_code", "")
+        result = await asyncio.to_thread(card_system().report_temporary_loss, citizen, code)
+        if result.code == "code_wrong":
+            pending.put(tracker.sender_id, "code_prompted", "1")
+            dispatcher.utter_message(text=result.message, json_message={"voice": {"expect": "code"}})
+            return [SlotSet("loss_code", None), FollowupAction("loss_code_form")]
+        if result.code.startswith("code_"):
+            dispatcher.utter_message(text=result.message, buttons=[HUMAN_BUTTON])
+            return [SlotSet("loss_code", None), SlotSet("card_goal", None)]
         text = result.message + ("\n" + "\n".join(result.next_steps) if result.next_steps else "")
         dispatcher.utter_message(text=text, json_message={"card": {"loss": result.code, "status": result.status_after}})
-        return [SlotSet("card_goal", None)]
+        return [SlotSet("loss_code", None), SlotSet("card_goal", None)]
 
 
 class ActionCancelCardService(Action):
@@ -305,12 +437,10 @@ class ActionCancelCardService(Action):
         return "action_cancel_card_service"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[EventType]:
-        """Deactivate the form and reset the identity answers (a finished verification stays valid)."""
+        """Deactivate the form, revoke any verification and forget the identity answers."""
         dispatcher.utter_message(text="好的，已取消本次办理，您的信息不会保留。还有其他问题可以继续问我。")
-        events: list[EventType] = [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("card_goal", None)]
-        if not tracker.get_slot("verified_ref"):
-            events += reset_identity(tracker.sender_id)
-        return events
+        return ([ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("card_goal", None)]
+                + await end_verification(tracker.sender_id))
 
 
 class _AskSlot:

@@ -7,16 +7,19 @@ conversation it was issued in and expires. Every call writes a masked audit entr
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
+import math
 import re
 import secrets
+import threading
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from cardsys import texts
@@ -36,7 +39,7 @@ from cardsys.results import (
     cn_date,
 )
 from cardsys.settings import Settings, load_settings
-from cardsys.sms import CodeCheck, LogSmsGateway, OneTimeCodes, SmsGateway
+from cardsys.sms import CodeCheck, HttpSmsGateway, LogSmsGateway, OneTimeCodes, SmsGateway
 from cardsys.store import CardStore
 from common.privacy import mask_digits, mask_id_number, mask_name, mask_text
 
@@ -62,13 +65,18 @@ class CardSystem(Protocol):
     def application_progress(self, citizen: VerifiedCitizen) -> ApplicationProgress:
         """Stage, outlet, expected collection and what to bring for the verified citizen's card."""
 
-    def report_temporary_loss(self, citizen: VerifiedCitizen) -> LossResult:
-        """Put the verified citizen's card under temporary loss (idempotent)."""
+    def send_change_code(self, citizen: VerifiedCitizen) -> CodeSent:
+        """Send a one-time code to the verified citizen's registered phone, to confirm a change."""
+
+    def report_temporary_loss(self, citizen: VerifiedCitizen, code: str) -> LossResult:
+        """Put the verified citizen's card under temporary loss, with the code `send_change_code` sent (idempotent)."""
 
     def end_verification(self, citizen: VerifiedCitizen) -> None:
         """Revoke the handle (the citizen cancelled, or the conversation ended)."""
 
 
+SLOW_DOWN_FIRST = dt.timedelta(minutes=1)  # the wait after the citizen's max_failures_per_citizen-th failure
+SLOW_DOWN_LONGEST = dt.timedelta(hours=1)
 VERIFY_ACTIONS = ("find_citizen", "verify", "send_code", "verify_code")
 FAILED = ("mismatch", "not_found")
 _DOTS = re.compile(r"[·・•‧∙⋅．.\s]")
@@ -97,12 +105,14 @@ class SqlCardSystem:
         self.codes = codes or OneTimeCodes()
         self.verified_for = dt.timedelta(minutes=verified_minutes)
         self.max_failures, self.max_failures_per_citizen = max_failures, max_failures_per_citizen
+        self._attempt_lock = threading.RLock()
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> SqlCardSystem:
         """Build from CARDSYS_* settings (raises ValueError naming the setting to fix)."""
         s = settings or load_settings()
-        sms = LogSmsGateway(s.sms_log) if s.sms_gateway == "log" else None
+        sms: SmsGateway | None = (LogSmsGateway(s.sms_log) if s.sms_gateway == "log" else
+                                  HttpSmsGateway(s.sms_url, s.sms_token) if s.sms_gateway == "http" else None)
         return cls(CardStore(s.database_url), sms=sms, codes=OneTimeCodes(s.otp_ttl_seconds, s.otp_max_attempts),
                    verified_minutes=s.verified_minutes, max_failures=s.max_failures,
                    max_failures_per_citizen=s.max_failures_per_citizen)
@@ -125,14 +135,14 @@ class SqlCardSystem:
         """Check ID number, name and the last four digits of the registered phone; never says which one was wrong."""
         id_number, last4 = normalize_id(id_number), normalize_digits(phone_last4 or "")
         masked = mask_id_number(id_number)
-        early = self._precheck(id_number, masked, channel, conversation_id, "verify")
-        if early:
-            return early
-        if not (name or "").strip():
+        if not (name or "").strip() and not explain_invalid(id_number):
             return VerificationResult(False, "invalid_input", texts.NAME_MISSING, masked_id=masked, attempts_left=self._left(conversation_id))
-        if not re.fullmatch(r"\d{4}", last4):
+        if not re.fullmatch(r"\d{4}", last4) and not explain_invalid(id_number):
             return VerificationResult(False, "invalid_input", texts.LAST4_INVALID, masked_id=masked, attempts_left=self._left(conversation_id))
-        with self.store.session() as s:
+        with self._attempt(conversation_id, id_number) as s:
+            early = self._precheck(id_number, masked, channel, conversation_id, "verify", s)
+            if early:
+                return early
             row = self._citizen(s, id_number)
             # compare both fields even when the first is wrong, and against dummies when the ID is unknown
             name_ok = _same(name_key(row.name if row else "\x00"), name_key(name))
@@ -175,11 +185,11 @@ class SqlCardSystem:
         """Check a one-time code sent by `send_code` in this conversation."""
         id_number = normalize_id(id_number)
         masked = mask_id_number(id_number)
-        early = self._precheck(id_number, masked, channel, conversation_id, "verify_code")
-        if early:
-            return early
-        check = self.codes.check(self._code_key(conversation_id, id_number), normalize_digits(code or ""))
-        with self.store.session() as s:
+        with self._attempt(conversation_id, id_number) as s:
+            early = self._precheck(id_number, masked, channel, conversation_id, "verify_code", s)
+            if early:
+                return early
+            check = self.codes.check(self._code_key(conversation_id, id_number), normalize_digits(code or ""))
             row = self._citizen(s, id_number)
             if check is CodeCheck.OK and row is not None:
                 return self._pass(s, row, channel, conversation_id, "verify_code")
@@ -249,14 +259,46 @@ class SqlCardSystem:
                 masked_card_number=mask_digits(card.card_number),
             )
 
-    def report_temporary_loss(self, citizen: VerifiedCitizen) -> LossResult:
-        """Put the verified citizen's card under temporary loss (idempotent)."""
-        citizen_id, channel = self._open(citizen, "temporary_loss")
-        cid = citizen.conversation_id
+    def send_change_code(self, citizen: VerifiedCitizen) -> CodeSent:
+        """Send a one-time code to the verified citizen's registered phone, to confirm a change.
+
+        Reading a card's status needs the verification only; changing it (the loss report) also needs
+        this code: the phone's last four digits are known to relatives and guessable, the phone is not.
+        """
+        citizen_id, channel = self._open(citizen, "send_change_code")
         with self.store.session() as s:
             person = s.get(Citizen, citizen_id)
             assert person is not None
             masked = mask_id_number(person.id_number)
+            if self.sms is None:
+                self._audit(s, channel, citizen.conversation_id, "send_change_code", "unavailable", person, masked)
+                return CodeSent(False, "unavailable", texts.CHANGE_CODE_UNAVAILABLE, masked)
+            code = self.codes.issue(self._change_key(citizen, citizen_id))
+            if code is None:
+                return CodeSent(False, "too_soon", texts.CODE_TOO_SOON, masked)
+            minutes = max(1, self.codes.ttl // 60)
+            try:
+                self.sms.send(person.phone, texts.CHANGE_CODE_SMS.format(code=code, minutes=minutes))
+            except Exception as e:  # any gateway failure: no change without the code; a person can help
+                self._audit(s, channel, citizen.conversation_id, "send_change_code", "sms_failed", person,
+                            f"{masked} {type(e).__name__}")
+                return CodeSent(False, "unavailable", texts.CHANGE_CODE_UNAVAILABLE, masked)
+            self._audit(s, channel, citizen.conversation_id, "send_change_code", "ok", person, f"{masked} 验证码已发送")
+            return CodeSent(True, "sent", texts.CHANGE_CODE_SENT.format(last4=person.phone[-4:], minutes=minutes), masked)
+
+    def report_temporary_loss(self, citizen: VerifiedCitizen, code: str) -> LossResult:
+        """Put the verified citizen's card under temporary loss (idempotent), with the code `send_change_code` sent."""
+        citizen_id, channel = self._open(citizen, "temporary_loss")
+        cid = citizen.conversation_id
+        check = self.codes.check(self._change_key(citizen, citizen_id), normalize_digits(code or ""))
+        with self.store.session() as s:
+            person = s.get(Citizen, citizen_id)
+            assert person is not None
+            masked = mask_id_number(person.id_number)
+            if check is not CodeCheck.OK:
+                self._audit(s, channel, cid, "temporary_loss", f"code_{check.value}", person, f"{masked} 验证码{check.value}")
+                return LossResult(False, f"code_{check.value}",
+                                  texts.CHANGE_CODE_WRONG if check is CodeCheck.WRONG else texts.CHANGE_CODE_GONE)
             target = _loss_target(person.cards)
             if target is None:
                 current = _current_card(person.cards)
@@ -294,9 +336,28 @@ class SqlCardSystem:
                               reported_at, texts.loss_next_steps(target.bank))
 
     # --- helpers ----------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _attempt(self, conversation_id: str, id_number: str) -> Iterator[Session]:
+        """One verification attempt: check the limits, compare and record the outcome as one step.
+
+        Attempts on the same conversation or the same ID number are serialised (a lock in this
+        process; PostgreSQL advisory locks across processes, held to the end of the transaction), so
+        simultaneous guesses cannot all pass the limit check before any failure is recorded.
+        """
+        with self._attempt_lock, self.store.session() as s:
+            if s.get_bind().dialect.name == "postgresql":
+                for key in sorted({f"conv:{conversation_id}", f"id:{id_number}"}):
+                    s.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+            yield s
+
     @staticmethod
     def _citizen(s: Session, id_number: str) -> Citizen | None:
         return s.scalar(select(Citizen).where(Citizen.id_number == id_number))
+
+    @staticmethod
+    def _change_key(citizen: VerifiedCitizen, citizen_id: int) -> str:
+        """One change code per verification (a new verification needs a new code)."""
+        return f"change\x00{citizen.conversation_id}\x00{citizen_id}\x00{_token_hash(citizen.token)}"
 
     @staticmethod
     def _code_key(conversation_id: str, id_number: str, decoy: bool = False) -> str:
@@ -314,19 +375,48 @@ class SqlCardSystem:
         with self.store.session() as s:
             return max(0, self.max_failures - self._failures(s, conversation_id))
 
-    def _precheck(self, id_number: str, masked: str, channel: str, conversation_id: str, action: str) -> VerificationResult | None:
-        """Refuse early: a malformed ID number (not counted as a failure) or a locked conversation or citizen."""
+    def _precheck(self, id_number: str, masked: str, channel: str, conversation_id: str, action: str,
+                  session: Session | None = None) -> VerificationResult | None:
+        """Refuse early: a malformed ID number (not counted as a failure), a locked conversation, or a citizen
+        whose remote verification is slowed down after repeated failures."""
         reason = explain_invalid(id_number)
-        with self.store.session() as s:
+        with (contextlib.nullcontext(session) if session is not None else self.store.session()) as s:
             left = max(0, self.max_failures - self._failures(s, conversation_id))
             if reason:
                 self._audit(s, channel, conversation_id, action, "invalid_id", None, masked)
                 return VerificationResult(False, "invalid_id", reason, masked_id=masked, attempts_left=left)
             row = self._citizen(s, id_number)
-            if left == 0 or (row is not None and self._failures(s, conversation_id, row.id) >= self.max_failures_per_citizen):
+            if left == 0:
                 self._audit(s, channel, conversation_id, action, "locked", row, masked)
                 return VerificationResult(False, "locked", texts.VERIFY_LOCKED, masked_id=masked)
+            wait = self._citizen_wait(s, row.id) if row is not None else dt.timedelta(0)
+            if wait > dt.timedelta(0):
+                minutes = max(1, math.ceil(wait.total_seconds() / 60))
+                self._audit(s, channel, conversation_id, action, "slowed", row, f"{masked} 需等待{minutes}分钟")
+                return VerificationResult(False, "slow_down", texts.VERIFY_SLOW_DOWN.format(minutes=minutes), masked_id=masked,
+                                          attempts_left=left)
         return None
+
+    def _citizen_wait(self, s: Session, citizen_id: int) -> dt.timedelta:
+        """How long the citizen's next remote verification must wait.
+
+        Failures for one citizen across conversations (24 hours) never lock the citizen out: a stranger
+        who knows an ID number could otherwise shut its owner out of self-service. From
+        `max_failures_per_citizen` on, each further failure doubles the wait (1 minute, 2, 4 … at most
+        an hour), which makes guessing the phone's last four digits hopeless and costs the owner at
+        most an hour, with a person always on offer.
+        """
+        since = self.clock() - dt.timedelta(hours=24)
+        n, last = s.execute(
+            select(func.count(), func.max(AuditEntry.at)).select_from(AuditEntry).where(
+                AuditEntry.citizen_id == citizen_id, AuditEntry.action.in_(VERIFY_ACTIONS),
+                AuditEntry.outcome.in_(FAILED), AuditEntry.at >= since)).one()
+        if not n or n < self.max_failures_per_citizen or last is None:
+            return dt.timedelta(0)
+        wait = min(SLOW_DOWN_FIRST * 2 ** (n - self.max_failures_per_citizen), SLOW_DOWN_LONGEST)
+        if last.tzinfo is None and self.clock().tzinfo is not None:
+            last = last.replace(tzinfo=self.clock().tzinfo)
+        return max(dt.timedelta(0), last + wait - self.clock())
 
     def _pass(self, s: Session, row: Citizen, channel: str, conversation_id: str, action: str) -> VerificationResult:
         token, now = secrets.token_urlsafe(32), self.clock()

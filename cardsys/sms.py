@@ -55,6 +55,30 @@ class LogSmsGateway:
         log.info("development SMS to %s (see %s)", sms.masked_phone, self.path or "outbox")
 
 
+class HttpSmsGateway:
+    """Production gateway: POSTs {"phone", "text"} as JSON to the operator's SMS service with a bearer token.
+
+    The centre's SMS platform (or a small adapter in front of a carrier's API) answers 2xx when it
+    accepted the message; anything else raises, and no change is made without the code.
+    """
+
+    def __init__(self, url: str, token: str, timeout: float = 5.0) -> None:
+        self.url, self.token, self.timeout = url, token, timeout
+
+    def send(self, phone: str, text: str) -> None:
+        """Hand the message to the SMS service; raises OSError on any failure."""
+        import json
+        import urllib.request
+
+        body = json.dumps({"phone": phone, "text": text}, ensure_ascii=False).encode("utf-8")
+        req = urllib.request.Request(self.url, data=body, method="POST", headers={
+            "Content-Type": "application/json; charset=utf-8", "Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 (URL from the operator's settings)
+            if not 200 <= resp.status < 300:
+                raise OSError(f"SMS service answered {resp.status}")
+        log.info("SMS to %s handed to the SMS service", mask_phone(phone))
+
+
 class CodeCheck(str, enum.Enum):
     """Outcome of checking a one-time code."""
 

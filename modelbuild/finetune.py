@@ -48,6 +48,7 @@ RECIPE = {
     "temperature": 0.05,
     "max_length": 64,
     "threads": 2,
+    "batching": "area",  # area: each batch from one area (hard negatives); random: plain in-batch negatives
 }
 OPENINGS = ("喂你好", "你好我想问一下", "那个", "嗯就是", "请问", "老师儿", "您好 咨询一下", "喂 那个就是")
 COLLOQUIAL = (("怎么办", "咋整"), ("怎么", "咋"), ("什么", "啥"), ("我", "俺"), ("没有", "木有"), ("可以", "能"))
@@ -92,8 +93,9 @@ def make_batches(groups: dict[str, list[tuple[str, str, int]]], batch_size: int,
     """Batches of one pair per entry, each from a single area (hard in-batch negatives), in a seeded order."""
     rng = random.Random(seed * 1000 + epoch)
     batches = []
-    for area in sorted(groups):
-        pairs = list(groups[area])
+    pools = ({"all": [p for a in sorted(groups) for p in groups[a]]} if RECIPE["batching"] == "random" else groups)
+    for area in sorted(pools):
+        pairs = list(pools[area])
         rng.shuffle(pairs)
         while pairs:
             batch, seen, rest = [], set(), []
@@ -236,7 +238,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--content", type=Path, default=None)
     parser.add_argument("--force", action="store_true", help="train even when the stamp matches")
+    parser.add_argument("--batching", choices=("area", "random"), default=RECIPE["batching"],
+                        help="in-batch negatives from one area (default) or from anywhere")
     args = parser.parse_args(argv)
+    RECIPE["batching"] = args.batching
     try:
         build(args.base, args.out, args.content, args.force)
     except BuildError as exc:

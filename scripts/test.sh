@@ -10,7 +10,7 @@ export RASA_URL="http://127.0.0.1:$RASA_PORT" ACTION_SERVER_URL="http://127.0.0.
 export RUN_DIR=var/test
 rm -rf "$RUN_DIR"; mkdir -p "$RUN_DIR"
 export TRACKER_STORE_URL="sqlite:///$PWD/$RUN_DIR/rasa_tracker.db" WEBAPP_DATABASE_URL="sqlite:///$PWD/$RUN_DIR/webapp.db"
-export CARDSYS_DATABASE_URL="sqlite:///$PWD/$RUN_DIR/cardsys.db"
+export CARDSYS_DATABASE_URL="sqlite:///$PWD/$RUN_DIR/cardsys.db" CARDSYS_SMS_LOG="$PWD/$RUN_DIR/sms.log"  # the development SMS outbox the tests read codes from
 . scripts/env.sh
 PY="$SVC_VENV/bin/python"; RASA="$RASA_VENV/bin/rasa"
 

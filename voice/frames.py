@@ -9,8 +9,8 @@ SAMPLE_RATE = 8000
 FRAME_MS = 20
 FRAME_BYTES = SAMPLE_RATE * FRAME_MS // 1000 * 2  # signed 16-bit mono: 320 bytes
 
-Expectation = Literal["free", "id_number", "phone_number", "card_number", "yes_no"]
-NUMBER_EXPECTATIONS: tuple[str, ...] = ("id_number", "phone_number", "card_number")
+Expectation = Literal["free", "id_number", "phone_number", "card_number", "code", "yes_no"]
+NUMBER_EXPECTATIONS: tuple[str, ...] = ("id_number", "phone_number", "card_number", "code")  # code: an SMS one-time code
 
 
 class Frame:

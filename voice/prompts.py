@@ -13,6 +13,7 @@ KEYPAD_HINT = {
     "id_number": "您也可以用电话按键输入身份证号码，以井号键结束，字母X请按星号键。",
     "phone_number": "您也可以用电话按键输入手机号码，以井号键结束。",
     "card_number": "您也可以用电话按键输入卡号，以井号键结束。",
+    "code": "您也可以用电话按键输入短信验证码，以井号键结束。",
 }
 
 # Fixed prompts synthesised at start-up so the first caller does not wait for them.

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.e2e.conftest import chat
+from tests.sms_outbox import latest_code
 
 pytestmark = pytest.mark.stack
 ZHANG = ("37019019850315001X", "张示范", "6688")
@@ -32,8 +33,12 @@ def test_lost_card_is_reported_after_verification_and_confirmation(stack, cid):
     reply = verify(stack, cid, ZHANG)
     assert "身份核验通过（身份证尾号001X）" in reply
     assert "确认要办理临时挂失吗" in reply and ZHANG[0] not in reply and "张示范" not in reply
-    done = said(chat(stack, cid, "/affirm", display="确认挂失"))
-    assert "临时挂失" in done
+    asked = said(chat(stack, cid, "/affirm", display="确认挂失"))
+    assert "验证码" in asked and "尾号6688" in asked
+    wrong = said(chat(stack, cid, "000000" if latest_code("6688") != "000000" else "111111"))
+    assert "验证码不对" in wrong
+    done = said(chat(stack, cid, latest_code("6688")))
+    assert "已经为您办理临时挂失" in done
     engine = create_engine(os.environ["CARDSYS_DATABASE_URL"])
     with engine.connect() as c:
         status = c.execute(text("SELECT k.status FROM cardsys_cards k JOIN cardsys_citizens c ON k.citizen_id = c.id "
@@ -106,3 +111,30 @@ def test_another_conversation_sees_nothing_without_its_own_verification(stack, c
     assert "可以去领取" not in reply and "身份证" in reply
     reply = said(chat(stack, other, "/query_card_progress"))
     assert "可以去领取" not in reply and "槐荫区" not in reply
+
+
+def test_the_next_citizen_on_a_shared_terminal_must_verify_and_sees_only_their_own_card(stack, cid):
+    said(chat(stack, cid, "我的卡办到哪了"))
+    first = verify(stack, cid, ZHANG)
+    assert "正常" in first
+    # the next person, same conversation: asked who they are, not shown the previous card
+    again = said(chat(stack, cid, "我的卡办到哪了"))
+    assert "身份证" in again and "正常使用" not in again
+    second = verify(stack, cid, LI)
+    assert "正在制作中" in second and "正常使用" not in second
+    # and the first citizen's card cannot be reported lost from here any more
+    reply = said(chat(stack, cid, "/report_card_loss"))
+    assert "确认要办理临时挂失吗" not in reply and "身份证" in reply
+
+
+def test_a_loss_report_without_the_code_changes_nothing(stack, cid):
+    said(chat(stack, cid, "我的社保卡丢了"))
+    verify(stack, cid, WANG)
+    asked = said(chat(stack, cid, "/affirm", display="确认挂失"))
+    assert "验证码" in asked
+    assert "已取消" in said(chat(stack, cid, "取消"))
+    engine = create_engine(os.environ["CARDSYS_DATABASE_URL"])
+    with engine.connect() as c:
+        status = c.execute(text("SELECT k.status FROM cardsys_cards k JOIN cardsys_citizens c ON k.citizen_id = c.id "
+                                "WHERE c.id_number = :i ORDER BY k.id DESC"), {"i": WANG[0]}).scalar()
+    assert status == "待领取"

@@ -13,16 +13,16 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from cardsys.adapter import SqlCardSystem
 from cardsys.idnumber import is_valid_id
-from cardsys.models import Card, Citizen
+from cardsys.models import AuditEntry, Card, Citizen
 from cardsys.seed import DEMO_CITIZENS, seed
 from cardsys.store import CardStore
-from tests.unit.test_cardsys_adapter import CardSystemContract, card_states
+from tests.unit.test_cardsys_adapter import CardSystemContract, card_states, sent_code
 
 psycopg = pytest.importorskip("psycopg")
 ADMIN_URL = os.environ.get("CARDSYS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -62,12 +62,30 @@ class TestPostgres(CardSystemContract):
             assert s.execute(text("select version()")).scalar_one().startswith("PostgreSQL")
 
     def test_simultaneous_loss_reports_change_the_card_exactly_once(self, cards: SqlCardSystem, store: CardStore) -> None:
-        citizen = self.login(cards)
+        # eight verifications of the same citizen (eight conversations), each with its own code, at once
+        handles = [self.login(cards, conversation=f"c{i}") for i in range(8)]
+        codes = []
+        for citizen in handles:
+            assert cards.send_change_code(citizen).ok
+            codes.append(sent_code(cards.sms))
         with ThreadPoolExecutor(max_workers=8) as pool:
-            results = list(pool.map(lambda _: cards.report_temporary_loss(citizen), range(8)))
+            results = list(pool.map(lambda pair: cards.report_temporary_loss(*pair), zip(handles, codes, strict=True)))
         assert Counter(r.code for r in results) == {"reported": 1, "already_reported": 7}
         assert len({r.reported_at for r in results}) == 1
         assert card_states(store, DEMO_CITIZENS[0].id_number) == ["临时挂失"]
+
+    def test_simultaneous_guesses_cannot_exceed_the_conversations_limit(self, cards: SqlCardSystem, store: CardStore) -> None:
+        # eight wrong guesses of the phone's last four digits sent at once in one conversation
+        guesses = [f"{n:04d}" for n in range(8)]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            codes = list(pool.map(lambda g: cards.verify(DEMO_CITIZENS[0].id_number, DEMO_CITIZENS[0].name, g,
+                                                         channel="web", conversation_id="burst").code, guesses))
+        # exactly max_failures (3) were compared; the others were refused before any comparison
+        assert Counter(codes) == {"mismatch": 2, "locked": 6}, codes
+        with store.session() as s:
+            compared = s.scalar(select(func.count()).select_from(AuditEntry).where(
+                AuditEntry.conversation_id == "burst", AuditEntry.outcome == "mismatch"))
+        assert compared == 3
 
     def test_the_database_refuses_unknown_card_states(self, cards: SqlCardSystem, store: CardStore) -> None:
         with pytest.raises(IntegrityError), store.session() as s:

@@ -66,3 +66,157 @@ async def test_card_data_needs_verification_in_this_conversation():
     events = await cs.ActionCardProgress().run(d, t, {})
     assert any(e.get("name") == "verify_identity_form" for e in events)
     assert "核验" in d.messages[0]["text"]
+
+
+# --- one verification per conversation and identity (issue: a second citizen saw the first one's card) ---
+def _card_tracker(sender: str, text: str, slots: dict | None = None) -> Tracker:
+    return Tracker(sender, dict(slots or {}), {"text": text, "intent": {"name": "query_card_progress"}, "entities": []},
+                   [], False, None, None, "action_listen")
+
+
+@pytest.fixture
+def real_cards(tmp_path, monkeypatch):
+    """The actions against a real (SQLite) card system with the demo citizens."""
+    from cardsys.adapter import SqlCardSystem
+    from cardsys.seed import seed
+    from cardsys.sms import LogSmsGateway, OneTimeCodes
+    from cardsys.store import CardStore
+
+    store = CardStore(f"sqlite:///{tmp_path / 'cards.db'}")
+    seed(store, count=0)
+    system = SqlCardSystem(store, sms=LogSmsGateway(), codes=OneTimeCodes(resend_after_seconds=0))
+    monkeypatch.setattr(cs, "_card_system", system)
+    monkeypatch.setattr(cs.kb_service, "get", lambda: None)
+    yield system
+    for sender in ("terminal", "other"):
+        cs.handles.pop(sender)
+        cs.pending.drop(sender)
+
+
+async def _verify(sender: str, person: tuple[str, str, str], slots: dict) -> list[dict]:
+    for key, value in zip(cs.IDENTITY_SLOTS, person, strict=True):
+        cs.pending.put(sender, key, value)
+    return await cs.ActionVerifyIdentity().run(CollectingDispatcher(), _card_tracker(sender, person[2], slots), {})
+
+
+async def _progress(sender: str, slots: dict) -> str:
+    d = CollectingDispatcher()
+    await cs.ActionCardProgress().run(d, _card_tracker(sender, "/query_card_progress", slots), {})
+    return "\n".join(m["text"] or "" for m in d.messages)
+
+
+def _slots(events: list[dict]) -> dict:
+    return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+
+
+ZHANG = ("37019019850315001X", "张示范", "6688")
+LI = ("370190199207080023", "李演示", "2468")
+
+
+async def test_the_next_citizen_on_a_shared_terminal_sees_only_their_own_card(real_cards):
+    slots = {"card_goal": "progress"}
+    events = await _verify("terminal", ZHANG, slots)
+    slots.update(_slots(events))
+    assert "正常" in await _progress("terminal", slots)
+    first_handle = cs.handles.get("terminal")
+    assert slots["verified_ref"] == "身份证尾号001X"  # a masked marker: the tracker holds no credential
+    # the next person asks again in the same conversation: a new verification starts, the old one is revoked
+    entry = await cs.ActionCardProgressEntry().run(CollectingDispatcher(), _card_tracker("terminal", "我的卡办到哪了", slots), {})
+    slots.update(_slots(entry))
+    assert slots["verified_ref"] is None and slots["id_number"] is None and cs.handles.get("terminal") is None
+    with pytest.raises(cs.VerificationRequired):
+        real_cards.card_status(first_handle)
+    assert "正常" not in await _progress("terminal", slots)  # nothing without a new verification
+    slots.update(_slots(await _verify("terminal", LI, slots)))
+    reply = await _progress("terminal", slots)
+    assert "制作中" in reply and "正常" not in reply
+
+
+async def test_cancel_revokes_the_verification(real_cards):
+    slots = {"card_goal": "progress"}
+    slots.update(_slots(await _verify("terminal", ZHANG, slots)))
+    handle = cs.handles.get("terminal")
+    events = await cs.ActionCancelCardService().run(CollectingDispatcher(), _card_tracker("terminal", "取消", slots), {})
+    assert _slots(events)["verified_ref"] is None and cs.handles.get("terminal") is None
+    with pytest.raises(cs.VerificationRequired):
+        real_cards.application_progress(handle)
+
+
+async def test_a_verification_never_opens_another_conversation(real_cards):
+    slots = {"card_goal": "progress"}
+    slots.update(_slots(await _verify("terminal", ZHANG, slots)))
+    # a client that copies the marker into another conversation gets nothing
+    assert "正常" not in await _progress("other", slots)
+
+
+async def test_a_new_session_revokes_the_verification_and_carries_nothing_personal(real_cards):
+    from actions.session import ActionSessionStart
+
+    slots = {"card_goal": "progress", "kb_last_entry": "card-0501"}
+    slots.update(_slots(await _verify("terminal", ZHANG, slots)))
+    handle = cs.handles.get("terminal")
+    events = await ActionSessionStart().run(CollectingDispatcher(), _card_tracker("terminal", "/session_start", slots), {})
+    assert events[0]["event"] == "session_started" and events[-1]["name"] == "action_listen"
+    carried = _slots(events)
+    assert carried["kb_last_entry"] == "card-0501" and carried["verified_ref"] is None and carried["id_number"] is None
+    with pytest.raises(cs.VerificationRequired):
+        real_cards.card_status(handle)
+
+
+async def _report(sender: str, code_text: str, slots: dict) -> tuple[list[dict], str]:
+    """The citizen types the code: the form validates it, then the report runs."""
+    d = CollectingDispatcher()
+    t = Tracker(sender, dict(slots), {"text": code_text, "intent": {"name": "inform"}, "entities": []}, [], False, None,
+                {"name": "loss_code_form"}, "action_listen")
+    checked = await cs.ValidateLossCodeForm().validate_loss_code(code_text, d, t, {})
+    if checked["loss_code"] is None:
+        return [], "\n".join(m["text"] or "" for m in d.messages)
+    events = await cs.ActionCardReportLoss().run(d, t, {})
+    return events, "\n".join(m["text"] or "" for m in d.messages)
+
+
+async def test_a_loss_report_needs_the_code_from_the_registered_phone(real_cards):
+    import re
+
+    slots = {"card_goal": "loss"}
+    slots.update(_slots(await _verify("terminal", ZHANG, slots)))
+    d = CollectingDispatcher()
+    events = await cs.ActionCardLossSendCode().run(d, _card_tracker("terminal", "/affirm", slots), {})
+    assert "尾号6688" in d.messages[0]["text"] and d.messages[0]["custom"]["voice"]["expect"] == "code"
+    assert any(e.get("name") == "loss_code_form" for e in events)
+    code = re.search(r"验证码(\d{6})", real_cards.sms.outbox[-1].text).group(1)
+    # not six digits: asked again, nothing changes
+    events, said = await _report("terminal", "12345", slots)
+    assert "6 位" in said and real_cards.card_status(cs.handles.get("terminal")).status == "正常"
+    # a wrong code: asked again
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    events, said = await _report("terminal", wrong, slots)
+    assert "验证码不对" in said and any(e.get("name") == "loss_code_form" for e in events)
+    # the right one, spoken digit by digit: the card is under temporary loss
+    spoken = "".join("零幺二三四五六七八九"[int(c)] for c in code)
+    events, said = await _report("terminal", spoken, slots)
+    assert "已经为您办理临时挂失" in said
+    assert real_cards.card_status(cs.handles.get("terminal")).status == "临时挂失"
+    assert "loss_code" not in str(slots) or slots.get("loss_code") in (None, "******")
+
+
+async def test_no_sms_service_means_no_loss_report_by_the_bot(real_cards, monkeypatch):
+    monkeypatch.setattr(real_cards, "sms", None)
+    slots = {"card_goal": "loss"}
+    slots.update(_slots(await _verify("terminal", ZHANG, slots)))
+    d = CollectingDispatcher()
+    events = await cs.ActionCardLossSendCode().run(d, _card_tracker("terminal", "/affirm", slots), {})
+    assert "人工" in d.messages[0]["text"] and d.messages[0]["buttons"][0]["payload"] == "/request_human"
+    assert not any(e.get("name") == "loss_code_form" for e in events)
+
+
+async def test_a_slowed_down_citizen_is_told_to_wait_or_ask_a_person_not_asked_again(real_cards, monkeypatch):
+    monkeypatch.setattr(real_cards, "max_failures_per_citizen", 1)
+    slots = {"card_goal": "progress"}
+    await _verify("other", (ZHANG[0], ZHANG[1], "0000"), slots)  # a stranger's wrong guess
+    d = CollectingDispatcher()
+    for key, value in zip(cs.IDENTITY_SLOTS, ZHANG, strict=True):
+        cs.pending.put("terminal", key, value)
+    events = await cs.ActionVerifyIdentity().run(d, _card_tracker("terminal", ZHANG[2], slots), {})
+    assert "分钟后再试" in d.messages[0]["text"] and d.messages[0]["buttons"][0]["payload"] == "/request_human"
+    assert not any(e.get("event") == "followup" for e in events) and cs.handles.get("terminal") is None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import itertools
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,6 +50,11 @@ def add_person(store: CardStore, *statuses: str, name: str = "赵测试", phone:
     return name, id_number, phone
 
 
+def sent_code(sms: LogSmsGateway) -> str:
+    """The code in the last SMS sent."""
+    return re.search(r"验证码(\d{6})", sms.outbox[-1].text).group(1)
+
+
 def card_states(store: CardStore, id_number: str) -> list[str]:
     """Statuses of a citizen's cards, oldest first."""
     with store.session() as s:
@@ -83,6 +89,12 @@ class CardSystemContract:
         assert result.ok, result
         assert result.citizen is not None
         return result.citizen
+
+    def lose(self, cards: SqlCardSystem, citizen: VerifiedCitizen):
+        """The loss report as the citizen does it: a code to the registered phone, then the report with it."""
+        sent = cards.send_change_code(citizen)
+        assert sent.ok, sent
+        return cards.report_temporary_loss(citizen, sent_code(cards.sms))
 
     # --- verification ---------------------------------------------------------------------------
     def test_right_data_passes_and_is_read_back_masked(self, cards: SqlCardSystem) -> None:
@@ -123,15 +135,24 @@ class CardSystemContract:
         assert self.login(cards, conversation="another")  # a new conversation may try again
         assert [e.outcome for e in audit(store) if e.conversation_id == "c"][-1] == "locked"
 
-    def test_repeated_failures_across_conversations_lock_the_citizen(self, cards: SqlCardSystem, store: CardStore,
-                                                                      clock: Clock) -> None:
+    def test_repeated_failures_across_conversations_slow_the_citizen_down_but_never_lock_them_out(
+            self, cards: SqlCardSystem, store: CardStore, clock: Clock) -> None:
         strict = SqlCardSystem(store, max_failures_per_citizen=2, clock=clock)
-        for conversation in ("a", "b"):
+        for conversation in ("a", "b"):  # a stranger who knows the ID number guesses in new conversations
             assert strict.verify(ZHANG.id_number, "张示范", "0000", channel="web", conversation_id=conversation).code == "mismatch"
-        assert strict.verify(ZHANG.id_number, "张示范", "6688", channel="web", conversation_id="c").code == "locked"
+        slowed = strict.verify(ZHANG.id_number, "张示范", "6688", channel="web", conversation_id="c")
+        assert (slowed.code, "1分钟" in slowed.message, "人工" in slowed.message) == ("slow_down", True, True)
         assert strict.verify(LI.id_number, "李演示", "2468", channel="web", conversation_id="d").ok  # others unaffected
-        clock.now += dt.timedelta(hours=25)
+        clock.now += dt.timedelta(seconds=61)  # the owner, a minute later, gets in
         assert strict.verify(ZHANG.id_number, "张示范", "6688", channel="web", conversation_id="e").ok
+        # each further failure doubles the wait, up to an hour
+        for i, conversation in enumerate("fghijklmn"):
+            clock.now += dt.timedelta(hours=2)
+            assert strict.verify(ZHANG.id_number, "张示范", "0000", channel="web", conversation_id=conversation).code == "mismatch"
+            wait = strict.verify(ZHANG.id_number, "张示范", "6688", channel="web", conversation_id=conversation + "2")
+            assert wait.code == "slow_down" and f"{min(2 ** (i + 1), 60)}分钟" in wait.message, (i, wait.message)
+        clock.now += dt.timedelta(minutes=61)
+        assert strict.verify(ZHANG.id_number, "张示范", "6688", channel="web", conversation_id="z").ok
 
     def test_find_citizen_says_only_whether_the_number_is_known(self, cards: SqlCardSystem) -> None:
         found = cards.find_citizen(ZHANG.id_number, channel="web", conversation_id="c")
@@ -207,12 +228,12 @@ class CardSystemContract:
     # --- temporary loss ---------------------------------------------------------------------------
     def test_temporary_loss_is_recorded_once(self, cards: SqlCardSystem, store: CardStore) -> None:
         citizen = self.login(cards)
-        first = cards.report_temporary_loss(citizen)
+        first = self.lose(cards, citizen)
         assert (first.ok, first.code, first.status_before, first.status_after) == (True, "reported", "正常", "临时挂失")
         assert first.masked_card_number[-4:] in first.message and "临时挂失" in first.message
         assert any("银行" in step for step in first.next_steps) and any("正式挂失" in step for step in first.next_steps)
         assert card_states(store, ZHANG.id_number) == ["临时挂失"]
-        again = cards.report_temporary_loss(citizen)
+        again = self.lose(cards, citizen)
         assert (again.ok, again.code, again.reported_at) == (True, "already_reported", first.reported_at)
         status = cards.card_status(citizen)
         assert (status.status, status.can_report_loss, status.loss_reported_at) == ("临时挂失", False, first.reported_at)
@@ -221,7 +242,7 @@ class CardSystemContract:
     def test_loss_can_be_reported_from(self, cards: SqlCardSystem, store: CardStore, status: str) -> None:
         name, id_number, phone = add_person(store, status)
         citizen = cards.verify(id_number, name, phone[-4:], channel="web", conversation_id="c").citizen
-        assert cards.report_temporary_loss(citizen).code == "reported"
+        assert self.lose(cards, citizen).code == "reported"
         assert card_states(store, id_number) == ["临时挂失"]
 
     @pytest.mark.parametrize("status, words", [("注销", "注销"), ("正式挂失", "正式挂失"), ("制卡中", "制作中"), ("申请受理", "办理中"),
@@ -229,7 +250,7 @@ class CardSystemContract:
     def test_loss_is_refused_with_a_reason_for(self, cards: SqlCardSystem, store: CardStore, status: str, words: str) -> None:
         name, id_number, phone = add_person(store, status)
         citizen = cards.verify(id_number, name, phone[-4:], channel="web", conversation_id="c").citizen
-        result = cards.report_temporary_loss(citizen)
+        result = self.lose(cards, citizen)
         assert (result.ok, result.code, result.status_after) == (False, "refused", status)
         assert words in result.message
         assert card_states(store, id_number) == [status]
@@ -237,30 +258,65 @@ class CardSystemContract:
     def test_loss_is_reported_on_the_card_in_the_citizens_hands(self, cards: SqlCardSystem, store: CardStore) -> None:
         name, renewing, phone = add_person(store, "正常", "制卡中")  # old card still in use, new one being made
         citizen = cards.verify(renewing, name, phone[-4:], channel="web", conversation_id="a").citizen
-        assert cards.report_temporary_loss(citizen).status_before == "正常"
+        assert self.lose(cards, citizen).status_before == "正常"
         assert card_states(store, renewing) == ["临时挂失", "制卡中"]
         name, renewed, phone = add_person(store, "注销", "正常")
         citizen = cards.verify(renewed, name, phone[-4:], channel="web", conversation_id="b").citizen
-        assert cards.report_temporary_loss(citizen).code == "reported"
+        assert self.lose(cards, citizen).code == "reported"
         assert card_states(store, renewed) == ["注销", "临时挂失"]
         assert cards.card_status(citizen).status == "临时挂失"
+
+    def test_a_loss_report_needs_the_code_sent_to_the_registered_phone(self, cards: SqlCardSystem, store: CardStore,
+                                                                       sms: LogSmsGateway) -> None:
+        citizen = self.login(cards)
+        assert cards.report_temporary_loss(citizen, "").code == "code_none"  # no code asked for: nothing changes
+        sent = cards.send_change_code(citizen)
+        assert sent.ok and "尾号6688" in sent.message and ZHANG.phone not in sent.message
+        assert sms.outbox[-1].masked_phone.endswith("6688") and "挂失" in sms.outbox[-1].text
+        code = sent_code(sms)
+        wrong = f"{(int(code) + 1) % 10**6:06d}"
+        assert cards.report_temporary_loss(citizen, wrong).code == "code_wrong"
+        assert card_states(store, ZHANG.id_number) == ["正常"]
+        # another verification of the same citizen (another conversation) cannot use this code
+        other = self.login(cards, conversation="elsewhere")
+        assert cards.report_temporary_loss(other, code).code == "code_none"
+        assert cards.report_temporary_loss(citizen, code).code == "reported"
+        assert cards.report_temporary_loss(citizen, code).code == "code_none"  # used once
+
+    def test_wrong_codes_use_the_code_up(self, cards: SqlCardSystem, store: CardStore, sms: LogSmsGateway) -> None:
+        citizen = self.login(cards)
+        cards.send_change_code(citizen)
+        code = sent_code(sms)
+        wrong = f"{(int(code) + 1) % 10**6:06d}"
+        outcomes = [cards.report_temporary_loss(citizen, wrong).code for _ in range(3)]
+        assert outcomes[-1] == "code_used_up" and cards.report_temporary_loss(citizen, code).code != "reported"
+        assert card_states(store, ZHANG.id_number) == ["正常"]
+
+    def test_without_sms_no_change_can_be_made(self, store: CardStore) -> None:
+        seed(store, count=0)
+        cards = SqlCardSystem(store, sms=None)
+        citizen = cards.verify(ZHANG.id_number, ZHANG.name, ZHANG.phone[-4:], channel="web", conversation_id="c").citizen
+        sent = cards.send_change_code(citizen)
+        assert (sent.ok, sent.code) == (False, "unavailable") and "人工" in sent.message
+        assert cards.report_temporary_loss(citizen, "000000").code == "code_none"
+        assert card_states(store, ZHANG.id_number) == ["正常"]
 
     def test_a_citizen_without_a_card(self, cards: SqlCardSystem, store: CardStore) -> None:
         name, id_number, phone = add_person(store)
         citizen = cards.verify(id_number, name, phone[-4:], channel="web", conversation_id="c").citizen
         assert (cards.card_status(citizen).has_card, cards.application_progress(citizen).has_application) == (False, False)
-        assert cards.report_temporary_loss(citizen).code == "no_card"
+        assert self.lose(cards, citizen).code == "no_card"
 
     # --- audit and privacy --------------------------------------------------------------------------
     def test_the_audit_log_records_everything_masked(self, cards: SqlCardSystem, store: CardStore) -> None:
         cards.verify(ZHANG.id_number, "张三", "6688", channel="web", conversation_id="c")
         citizen = self.login(cards, conversation="c")
-        results = [cards.card_status(citizen), cards.application_progress(citizen), cards.report_temporary_loss(citizen),
+        results = [cards.card_status(citizen), cards.application_progress(citizen), self.lose(cards, citizen),
                    cards.send_code(ZHANG.id_number, "张示范", channel="web", conversation_id="c")]
         entries = audit(store)
         assert [(e.action, e.outcome) for e in entries if e.conversation_id == "c"] == [
             ("verify", "mismatch"), ("verify", "ok"), ("card_status", "ok"), ("application_progress", "ok"),
-            ("temporary_loss", "reported"), ("send_code", "ok")]
+            ("send_change_code", "ok"), ("temporary_loss", "reported"), ("send_code", "ok")]
         loss = next(e for e in entries if e.action == "temporary_loss")
         assert (loss.channel, loss.actor) == ("web", "bot") and loss.citizen_id is not None
         assert "身份证尾号001X" in loss.detail and "正常→临时挂失" in loss.detail
@@ -274,9 +330,10 @@ class CardSystemContract:
 
     # --- isolation: no data without that citizen's verification in the same conversation -------------
     def test_card_data_is_reachable_only_through_a_verified_handle(self) -> None:
-        for method in ("card_status", "application_progress", "report_temporary_loss"):
+        for method in ("card_status", "application_progress", "send_change_code", "report_temporary_loss"):
             params = list(inspect.signature(getattr(CardSystem, method)).parameters)
-            assert params == ["self", "citizen"], method  # no ID number, name or citizen id can be passed
+            # no ID number, name or citizen id can be passed; a change also needs the code sent to the phone
+            assert params == ["self", "citizen"] + (["code"] if method == "report_temporary_loss" else []), method
 
     def test_a_handle_shows_only_its_own_citizen(self, cards: SqlCardSystem) -> None:
         zhang, li = self.login(cards, ZHANG, "a"), self.login(cards, LI, "b")
@@ -286,11 +343,12 @@ class CardSystemContract:
     def test_a_handle_does_not_work_in_another_conversation(self, cards: SqlCardSystem, store: CardStore) -> None:
         citizen = self.login(cards, conversation="mine")
         stolen = VerifiedCitizen.from_slot(citizen.to_slot(), "someone-else")
-        for call in (cards.card_status, cards.application_progress, cards.report_temporary_loss):
+        for call in (cards.card_status, cards.application_progress, cards.send_change_code,
+                     lambda c: cards.report_temporary_loss(c, "123456")):
             with pytest.raises(VerificationRequired):
                 call(stolen)
         assert card_states(store, ZHANG.id_number) == ["正常"]
-        assert [e.outcome for e in audit(store) if e.conversation_id == "someone-else"] == ["not_verified"] * 3
+        assert [e.outcome for e in audit(store) if e.conversation_id == "someone-else"] == ["not_verified"] * 4
         assert cards.card_status(VerifiedCitizen.from_slot(citizen.to_slot(), "mine")).status == "正常"
 
     def test_forged_expired_and_ended_handles_open_nothing(self, cards: SqlCardSystem, clock: Clock) -> None:
@@ -306,7 +364,7 @@ class CardSystemContract:
         citizen = self.login(cards, conversation="c")
         cards.end_verification(citizen)
         with pytest.raises(VerificationRequired):
-            cards.report_temporary_loss(citizen)
+            self.lose(cards, citizen)
 
 
 class TestSqlite(CardSystemContract):

@@ -18,6 +18,8 @@ def test_defaults_need_nothing_external(monkeypatch: pytest.MonkeyPatch) -> None
     ({"CARDSYS_DATABASE_URL": "mysql://u:secret@h/db"}, "CARDSYS_DATABASE_URL"),
     ({"CARDSYS_SMS_GATEWAY": "carrier-pigeon"}, "CARDSYS_SMS_GATEWAY"),
     ({"APP_ENV": "production", "CARDSYS_SMS_GATEWAY": "log"}, "CARDSYS_SMS_GATEWAY"),
+    ({"CARDSYS_SMS_GATEWAY": "http"}, "CARDSYS_SMS_URL"),
+    ({"CARDSYS_SMS_GATEWAY": "http", "CARDSYS_SMS_URL": "https://sms.example/send"}, "CARDSYS_SMS_TOKEN"),
     ({"CARDSYS_MAX_FAILURES": "0"}, "CARDSYS_MAX_FAILURES"),
     ({"CARDSYS_MAX_FAILURES": "three"}, "CARDSYS_"),
 ])

@@ -59,3 +59,38 @@ def test_codes_expire_and_cannot_be_requested_again_at_once() -> None:
         assert codes.check("k", first) is CodeCheck.WRONG
     clock.t += 301
     assert codes.check("k", second) is CodeCheck.EXPIRED
+
+
+def test_the_http_gateway_posts_to_the_sms_service_with_its_token_and_fails_loudly() -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    import pytest
+
+    from cardsys.sms import HttpSmsGateway
+
+    got: list[tuple[str, dict]] = []
+
+    class Service(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            got.append((self.headers["Authorization"], body))
+            self.send_response(500 if body["text"] == "fail" else 200)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Service)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        gateway = HttpSmsGateway(f"http://127.0.0.1:{server.server_port}/send", "tok")
+        gateway.send("13812345678", "【济南社保】验证码123456")
+        assert got == [("Bearer tok", {"phone": "13812345678", "text": "【济南社保】验证码123456"})]
+        with pytest.raises(OSError):
+            gateway.send("13812345678", "fail")
+        with pytest.raises(OSError):
+            HttpSmsGateway("http://127.0.0.1:9/none", "tok", timeout=1).send("13812345678", "x")
+    finally:
+        server.shutdown()

@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from cardsys.seed import synthetic_people
+from tests.sms_outbox import latest_code
 from tests.voice.test_media_stream import TOKEN, gateway, saved_call, services_for
 from voice.audio import level_dbfs
 from voice.prompts import DIGIT_GRAMMAR
@@ -278,8 +279,10 @@ async def test_lost_card_reported_over_the_phone(tmp_path: Path) -> None:
         assert f"身份核验通过（身份证尾号{id_number[-4:]}）" in verified.said, verified.reply
         if "确认要办理临时挂失吗" in verified.said:
             assert [b.get("payload") for b in verified.reply[-1].get("buttons", [])][:1] == ["/affirm"]
-            done = await call.press("1")  # the first spoken option: 确认挂失
+            asked = await call.press("1")  # the first spoken option: 确认挂失
             assert inputs(call)[-1] == ("/affirm", "keypad")
+            assert "验证码" in asked.said and asked.expect == "code", asked.reply
+            done = await call.press(latest_code(last4) + "#")  # the SMS code, keyed in
             assert "已经为您办理临时挂失" in done.said, done.reply
             reported = True
         else:  # a second run against the same card system: the card is already under temporary loss

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 _ASKS = re.compile(r"请(?:说|输入|告诉|提供|报)|是多少|是什么|[？?]")
 _KINDS: tuple[tuple[str, Expectation], ...] = (
     ("身份证", "id_number"), ("手机号", "phone_number"), ("电话号码", "phone_number"),
-    ("联系电话", "phone_number"), ("社保卡号", "card_number"), ("卡号", "card_number"),
+    ("联系电话", "phone_number"), ("社保卡号", "card_number"), ("卡号", "card_number"), ("验证码", "code"),
 )
 
 
