@@ -28,9 +28,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.kb_service import kb_service
 from actions.knowledge import HUMAN_BUTTON, ActionAnswerFromKb, utter_entry
+from cardsys import texts
 from cardsys.idnumber import explain_invalid, is_valid_id
 from cardsys.numbers import extract_id_number, extract_last4, normalize_digits
-from cardsys.results import VerificationRequired, VerifiedCitizen
+from cardsys.results import LossResult, VerificationRequired, VerifiedCitizen
 from common.privacy import mask_id_number, mask_name
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,27 @@ class VerifiedHandles:
 
 
 handles = VerifiedHandles()
+
+
+class LossOutcomes:
+    """The loss report's result, from the code form's validation to the action that tells it (one turn)."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, LossResult] = {}
+        self._lock = threading.Lock()
+
+    def put(self, conversation_id: str, result: LossResult) -> None:
+        """Keep the result for the conversation."""
+        with self._lock:
+            self._data[conversation_id] = result
+
+    def pop(self, conversation_id: str) -> LossResult | None:
+        """Take it (once)."""
+        with self._lock:
+            return self._data.pop(conversation_id, None)
+
+
+loss_outcomes = LossOutcomes()
 NEEDS_VERIFICATION = {
     "loss": "我可以现在帮您办理临时挂失。为保护您的信息安全，先核验一下身份（随时说“取消”可退出）。",
     "progress": "我可以帮您查询本人的社保卡进度。为保护您的信息安全，先核验一下身份（随时说“取消”可退出）。",
@@ -361,7 +383,6 @@ class ActionCardLossSendCode(Action):
         if not sent.ok:
             dispatcher.utter_message(text=sent.message, buttons=[HUMAN_BUTTON])
             return [SlotSet("card_goal", None)]
-        pending.put(tracker.sender_id, "loss_code", "")
         pending.put(tracker.sender_id, "code_prompted", "1")
         dispatcher.utter_message(text=sent.message, json_message={"voice": {"expect": "code"}})
         return [SlotSet("loss_code", None), FollowupAction("loss_code_form")]
@@ -376,13 +397,29 @@ class ValidateLossCodeForm(FormValidationAction):
 
     async def validate_loss_code(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                  domain: dict) -> dict[str, Any]:
-        """Exactly six digits."""
+        """Six digits, checked by the card system with the report itself.
+
+        A wrong code keeps the form asking (no re-activation, which would re-read the same message);
+        any other outcome (reported, refused, code spent) ends the form and `action_card_report_loss`
+        says it.
+        """
         digits = normalize_digits(str(value or "")) or normalize_digits(tracker.latest_message.get("text") or "")
         if not re.fullmatch(r"\d{6}", digits or ""):
             dispatcher.utter_message(text="请输入短信里的 6 位数字验证码。", json_message={"voice": {"expect": "code"}})
             pending.put(tracker.sender_id, "code_prompted", "1")
             return {"loss_code": None}
-        pending.put(tracker.sender_id, "loss_code", digits)
+        citizen = handles.get(tracker.sender_id)
+        if citizen is None:  # expired meanwhile: the report action asks for a new verification
+            return {"loss_code": "******"}
+        try:
+            result = await asyncio.to_thread(card_system().report_temporary_loss, citizen, digits)
+        except VerificationRequired:
+            return {"loss_code": "******"}
+        if result.code == "code_wrong":
+            dispatcher.utter_message(text=result.message, json_message={"voice": {"expect": "code"}})
+            pending.put(tracker.sender_id, "code_prompted", "1")
+            return {"loss_code": None}
+        loss_outcomes.put(tracker.sender_id, result)
         return {"loss_code": "******"}
 
 
@@ -410,17 +447,13 @@ class ActionCardReportLoss(Action):
         return "action_card_report_loss"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[EventType]:
-        """Report the loss and say what happens next; a wrong code is asked again, a spent one ends the attempt."""
-        citizen = await _verified(dispatcher, tracker)
-        if citizen is None:
-            return reverify("loss")
-        code = pending.get(tracker.sender_id).get("loss_code", "")
-        pending.put(tracker.sender_id, "loss_code", "")
-        result = await asyncio.to_thread(card_system().report_temporary_loss, citizen, code)
-        if result.code == "code_wrong":
-            pending.put(tracker.sender_id, "code_prompted", "1")
-            dispatcher.utter_message(text=result.message, json_message={"voice": {"expect": "code"}})
-            return [SlotSet("loss_code", None), FollowupAction("loss_code_form")]
+        """Say the outcome of the report the code form made: done, refused, or the code is spent."""
+        result = loss_outcomes.pop(tracker.sender_id)
+        if result is None:  # no report was made (the verification expired meanwhile)
+            if await _verified(dispatcher, tracker) is None:
+                return reverify("loss")
+            dispatcher.utter_message(text=texts.CHANGE_CODE_GONE, buttons=[HUMAN_BUTTON])
+            return [SlotSet("loss_code", None), SlotSet("card_goal", None)]
         if result.code.startswith("code_"):
             dispatcher.utter_message(text=result.message, buttons=[HUMAN_BUTTON])
             return [SlotSet("loss_code", None), SlotSet("card_goal", None)]

@@ -115,13 +115,13 @@ def test_another_conversation_sees_nothing_without_its_own_verification(stack, c
 
 def test_the_next_citizen_on_a_shared_terminal_must_verify_and_sees_only_their_own_card(stack, cid):
     said(chat(stack, cid, "我的卡办到哪了"))
-    first = verify(stack, cid, ZHANG)
-    assert "正常" in first
+    first = verify(stack, cid, WANG)
+    assert "可以去领取" in first
     # the next person, same conversation: asked who they are, not shown the previous card
     again = said(chat(stack, cid, "我的卡办到哪了"))
-    assert "身份证" in again and "正常使用" not in again
+    assert "身份证" in again and "可以去领取" not in again
     second = verify(stack, cid, LI)
-    assert "正在制作中" in second and "正常使用" not in second
+    assert "正在制作中" in second and "可以去领取" not in second
     # and the first citizen's card cannot be reported lost from here any more
     reply = said(chat(stack, cid, "/report_card_loss"))
     assert "确认要办理临时挂失吗" not in reply and "身份证" in reply
