@@ -16,6 +16,10 @@ from common.digits import DIGIT_OF
 ID_RE = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[\dXx])(?![0-9A-Za-z])")
 PHONE_RE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
 LONG_DIGITS_RE = re.compile(r"(?<!\d)\d{7,}(?!\d)")
+# numbers written in groups (370190 19850315 001X, 138-1234-5678, 6217 0012 3456 7890 123): judged by
+# their digit count once the separators are removed; dates (2024-01-15, 8 digits) are left alone
+GROUPED_RE = re.compile(r"(?<![0-9A-Za-z])\d{2,}(?:[ \t\u3000\-－—–.·_/]{1,3}\d{2,})+[Xx]?(?![0-9A-Za-z])")
+FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９ＸＸｘ", "0123456789XXx")
 # digits spoken or typed in Chinese (幺三八…): 7 or more in a row are masked too
 CN_DIGITS_RE = re.compile("[" + "".join(c for c in DIGIT_OF if not c.isascii()) + "叉]{7,}")
 
@@ -70,10 +74,24 @@ def mask_text(text: str, names: tuple[str, ...] = ()) -> str:
     return "".join(part if i % 2 else _mask_plain(part, names) for i, part in enumerate(IDENTIFIER_RE.split(text)))
 
 
+def _grouped(match: re.Match[str]) -> str:
+    """A number written in groups, masked like the same number written without separators."""
+    digits = re.sub(r"[^0-9Xx]", "", match.group(0))
+    if len(digits) == 11 and re.fullmatch(r"1[3-9]\d{9}", digits):
+        return digits[:3] + "****" + digits[-4:]
+    if len(digits) == 18:
+        return _id_tail(ID_RE.fullmatch(digits)) if ID_RE.fullmatch(digits) else "尾号" + digits[-4:]
+    if len(digits) >= 10:
+        return "尾号" + digits[-4:]
+    return match.group(0)
+
+
 def _mask_plain(text: str, names: tuple[str, ...]) -> str:
     if not text:
         return text
-    t = ID_RE.sub(_id_tail, text)
+    t = text.translate(FULLWIDTH_DIGITS) if any("０" <= c <= "９" for c in text) else text
+    t = GROUPED_RE.sub(_grouped, t)
+    t = ID_RE.sub(_id_tail, t)
     t = PHONE_RE.sub(lambda m: m.group(1) + "****" + m.group(3), t)
     t = LONG_DIGITS_RE.sub(lambda m: "尾号" + m.group(0)[-4:], t)
     t = CN_DIGITS_RE.sub("[数字已隐藏]", t)

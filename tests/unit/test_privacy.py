@@ -57,3 +57,47 @@ def test_machine_identifiers_are_not_mistaken_for_personal_numbers():
     assert "370102199003071234" not in mask_text("sfz370102199003071234")
     # 32 digits with no hex letter are a number, not an identifier
     assert "37010219900307123413912345678901" not in mask_text("37010219900307123413912345678901")
+
+
+SEPARATORS = st.sampled_from([" ", "-", "  ", " - ", "－", "—", ".", "\u3000", "_", "/"])
+
+
+def _grouped(digits: str, cuts: list[int], sep: str) -> str:
+    cuts = sorted({c for c in cuts if 2 <= c <= len(digits) - 2})
+    parts, last = [], 0
+    for c in cuts:
+        if c - last >= 2:
+            parts.append(digits[last:c])
+            last = c
+    parts.append(digits[last:])
+    return sep.join(parts)
+
+
+def _fullwidth(s: str) -> str:
+    return s.translate(str.maketrans("0123456789X", "０１２３４５６７８９Ｘ"))
+
+
+@given(st.from_regex(r"[1-9][0-9]{16}[0-9X]", fullmatch=True), st.lists(st.integers(2, 16), max_size=4), SEPARATORS,
+       st.booleans(), st.sampled_from(["我身份证是", "身份证号：", "sfz ", "号码", ""]), st.text(max_size=10))
+def test_id_numbers_in_any_grouping_are_masked(id_number, cuts, sep, wide, before, noise):
+    written = _grouped(id_number, cuts, sep)
+    written = _fullwidth(written) if wide else written
+    masked = mask_text(f"{noise}{before}{written}，谢谢")
+    digits_left = "".join(c for c in masked if c.isdigit())
+    assert id_number[:14] not in digits_left, masked  # at most the last four survive
+    assert id_number[6:14] not in masked.replace(" ", ""), masked  # the birth date never does
+
+
+@given(st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True), st.sampled_from([[3, 7], [3], [7], [4, 8], []]), SEPARATORS,
+       st.booleans())
+def test_phone_numbers_in_any_grouping_are_masked(phone, cuts, sep, wide):
+    written = _grouped(phone, cuts, sep)
+    written = _fullwidth(written) if wide else written
+    masked = mask_text(f"我电话{written}有事打我")
+    assert masked == f"我电话{phone[:3]}****{phone[-4:]}有事打我", (written, masked)
+
+
+def test_dates_and_short_numbers_in_groups_are_left_alone():
+    assert mask_text("我2024-01-15申请的，编号12-34") == "我2024-01-15申请的，编号12-34"
+    assert mask_text("370190 19850315 001X") == "身份证尾号001X"
+    assert mask_text("电话 138-1234-5678") == "电话 138****5678"
