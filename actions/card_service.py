@@ -9,7 +9,7 @@ Raw personal data never goes into the tracker: slots hold masked values, the raw
 `PendingIdentity` (this process, a few minutes) until the check, then are dropped.
 
 A verification belongs to one conversation and one identity: its handle stays in this process
-(`VerifiedHandles`, never in the tracker, where Rasa's API could read it), expires with the card
+(`handles`, never in the tracker, where Rasa's API could read it), expires with the card
 system's session, and is revoked when the citizen cancels, when a new card request starts a new
 verification (the next person at a shared terminal must verify again), and when the session ends.
 """
@@ -20,7 +20,7 @@ import logging
 import re
 import threading
 import time
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
@@ -35,6 +35,7 @@ from cardsys.results import LossResult, VerificationRequired, VerifiedCitizen
 from common.privacy import mask_id_number, mask_name
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 IDENTITY_SLOTS = ("id_number", "person_name", "phone_last4")
 NAME_RE = re.compile(r"[\u4e00-\u9fff][\u4e00-\u9fff·]{1,5}")
 NOT_NAMES = {"取消", "算了", "不办了", "退出", "不知道", "转人工", "人工", "你好", "您好", "谢谢", "不是", "是的", "好的"}
@@ -77,59 +78,39 @@ class PendingIdentity:
 pending = PendingIdentity()
 
 
-class VerifiedHandles:
-    """Live verification handles per conversation, in this process only; the tracker holds a masked marker."""
+class ConversationStore(Generic[T]):
+    """One value per conversation, in this process only, forgotten after `ttl` seconds."""
 
-    def __init__(self, ttl: float = 1800.0) -> None:
+    def __init__(self, ttl: float) -> None:
         self.ttl = ttl
-        self._data: dict[str, tuple[float, VerifiedCitizen]] = {}
+        self._data: dict[str, tuple[float, T]] = {}
         self._lock = threading.Lock()
 
-    def put(self, conversation_id: str, citizen: VerifiedCitizen) -> None:
-        """Keep the conversation's handle (replacing any earlier one)."""
+    def put(self, conversation_id: str, value: T) -> None:
+        """Keep the conversation's value (replacing any earlier one)."""
         with self._lock:
-            self._data[conversation_id] = (time.monotonic(), citizen)
+            self._data[conversation_id] = (time.monotonic(), value)
 
-    def get(self, conversation_id: str) -> VerifiedCitizen | None:
-        """The conversation's live handle, or None."""
+    def get(self, conversation_id: str) -> T | None:
+        """The conversation's live value, or None."""
         with self._lock:
             got = self._data.get(conversation_id)
-            if got is None:
-                return None
-            if time.monotonic() - got[0] > self.ttl:
+            if got is not None and time.monotonic() - got[0] > self.ttl:
                 del self._data[conversation_id]
                 return None
-            return got[1]
-
-    def pop(self, conversation_id: str) -> VerifiedCitizen | None:
-        """Take the conversation's handle out (to revoke it)."""
-        with self._lock:
-            got = self._data.pop(conversation_id, None)
             return got[1] if got else None
 
-
-handles = VerifiedHandles()
-
-
-class LossOutcomes:
-    """The loss report's result, from the code form's validation to the action that tells it (one turn)."""
-
-    def __init__(self) -> None:
-        self._data: dict[str, LossResult] = {}
-        self._lock = threading.Lock()
-
-    def put(self, conversation_id: str, result: LossResult) -> None:
-        """Keep the result for the conversation."""
+    def pop(self, conversation_id: str) -> T | None:
+        """Take the conversation's value out."""
         with self._lock:
-            self._data[conversation_id] = result
-
-    def pop(self, conversation_id: str) -> LossResult | None:
-        """Take it (once)."""
-        with self._lock:
-            return self._data.pop(conversation_id, None)
+            got = self._data.pop(conversation_id, None)
+            return got[1] if got and time.monotonic() - got[0] <= self.ttl else None
 
 
-loss_outcomes = LossOutcomes()
+# live verification handles (the tracker holds only a masked marker); the card system's session expires too
+handles: ConversationStore[VerifiedCitizen] = ConversationStore(ttl=1800.0)
+# a loss report's result, from the code form's validation to the action that tells it (the same turn)
+loss_outcomes: ConversationStore[LossResult] = ConversationStore(ttl=300.0)
 NEEDS_VERIFICATION = {
     "loss": "我可以现在帮您办理临时挂失。为保护您的信息安全，先核验一下身份（随时说“取消”可退出）。",
     "progress": "我可以帮您查询本人的社保卡进度。为保护您的信息安全，先核验一下身份（随时说“取消”可退出）。",
