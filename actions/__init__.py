@@ -1,7 +1,7 @@
 """The action server (rasa-sdk): custom actions, one module per user goal.
 
 rasa-sdk registers every Action subclass found in this package's modules.
-Start with: python -m rasa_sdk --actions actions --port 5055
+Start with: python -m actions.server -p 5055 (rasa-sdk's app, answering only Rasa: actions/server.py)
 """
 import os
 

@@ -15,7 +15,6 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 
@@ -26,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RASA = os.environ["RASA_URL"]
 WEB = os.environ["WEBAPP_URL"]
 TOKEN = os.environ.get("RASA_TOKEN", "dev-rasa-token")
+CHANNEL = {"X-Channel-Token": os.environ.get("CHANNEL_TOKEN", "dev-channel-token")}
 MESSAGES = ["你好", "社保卡丢了咋办", "电子社保卡怎么领", "失业金怎么申请", "谢谢", "明天天气怎么样", "退休年龄怎么算", "再见"]
 
 
@@ -62,7 +62,7 @@ def webhook_latency(n: int = 200) -> tuple[list[float], list[float]]:
             text = MESSAGES[i % len(MESSAGES)]
             sender = f"bench-{i // len(MESSAGES)}"
             t0 = time.perf_counter()
-            r = c.post(f"{RASA}/webhooks/rest/webhook", json={"sender": sender, "message": text})
+            r = c.post(f"{RASA}/webhooks/rest/webhook", json={"sender": sender, "message": text}, headers=CHANNEL)
             rest.append((time.perf_counter() - t0) * 1000)
             r.raise_for_status()
             t0 = time.perf_counter()
@@ -82,8 +82,12 @@ async def handoff_latency(rounds: int = 10) -> tuple[list[float], list[float]]:
         async with websockets.connect(ws_base + "/desk/ws", additional_headers={"Cookie": cookie}) as desk:
             await desk.recv()  # hello
             for _ in range(rounds):
-                cid = "bench" + uuid.uuid4().hex[:16]
-                async with websockets.connect(f"{ws_base}/ws/chat?cid={cid}") as chat:
+                # a citizen's browser: the web app chooses the conversation and signs it in a cookie
+                async with httpx.AsyncClient(base_url=WEB) as citizen:
+                    first = await citizen.get("/api/chat/state")
+                cid = first.json()["cid"]
+                chat_cookie = f"chat_session={first.cookies['chat_session']}"
+                async with websockets.connect(f"{ws_base}/ws/chat", additional_headers={"Cookie": chat_cookie}) as chat:
                     await chat.recv()  # state
                     t0 = time.perf_counter()
                     await chat.send(json.dumps({"type": "message", "text": "转人工"}))

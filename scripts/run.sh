@@ -27,10 +27,13 @@ start() {  # name, log file, command…
   echo "[run] started $name (pid $!, log $logf)"
 }
 
+# production (APP_ENV other than development) refuses missing or development secrets before anything starts
+"$SVC_VENV/bin/python" -m common.secrets check || { echo "[run] set the secrets above (see .env.example)"; exit 1; }
+
 if [ "$APP_ENV" = development ]; then  # synthetic citizens for the card self-service demo (idempotent)
   "$SVC_VENV/bin/python" -m cardsys.seed --count 300 >/dev/null
 fi
-start "action server" "$logdir/actions.log" env KB_PRELOAD=1 "$SVC_VENV/bin/python" -m rasa_sdk --actions actions -p "$ACTION_PORT"
+start "action server" "$logdir/actions.log" env KB_PRELOAD=1 "$SVC_VENV/bin/python" -m actions.server -p "$ACTION_PORT"
 start "Rasa server" "$logdir/rasa.log" "$RASA_VENV/bin/rasa" run --enable-api --auth-token "$RASA_TOKEN" \
   -i 127.0.0.1 -p "$RASA_PORT" --model build/rasa-models/current.tar.gz \
   --credentials credentials.yml --endpoints endpoints.yml
@@ -55,7 +58,7 @@ wait_for "web app" "$WEBAPP_URL/health" 60
 wait_for "Rasa server" "$RASA_URL/status?token=$RASA_TOKEN" 180
 # warm-up: one real knowledge action call returns once the knowledge base is indexed
 warm='{"next_action":"action_answer_from_kb","sender_id":"warmup","tracker":{"sender_id":"warmup","slots":{},"latest_message":{"text":"社保卡","intent":{"name":"ask_question"},"entities":[]},"events":[],"latest_action_name":"action_listen"},"domain":{}}'
-if curl -fsS -m 300 -o /dev/null -H 'Content-Type: application/json' -d "$warm" "http://127.0.0.1:$ACTION_PORT/webhook"; then
+if curl -fsS -m 300 -o /dev/null -H 'Content-Type: application/json' -H "X-Action-Token: $ACTION_TOKEN" -d "$warm" "http://127.0.0.1:$ACTION_PORT/webhook"; then
   echo "[run] knowledge base is ready"
 else
   echo "[run] the knowledge action did not answer; see $logdir/actions.log"; tail -n 30 "$logdir/actions.log"; exit 1
@@ -72,7 +75,7 @@ cat <<TXT
 
   Citizen chat:   $WEBAPP_URL/
   Agent desk:     $WEBAPP_URL/desk   (development mode: see README for the demo accounts)
-  Rasa REST:      $RASA_URL/webhooks/rest/webhook
+  Rasa REST:      $RASA_URL/webhooks/rest/webhook   (header X-Channel-Token: \$CHANNEL_TOKEN)
   Action server:  http://127.0.0.1:$ACTION_PORT/health
   Logs:           $logdir/
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from sanic import Request, Sanic
 from sanic import response as res
 
+from common.secrets import same
 from voice import prompts
 from voice.desk import HandoffDesk, HttpHandoffDesk, InMemoryHandoffDesk
 from voice.frames import Frame
@@ -20,7 +21,7 @@ from voice.settings import Settings
 from voice.speech_text import reply_text, split_sentences
 from voice.store import CallStore
 from voice.transports.audiosocket import AudioSocketServer
-from voice.transports.base import CallSink
+from voice.transports.base import CallAdmission, CallSink
 from voice.transports.media_stream import MediaStreamSink, inbound_frames
 from voice.tts import Pyttsx3Engine, SpeechCache
 
@@ -40,7 +41,7 @@ def build_services(settings: Settings, model_path: Path) -> Services:
         settings=settings,
         recognizers=model,
         speech=speech,
-        bot=RasaPhoneChannel(settings.rasa_url, settings.rasa_timeout_s),
+        bot=RasaPhoneChannel(settings.rasa_url, settings.rasa_timeout_s, channel_token=settings.channel_token.reveal()),
         desk=desk,
         store=CallStore(settings.db_path),
         executor=ThreadPoolExecutor(max_workers=4, thread_name_prefix="asr"),
@@ -56,8 +57,31 @@ def create_app(services: Services, name: str = "shebao_voice", audiosocket: bool
     async def call(inbound: AsyncIterator[Frame], sink: CallSink) -> object:
         return await run_call(inbound, sink, services)
 
-    server = AudioSocketServer(call, services.routes, settings.audiosocket_host, settings.audiosocket_port)
+    admission = CallAdmission(settings.max_calls)
+    overflow = settings.queue_map.get("", settings.handoff_queue)
+    server = AudioSocketServer(call, services.routes, settings.audiosocket_host, settings.audiosocket_port,
+                               peers=settings.audiosocket_peers, admission=admission, overflow_queue=overflow)
     app.ctx.audiosocket = server
+    app.ctx.admission = admission
+
+    def media_token(request: Request) -> str:
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            return auth[7:].strip()
+        return request.headers.get("x-media-token") or request.args.get("token") or ""
+
+    @app.on_request
+    async def guard_media_stream(request: Request) -> res.HTTPResponse | None:
+        """Before the WebSocket upgrade: only the PBX (holding MEDIA_STREAM_TOKEN) and only within the call limit."""
+        if request.path != "/media-stream":
+            return None
+        if not same(media_token(request), settings.media_stream_token.reveal()):
+            log.warning("media stream refused: no valid token (peer %s)", request.ip)
+            return res.json({"error": "a valid media-stream token is required"}, status=401)
+        if admission.full:
+            log.warning("media stream refused: %d calls in progress (VOICE_MAX_CALLS)", len(admission.active))
+            return res.json({"error": "too many calls in progress"}, status=503)
+        return None
 
     @app.before_server_start
     async def start(app: Sanic) -> None:
@@ -80,6 +104,7 @@ def create_app(services: Services, name: str = "shebao_voice", audiosocket: bool
             "status": "ok",
             "model": Path(model).name if model else type(services.recognizers).__name__,
             "active_calls": services.active_calls,
+            "max_calls": settings.max_calls,
             "audiosocket_port": server.port if audiosocket else None,
         })
 
@@ -91,6 +116,9 @@ def create_app(services: Services, name: str = "shebao_voice", audiosocket: bool
     @app.websocket("/media-stream")
     async def media_stream(request: Request, ws: object) -> None:
         sink = MediaStreamSink(ws, services.routes)  # type: ignore[arg-type]
-        await run_call(inbound_frames(ws, sink), sink, services)  # type: ignore[arg-type]
+        try:
+            await run_call(inbound_frames(ws, sink, admission), sink, services)  # type: ignore[arg-type]
+        finally:
+            admission.release(sink.call_id)
 
     return app

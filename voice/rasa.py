@@ -6,6 +6,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from common.secrets import secret
+
 
 class BotUnavailable(RuntimeError):
     """Rasa did not answer; the call should go to a person."""
@@ -21,15 +23,20 @@ class BotClient(Protocol):
 class RasaPhoneChannel:
     """POST {RASA_URL}/webhooks/phone/webhook with the call id as sender."""
 
-    def __init__(self, base_url: str, timeout_s: float = 10.0, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, base_url: str, timeout_s: float = 10.0, client: httpx.AsyncClient | None = None,
+                 channel_token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.client = client or httpx.AsyncClient(timeout=timeout_s)
+        # Rasa's channels answer only our services (bot/channels/rich_rest.py); default: CHANNEL_TOKEN
+        token = str(secret("CHANNEL_TOKEN")) if channel_token is None else channel_token
+        self.headers = {"X-Channel-Token": token} if token else {}
 
     async def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
         """One turn; raises BotUnavailable on network errors or a non-2xx answer."""
         payload = {"sender": sender, "message": text, "metadata": {"input_channel": "phone", **metadata}}
         try:
-            response = await self.client.post(f"{self.base_url}/webhooks/phone/webhook", json=payload)
+            response = await self.client.post(f"{self.base_url}/webhooks/phone/webhook", json=payload,
+                                              headers=self.headers)
             response.raise_for_status()
             messages = response.json()
         except (httpx.HTTPError, ValueError) as exc:

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.secrets import SecretError, secret
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -80,6 +82,10 @@ class Settings:
     rasa_timeout_s: float = 10.0
     webapp_url: str = "http://127.0.0.1:8080"
     service_token: Secret = field(default_factory=lambda: Secret(""))
+    channel_token: Secret = field(default_factory=lambda: Secret(""))
+    media_stream_token: Secret = field(default_factory=lambda: Secret("dev-media-stream-token"))
+    audiosocket_peers: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    max_calls: int = 50
     handoff_backend: str = "http"
     handoff_queue: str = "shebao-experts"
     queue_map: dict[str, str] = field(default_factory=dict)
@@ -105,6 +111,19 @@ class Settings:
                 "Set SERVICE_TOKEN to the web app's service token, or VOICE_HANDOFF=local "
                 "to keep hand-offs in the local call store only."
             )
+        try:
+            channel_token = Secret(secret("CHANNEL_TOKEN", env))
+            media_token = Secret(secret("MEDIA_STREAM_TOKEN", env))
+        except SecretError as exc:
+            raise SettingsError(str(exc)) from exc
+        peers = tuple(p.strip() for p in env.get("AUDIOSOCKET_PEERS", "127.0.0.1/32,::1/128").split(",") if p.strip())
+        try:
+            import ipaddress
+
+            for p in peers:
+                ipaddress.ip_network(p, strict=False)
+        except ValueError as exc:
+            raise SettingsError(f"Set AUDIOSOCKET_PEERS to addresses or networks, e.g. 10.0.0.5,10.1.0.0/24 ({exc}).") from exc
         queue = env.get("VOICE_HANDOFF_QUEUE", "shebao-experts").strip()
         if not queue.replace("-", "").replace("_", "").isalnum():
             raise SettingsError("Set VOICE_HANDOFF_QUEUE to letters, digits, '-' or '_' only.")
@@ -142,6 +161,10 @@ class Settings:
             rasa_timeout_s=_float(env, "VOICE_RASA_TIMEOUT_S", 10.0),
             webapp_url=_url(env, "WEBAPP_URL", "http://127.0.0.1:8080"),
             service_token=token,
+            channel_token=channel_token,
+            media_stream_token=media_token,
+            audiosocket_peers=peers,
+            max_calls=_int(env, "VOICE_MAX_CALLS", 50),
             handoff_backend=backend,
             handoff_queue=queue,
             queue_map=queue_map,
@@ -165,4 +188,5 @@ ENV_KEYS = (
     "VOICE_DB_PATH", "VOICE_SPEECH_THRESHOLD_DBFS", "VOICE_MIN_SPEECH_MS",
     "VOICE_EOU_SILENCE_MS", "VOICE_EOU_SILENCE_NUMBER_MS", "VOICE_MAX_UTTERANCE_MS",
     "VOICE_NO_INPUT_TIMEOUT_MS", "VOICE_KEYPAD_TIMEOUT_MS", "VOICE_GRAMMAR_FILE",
+    "CHANNEL_TOKEN", "MEDIA_STREAM_TOKEN", "AUDIOSOCKET_PEERS", "VOICE_MAX_CALLS",
 )

@@ -230,8 +230,14 @@ def digits_of(text: str) -> str:
 class MediaStreamCaller:
     """Plays a telephony platform: opens a stream, sends paced μ-law audio and keys, records replies."""
 
-    def __init__(self, url: str, call_sid: str | None = None) -> None:
+    def __init__(self, url: str, call_sid: str | None = None, token: str | None = None) -> None:
+        import os
+
+        from common.secrets import DEV_DEFAULTS
+
         self.url = url
+        # the gateway answers only the PBX, which holds MEDIA_STREAM_TOKEN ("" = present none)
+        self.token = os.environ.get("MEDIA_STREAM_TOKEN") or DEV_DEFAULTS["MEDIA_STREAM_TOKEN"] if token is None else token
         self.call_sid = call_sid or f"CA{uuid.uuid4().hex}"
         self.stream_sid = f"MZ{uuid.uuid4().hex}"
         self.received: list[tuple[float, dict[str, Any]]] = []
@@ -243,7 +249,8 @@ class MediaStreamCaller:
     async def __aenter__(self) -> MediaStreamCaller:
         import websockets
 
-        self._ws = await websockets.connect(self.url, max_size=None)
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        self._ws = await websockets.connect(self.url, max_size=None, additional_headers=headers)
         await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
         await self._send({
             "event": "start", "sequenceNumber": "1", "streamSid": self.stream_sid,

@@ -5,11 +5,13 @@ import asyncio
 import json
 import logging
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sanic import Request, Sanic, Websocket, response
 from sanic.exceptions import SanicException
 
 from common.privacy import install_masking
+from webapp.auth import CHAT_COOKIE, CHAT_COOKIE_SECONDS, new_chat_id, read_chat, sign_chat
 from webapp.chat import ChatError, ChatService, valid_cid
 from webapp.desk import attach_desk
 from webapp.hub import Hub
@@ -18,6 +20,7 @@ from webapp.settings import Settings, load_settings
 from webapp.store import Store, dumps
 
 log = logging.getLogger(__name__)
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 STATIC = Path(__file__).resolve().parent / "static"
 
 
@@ -30,7 +33,7 @@ def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -
     app.ctx.settings = settings
     app.ctx.store = Store(settings.database_url)
     app.ctx.hub = Hub()
-    app.ctx.rasa = RasaClient(settings.rasa_url, settings.rasa_timeout)
+    app.ctx.rasa = RasaClient(settings.rasa_url, settings.rasa_timeout, settings.channel_token)
     app.ctx.chat = ChatService(app.ctx.store, app.ctx.rasa, app.ctx.hub, settings)
     app.static("/static", STATIC, name="static")
     attach_desk(app)  # the expert seat plugs into the chat
@@ -38,6 +41,25 @@ def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -
     @app.before_server_start
     async def _start(app: Sanic) -> None:
         install_masking()
+
+    @app.on_request
+    async def same_origin_only(request: Request):
+        """Cross-site request forgery: a browser's state-changing request or WebSocket from another site is refused.
+
+        Browsers name the page's origin on every POST and WebSocket handshake; a client that is not a
+        browser sends none and is judged by its cookie or token alone.
+        """
+        guarded = request.path.startswith(("/desk", "/api/chat", "/ws/chat"))
+        if not guarded or (request.method not in UNSAFE_METHODS and not request.path.endswith("/ws")
+                           and request.path != "/ws/chat"):
+            return None
+        origin = request.headers.get("origin")
+        if origin and origin != "null" and urlsplit(origin).netloc.lower() == (request.host or "").lower():
+            return None
+        if origin:
+            log.warning("refused %s %s from another origin (%s)", request.method, request.path, origin[:100])
+            return response.json({"error": "请求来自其他网站，已拒绝"}, status=403)
+        return None
 
     @app.after_server_stop
     async def _stop(app: Sanic) -> None:
@@ -53,33 +75,63 @@ def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -
         rasa_ok = await app.ctx.rasa.healthy()
         return response.json({"status": "ok", "service": "webapp", "rasa": "ok" if rasa_ok else "unreachable"})
 
+    secret = str(settings.session_secret)
+
+    def conversation(request: Request, claimed: object = None) -> tuple[str | None, bool]:
+        """(conversation id, newly issued) from the signed cookie; a new one when there is none.
+
+        A request naming another conversation than its cookie's gets (None, False): ids are never
+        taken from the request, so knowing or guessing one gives nothing.
+        """
+        cid = read_chat(request.cookies.get(CHAT_COOKIE), secret)
+        if cid is None:
+            return new_chat_id(), True
+        if claimed not in (None, "", cid):
+            return None, False
+        return cid, False
+
+    def with_cookie(resp, cid: str, issued: bool):
+        if issued:
+            resp.add_cookie(CHAT_COOKIE, sign_chat(cid, secret), httponly=True, samesite="Lax", path="/",
+                            max_age=CHAT_COOKIE_SECONDS, secure=not settings.dev_mode)
+        return resp
+
     @app.get("/api/chat/state")
     async def chat_state(request: Request):
-        cid = request.args.get("cid")
-        if not valid_cid(cid):
-            return response.json({"error": "cid 无效"}, status=400)
-        return response.json(await app.ctx.chat.state(cid))
+        """The citizen's own conversation (created with its cookie on the first visit)."""
+        cid, issued = conversation(request, request.args.get("cid"))
+        if cid is None:
+            return response.json({"error": "这个会话不属于当前浏览器，请刷新页面。"}, status=403)
+        return with_cookie(response.json({"cid": cid, **(await app.ctx.chat.state(cid))}), cid, issued)
 
     @app.post("/api/chat/message")
     async def chat_message(request: Request):
         """HTTP fallback of the WebSocket: send one line, get the conversation's new lines back."""
         body = request.json if isinstance(request.json, dict) else {}
-        cid = body.get("cid")
+        cid, issued = conversation(request, body.get("cid"))
+        if cid is None:
+            return response.json({"error": "这个会话不属于当前浏览器，请刷新页面。"}, status=403)
         try:
-            before = await app.ctx.chat.state(cid) if valid_cid(cid) else {"messages": []}
+            before = await app.ctx.chat.state(cid)
             last = before["messages"][-1]["id"] if before["messages"] else 0
             await app.ctx.chat.citizen_message(cid, body.get("text"), body.get("display"))
         except ChatError as exc:
-            return response.json({"error": str(exc)}, status=400)
+            return with_cookie(response.json({"error": str(exc)}, status=400), cid, issued)
         after = await app.ctx.chat.state(cid)
-        return response.json({"mode": after["mode"], "messages": [m for m in after["messages"] if m["id"] > last]})
+        return with_cookie(response.json({"cid": cid, "mode": after["mode"],
+                                          "messages": [m for m in after["messages"] if m["id"] > last]}), cid, issued)
 
     @app.websocket("/ws/chat")
     async def chat_ws(request: Request, ws: Websocket):
-        """Citizen page <-> web app: {"type":"message","text"} in; state and message events out."""
-        cid = request.args.get("cid")
-        if not valid_cid(cid):
-            await ws.send(json.dumps({"type": "error", "text": "会话标识无效，请刷新页面。"}, ensure_ascii=False))
+        """Citizen page <-> web app: {"type":"message","text"} in; state and message events out.
+
+        The conversation is the one of the signed cookie (set by GET /api/chat/state before connecting).
+        """
+        cid = read_chat(request.cookies.get(CHAT_COOKIE), secret)
+        claimed = request.args.get("cid")
+        if cid is None or not valid_cid(cid) or claimed not in (None, "", cid):
+            await ws.send(json.dumps({"type": "error", "code": "session", "text": "会话已失效，请刷新页面。"},
+                                     ensure_ascii=False))
             return
         topic = f"conv:{cid}"
         queue = app.ctx.hub.subscribe(topic)

@@ -43,6 +43,75 @@ def ensure_demo_agents(s: Session) -> None:
             s.add(Agent(username=username, display_name=name, password_hash=hash_password(password), role=role, queues=queues))
 
 
+def disable_demo_agents(s: Session) -> list[str]:
+    """Production: switch off every account that still has its published demo password; returns their names.
+
+    A database first created in development keeps the demo accounts; their passwords are in the README.
+    """
+    disabled = []
+    for username, _, password, _, _ in DEMO_AGENTS:
+        agent = s.get(Agent, username)
+        if agent is not None and agent.active and check_password(password, agent.password_hash):
+            agent.active = False
+            disabled.append(username)
+    return disabled
+
+
+# checked when the user name is unknown, so that a failed login takes as long either way
+_DUMMY_HASH = bcrypt.hashpw(b"no such user", bcrypt.gensalt(rounds=10)).decode("ascii")
+
+
+def check_login(agent: Agent | None, password: str) -> bool:
+    """True for an active agent with this password; as slow for an unknown or inactive one (no user probing)."""
+    ok = check_password(password, agent.password_hash if agent is not None else _DUMMY_HASH)
+    return ok and agent is not None and agent.active
+
+
+class LoginThrottle:
+    """Failed desk logins slow down further tries, per user name and per client address.
+
+    After `free` failures within `window` seconds, each further try must wait: 1 minute, doubling with
+    every failure, at most `cap` seconds. A success clears the user name's count. In memory (one web
+    app process); with several replicas each keeps its own count.
+    """
+
+    def __init__(self, free: int = 5, window: float = 900.0, cap: float = 900.0, per_address: int = 30) -> None:
+        self.free, self.window, self.cap, self.per_address = free, window, cap, per_address
+        self._fails: dict[str, list[float]] = {}
+
+    def _recent(self, key: str, now: float) -> list[float]:
+        fails = [t for t in self._fails.get(key, []) if now - t < self.window]
+        if fails:
+            self._fails[key] = fails
+        else:
+            self._fails.pop(key, None)
+        return fails
+
+    def wait(self, username: str, address: str, now: float | None = None) -> int:
+        """Seconds to wait before this login may be tried (0: go ahead)."""
+        now = time.time() if now is None else now
+        longest = 0.0
+        for key, free in ((f"u:{username.lower()}", self.free), (f"a:{address}", self.per_address)):
+            fails = self._recent(key, now)
+            if len(fails) >= free:
+                delay = min(self.cap, 60.0 * 2 ** (len(fails) - free))
+                longest = max(longest, fails[-1] + delay - now)
+        return int(longest + 0.999) if longest > 0 else 0
+
+    def failed(self, username: str, address: str, now: float | None = None) -> None:
+        """Count a failed login."""
+        now = time.time() if now is None else now
+        for key in (f"u:{username.lower()}", f"a:{address}"):
+            self._fails.setdefault(key, []).append(now)
+        if len(self._fails) > 100_000:  # bounded memory under a flood of random names
+            for key in list(self._fails)[:50_000]:
+                del self._fails[key]
+
+    def succeeded(self, username: str) -> None:
+        """Forget the user name's failures."""
+        self._fails.pop(f"u:{username.lower()}", None)
+
+
 def sign_session(username: str, secret: str, now: float | None = None) -> str:
     """A cookie value naming the agent, valid for SESSION_SECONDS, tamper-proof with HMAC-SHA256."""
     body = base64.urlsafe_b64encode(json.dumps({"u": username, "exp": int((now or time.time()) + SESSION_SECONDS)}).encode()).decode()
@@ -64,3 +133,34 @@ def read_session(value: str | None, secret: str, now: float | None = None) -> st
     if data.get("exp", 0) < (now or time.time()):
         return None
     return data.get("u")
+
+
+# --- citizens' chat conversations ---------------------------------------------------------------
+# A conversation id names a transcript, a Rasa tracker and any verified card session: whoever holds
+# it reads and writes that conversation. So the server chooses it (random, 192 bits) and hands it to
+# the citizen's browser only in an HttpOnly cookie signed with SESSION_SECRET; the chat APIs take the
+# conversation from that cookie, never from the request.
+CHAT_COOKIE = "chat_session"
+CHAT_COOKIE_SECONDS = 30 * 24 * 3600
+
+
+def new_chat_id() -> str:
+    """A fresh, unguessable conversation id (url-safe, 32 characters)."""
+    import secrets
+
+    return "c" + secrets.token_urlsafe(24)[:31]
+
+
+def sign_chat(cid: str, secret: str) -> str:
+    """The cookie value for a conversation id: the id and its HMAC-SHA256."""
+    mac = hmac.new(secret.encode(), f"chat|{cid}".encode(), hashlib.sha256).hexdigest()[:40]
+    return f"{cid}.{mac}"
+
+
+def read_chat(value: str | None, secret: str) -> str | None:
+    """The conversation id of a valid cookie; None when missing or forged."""
+    if not value or "." not in value or len(value) > 200:
+        return None
+    cid, mac = value.rsplit(".", 1)
+    expected = hmac.new(secret.encode(), f"chat|{cid}".encode(), hashlib.sha256).hexdigest()[:40]
+    return cid if hmac.compare_digest(mac, expected) else None

@@ -20,8 +20,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from common.privacy import mask_text
-from webapp.auth import COOKIE, QUEUES, SESSION_SECONDS, check_password, ensure_demo_agents, read_session, sign_session
-from webapp.store import Agent, Conversation, Handoff, Rating, Store, WorkOrder, dumps, now
+from webapp.auth import (
+    COOKIE,
+    QUEUES,
+    SESSION_SECONDS,
+    LoginThrottle,
+    check_login,
+    disable_demo_agents,
+    ensure_demo_agents,
+    read_session,
+    sign_session,
+)
+from webapp.store import Agent, AuditEvent, Conversation, Handoff, Rating, Store, WorkOrder, dumps, now
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -81,6 +91,12 @@ def attach_desk(app: Sanic) -> None:
     chat = app.ctx.chat
     if settings.dev_mode:
         store.call(ensure_demo_agents)
+    else:
+        for name in store.call(disable_demo_agents):
+            log.warning("desk: demo account %s still had its published password and was disabled "
+                        "(production; create real accounts with `python -m webapp.accounts`)", name)
+    throttle = LoginThrottle()
+    app.ctx.login_throttle = throttle
 
     # ---------------------------------------------------------------- helpers
     def current_agent(request: Request) -> Agent | None:
@@ -92,6 +108,25 @@ def attach_desk(app: Sanic) -> None:
 
     def can_see(agent: Agent, h: Handoff) -> bool:
         return agent.role == "supervisor" or h.queue in (agent.queues or []) or h.agent == agent.username
+
+    def can_see_workorder(agent: Agent, w: WorkOrder) -> bool:
+        """Supervisors: all; agents: their queues' categories, what they created, 留言 with the 综合 queue."""
+        queues = agent.queues or []
+        return (agent.role == "supervisor" or w.category in queues or w.created_by == agent.username
+                or (w.category == "留言" and "综合" in queues))
+
+    def sees_event(agent: Agent, event: dict[str, Any]) -> bool:
+        """Live desk events go to the agents of the event's queue (and supervisors) only."""
+        if agent.role == "supervisor":
+            return True
+        if event.get("type") == "rating":
+            return False
+        queue = event.get("queue")
+        return queue is None or queue in (agent.queues or []) or event.get("agent") == agent.username
+
+    async def audit(agent: str, action: str, target: object = "", detail: str = "") -> None:
+        await store.run(lambda s: s.add(AuditEvent(agent=agent[:64], action=action[:32], target=str(target)[:64],
+                                                   detail=mask_text(detail)[:200])))
 
     def notify_desk(kind: str, **data: Any) -> None:
         hub.publish("desk", {"type": kind, **data})
@@ -180,7 +215,8 @@ def attach_desk(app: Sanic) -> None:
             await chat.record(cid, "system", f"您的留言已登记为工单（编号 {data}），工作人员上班后会尽快处理。", {"workorder": data})
             notify_desk("workorders_changed")
         elif data:
-            notify_desk("citizen_message", handoff_id=data["id"], conversation_id=cid, text=text)
+            notify_desk("citizen_message", handoff_id=data["id"], conversation_id=cid, text=text,
+                        queue=data["queue"], agent=data.get("agent"))
             if data["status"] == "queued":
                 await push_citizen_handoff(cid, {"status": "queued", "position": data["position"], "queue": data["queue"]})
 
@@ -229,12 +265,22 @@ def attach_desk(app: Sanic) -> None:
     @app.post("/desk/login")
     async def login(request: Request):
         body = request.json if isinstance(request.json, dict) else {k: v[0] for k, v in (request.form or {}).items()}
-        username, password = str(body.get("username") or ""), str(body.get("password") or "")
+        username, password = str(body.get("username") or "")[:64], str(body.get("password") or "")[:256]
+        address = request.remote_addr or request.ip or ""
+        wait = throttle.wait(username, address)
+        if wait:
+            log.warning("desk login for %s from %s refused: too many failures", mask_text(username), address)
+            return response.json({"error": f"登录失败次数过多，请 {max(1, wait // 60)} 分钟后再试"}, status=429,
+                                 headers={"Retry-After": str(wait)})
         agent = await store.run(lambda s: s.get(Agent, username))
-        ok = agent is not None and agent.active and await asyncio.to_thread(check_password, password, agent.password_hash)
+        ok = await asyncio.to_thread(check_login, agent, password)
         if not ok:
-            log.warning("desk login failed for %s", mask_text(username))
+            throttle.failed(username, address)
+            log.warning("desk login failed for %s from %s", mask_text(username), address)
+            await audit(username or "?", "login_failed", detail=address)
             return response.json({"error": "用户名或密码错误"}, status=401)
+        throttle.succeeded(username)
+        await audit(agent.username, "login", detail=address)
         r = response.json({"ok": True, "username": agent.username, "role": agent.role})
         r.add_cookie(COOKIE, sign_session(agent.username, str(settings.session_secret)), httponly=True,
                      samesite="Strict", max_age=SESSION_SECONDS, path="/", secure=not settings.dev_mode)
@@ -290,6 +336,7 @@ def attach_desk(app: Sanic) -> None:
         if err:
             return err
         transcript = await store.run(lambda s: Store.transcript(s, h.conversation_id))
+        await audit(agent.username, "open_conversation", h.conversation_id, f"hand-off {h.id}")
         return response.json({"handoff": handoff_dict(h), "transcript": transcript})
 
     @app.post("/desk/api/handoffs/<hid:int>/claim")
@@ -312,6 +359,7 @@ def attach_desk(app: Sanic) -> None:
         await chat.record(h["conversation_id"], "system", f"人工客服（{agent.display_name}）已接入，请讲。",
                           {"handoff": {"status": "claimed"}})
         await push_citizen_handoff(h["conversation_id"], {"status": "claimed"})
+        await audit(agent.username, "claim", h["conversation_id"], f"hand-off {h['id']}")
         notify_desk("queue_changed", queue=h["queue"])
         return response.json(h)
 
@@ -335,7 +383,7 @@ def attach_desk(app: Sanic) -> None:
         if not text or len(text) > 2000:
             return response.json({"error": "回复内容不能为空，且不超过 2000 字"}, status=400)
         msg = await chat.record(h.conversation_id, "agent", text, {"agent_name": agent.display_name, "handoff": hid})
-        notify_desk("agent_message", handoff_id=hid, conversation_id=h.conversation_id)
+        notify_desk("agent_message", handoff_id=hid, conversation_id=h.conversation_id, queue=h.queue, agent=h.agent)
         return response.json(msg)
 
     @app.post("/desk/api/handoffs/<hid:int>/resolve")
@@ -428,7 +476,7 @@ def attach_desk(app: Sanic) -> None:
                 q = q.where(WorkOrder.status == status)
             elif agent.role != "supervisor":
                 q = q.where(WorkOrder.status != "closed")
-            return [workorder_dict(w) for w in s.scalars(q.limit(500)).all()]
+            return [workorder_dict(w) for w in s.scalars(q.limit(2000)).all() if can_see_workorder(agent, w)][:500]
         return response.json({"workorders": await store.run(read)})
 
     @app.post("/desk/api/workorders/<wid:int>")
@@ -443,7 +491,7 @@ def attach_desk(app: Sanic) -> None:
 
         def do(s: Session):
             w = s.get(WorkOrder, wid)
-            if w is None:
+            if w is None or not can_see_workorder(agent, w):
                 return None
             w.status = status
             if body.get("resolution"):
@@ -453,6 +501,7 @@ def attach_desk(app: Sanic) -> None:
         w = await store.run(do)
         if w is None:
             return response.json({"error": "没有这个工单"}, status=404)
+        await audit(agent.username, "update_workorder", w["id"], status)
         notify_desk("workorders_changed")
         return response.json(w)
 
@@ -480,6 +529,24 @@ def attach_desk(app: Sanic) -> None:
                     "ratings": {r: sum(1 for x in ratings if x.score == r) for r in RATINGS}}
         return response.json(await store.run(read))
 
+    @app.get("/desk/api/audit")
+    async def audit_log(request: Request):
+        """The latest desk actions (supervisors): who opened, claimed or changed what, and when."""
+        agent, err = await require_agent(request)
+        if err:
+            return err
+        if agent.role != "supervisor":
+            return response.json({"error": "仅值班长可查看"}, status=403)
+        who = request.args.get("agent")
+
+        def read(s: Session):
+            q = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(500)
+            if who:
+                q = q.where(AuditEvent.agent == who)
+            return [{"at": e.at, "agent": e.agent, "action": e.action, "target": e.target, "detail": e.detail}
+                    for e in s.scalars(q).all()]
+        return response.json({"events": await store.run(read)})
+
     @app.websocket("/desk/ws")
     async def desk_ws(request: Request, ws: Websocket):
         agent = await asyncio.to_thread(current_agent, request)
@@ -490,7 +557,9 @@ def attach_desk(app: Sanic) -> None:
         try:
             await ws.send(dumps({"type": "hello", "agent": agent.username}))
             while True:
-                await ws.send(dumps(await q.get()))
+                event = await q.get()
+                if sees_event(agent, event):
+                    await ws.send(dumps(event))
         finally:
             hub.unsubscribe("desk", q)
 

@@ -16,8 +16,9 @@ class RasaUnavailable(RuntimeError):
 class RasaClient:
     """POST /webhooks/web/webhook with the conversation id as sender; returns Rasa's messages."""
 
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 30.0, channel_token: str = "") -> None:
         self.base_url = base_url.rstrip("/")
+        self.headers = {"X-Channel-Token": channel_token} if channel_token else {}
         self.timeout = httpx.Timeout(timeout, connect=3.0)
         self._http: httpx.AsyncClient | None = None
 
@@ -33,7 +34,8 @@ class RasaClient:
         """One citizen turn; raises RasaUnavailable when Rasa cannot answer."""
         try:
             r = await self._client.post(f"{self.base_url}/webhooks/{channel}/webhook",
-                                        json={"sender": sender, "message": text, "metadata": metadata or {}})
+                                        json={"sender": sender, "message": text, "metadata": metadata or {}},
+                                        headers=self.headers)
             r.raise_for_status()
             data = r.json()
         except (httpx.HTTPError, ValueError) as exc:

@@ -5,14 +5,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.secrets import Secret, secret
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class Secret(str):
-    """A string that does not show its value in repr() or logs."""
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
 
 
 @dataclass(frozen=True)
@@ -22,11 +17,12 @@ class Settings:
     host: str = os.environ.get("WEBAPP_HOST", "127.0.0.1")
     port: int = int(os.environ.get("WEBAPP_PORT", "8080"))
     rasa_url: str = os.environ.get("RASA_URL", "http://127.0.0.1:5005")
-    rasa_token: Secret = field(default_factory=lambda: Secret(os.environ.get("RASA_TOKEN", "dev-rasa-token")))
+    rasa_token: Secret = field(default_factory=lambda: secret("RASA_TOKEN"))
+    channel_token: Secret = field(default_factory=lambda: secret("CHANNEL_TOKEN"))
     # one URL selects the database: SQLite file by default, postgresql+psycopg://… in production
     database_url: str = os.environ.get("WEBAPP_DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'webapp.db'}")
-    service_token: Secret = field(default_factory=lambda: Secret(os.environ.get("SERVICE_TOKEN", "dev-service-token")))
-    session_secret: Secret = field(default_factory=lambda: Secret(os.environ.get("SESSION_SECRET", "dev-session-secret-change-me")))
+    service_token: Secret = field(default_factory=lambda: secret("SERVICE_TOKEN"))
+    session_secret: Secret = field(default_factory=lambda: secret("SESSION_SECRET"))
     # development mode creates demo agent accounts (never in production)
     dev_mode: bool = os.environ.get("APP_ENV", "development") == "development"
     max_message_chars: int = int(os.environ.get("MAX_MESSAGE_CHARS", "500"))
@@ -37,10 +33,5 @@ class Settings:
 
 
 def load_settings() -> Settings:
-    """Read and check the settings; raises ValueError naming the variable to fix."""
-    s = Settings()
-    if not s.dev_mode and "dev-" in str(s.service_token):
-        raise ValueError("SERVICE_TOKEN must be set to a secret value when APP_ENV is not development")
-    if not s.dev_mode and "dev-" in str(s.session_secret):
-        raise ValueError("SESSION_SECRET must be set to a secret value when APP_ENV is not development")
-    return s
+    """Read and check the settings; raises ValueError (SecretError) naming the variable to fix."""
+    return Settings()

@@ -113,6 +113,18 @@ class Rating(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
 
 
+class AuditEvent(Base):
+    """Who did what at the desk: logins, opening a conversation, claiming, replying, work orders."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=now, index=True)
+    agent: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(64), default="")  # conversation, hand-off or work order
+    detail: Mapped[str] = mapped_column(String(200), default="")  # masked
+
+
 class Store:
     """Owns the engine and sessions; `run` executes a function with a session in a worker thread."""
 

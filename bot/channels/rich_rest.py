@@ -3,6 +3,11 @@
 Rasa's CollectingOutputChannel splits a bot message with text and a custom payload into two
 REST messages. Our clients (web app, voice gateway) need the knowledge entry id, score and
 voice answer next to the text they belong to, so our channels collect whole messages.
+
+Every message must carry the channel token (header X-Channel-Token, CHANNEL_TOKEN in the
+environment, common/secrets.py): the sender id names a conversation, so whoever may post here may
+speak in any conversation. Only our own services (the web app, which ties a conversation to the
+citizen's signed cookie, and the voice gateway, which ties it to a call) hold the token.
 """
 import copy
 import logging
@@ -10,13 +15,17 @@ from asyncio import CancelledError
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from common.secrets import same, secret
+
 logger = logging.getLogger(__name__)
+TOKEN_HEADER = "X-Channel-Token"
+MAX_TEXT_CHARS = 2000  # far above the chat's own limit: anything longer is not a citizen's message
 
 
 class WholeMessageCollector(CollectingOutputChannel):
@@ -37,7 +46,16 @@ class WholeMessageCollector(CollectingOutputChannel):
 
 
 class RichRestInput(RestInput):
-    """Base for our REST-style channels (web, phone): one JSON list of whole messages per turn."""
+    """Base for our REST-style channels (web, phone, rest): one JSON list of whole messages per turn."""
+
+    def __init__(self, token: str | None = None) -> None:
+        self.token = token if token is not None else str(secret("CHANNEL_TOKEN"))
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
+        """credentials.yml may name the token (`token: ...`); by default CHANNEL_TOKEN from the environment."""
+        token = (credentials or {}).get("token")
+        return cls(token=str(token) if token else None)
 
     def _extract_input_channel(self, req: Request) -> str:
         return self.name()
@@ -52,10 +70,18 @@ class RichRestInput(RestInput):
 
         @bp.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            body = request.json if isinstance(request.json, dict) else {}
+            if not same(request.headers.get(TOKEN_HEADER), self.token):
+                logger.warning("%s channel: message without a valid channel token refused", self.name())
+                return response.json({"error": "a valid X-Channel-Token header is required"}, status=401)
+            try:
+                body = request.json if isinstance(request.json, dict) else {}
+            except Exception:  # malformed JSON body
+                body = {}
             sender_id, text = body.get("sender"), body.get("message")
             if not isinstance(sender_id, str) or not sender_id or not isinstance(text, str):
                 return response.json({"error": "sender and message are required strings"}, status=400)
+            if len(sender_id) > 128 or len(text) > MAX_TEXT_CHARS:
+                return response.json({"error": "sender or message too long"}, status=413)
             collector = WholeMessageCollector()
             try:
                 await on_new_message(

@@ -50,6 +50,7 @@ from voice.testing import MediaStreamCaller, espeak_pcm8k, free_port, serve  # n
 PHRASES = ["보험료 조회", "상담원 연결", "안녕하세요", "감사합니다"]
 GRAMMAR = "\n".join(PHRASES)
 EOU_MS = 500
+CHANNEL_TOKEN = os.environ.get("CHANNEL_TOKEN", "dev-channel-token")  # Rasa's channels ask for it
 
 
 def trimmed(pcm: bytes, floor_dbfs: float = -50.0) -> bytes:
@@ -336,7 +337,8 @@ async def rasa_turn_ms(base_url: str, calls: list[list[str]]) -> dict[str, objec
                 payload = {"sender": sender, "message": text, "metadata": {"input_channel": "phone", "input": "speech"}}
                 started = time.monotonic()
                 try:
-                    (await http.post(f"{base_url}/webhooks/phone/webhook", json=payload)).raise_for_status()
+                    (await http.post(f"{base_url}/webhooks/phone/webhook", json=payload,
+                                     headers={"X-Channel-Token": CHANNEL_TOKEN})).raise_for_status()
                 except httpx.HTTPError:
                     failed += 1
                     continue

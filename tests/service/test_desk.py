@@ -28,6 +28,14 @@ async def login(app, user, password):
     return {"Cookie": f"{COOKIE}={r.cookies[COOKIE]}"}
 
 
+async def browser(app) -> tuple[str, dict]:
+    """A citizen's browser: the conversation the server chose and its signed cookie."""
+    app.asgi_client.cookies.clear()
+    _, r = await app.asgi_client.get("/api/chat/state")
+    app.asgi_client.cookies.clear()
+    return r.json["cid"], {"Cookie": f"chat_session={r.cookies['chat_session']}"}
+
+
 async def handoff(app, cid, queue="社保卡", reason="市民要求人工", **extra):
     _, r = await app.asgi_client.post("/api/handoff", headers=TOKEN,
                                       json={"conversation_id": cid, "channel": "web", "queue": queue, "reason": reason,
@@ -56,11 +64,11 @@ async def test_wrong_password_and_forged_cookie_are_refused(app):
 
 
 async def test_full_handoff_cycle(app):
-    cid = "desk-cycle-0001"
+    cid, citizen = await browser(app)
     info = await handoff(app, cid)
     assert info["position"] == 1 and "社保卡" in info["message"]
     # while queued, the bot stays silent and the line reaches the desk
-    _, r = await app.asgi_client.post("/api/chat/message", json={"cid": cid, "text": "有人吗"})
+    _, r = await app.asgi_client.post("/api/chat/message", headers=citizen, json={"text": "有人吗"})
     assert [m["role"] for m in r.json["messages"]] == ["citizen"]
     c = await login(app, "agent1", "agent1-demo")
     _, q = await app.asgi_client.get("/desk/api/queues", headers=c)
@@ -72,16 +80,16 @@ async def test_full_handoff_cycle(app):
     assert r.status == 200
     _, r = await app.asgi_client.post(f"/desk/api/handoffs/{hid}/reply", headers=c, json={"text": "您好，我是坐席，请讲"})
     assert r.status == 200
-    _, s = await app.asgi_client.get(f"/api/chat/state?cid={cid}")
+    _, s = await app.asgi_client.get("/api/chat/state", headers=citizen)
     assert s.json["messages"][-1]["role"] == "agent" and s.json["handoff"]["status"] == "claimed"
     _, r = await app.asgi_client.post(f"/desk/api/handoffs/{hid}/resolve", headers=c)
     assert r.status == 200
-    _, s = await app.asgi_client.get(f"/api/chat/state?cid={cid}")
+    _, s = await app.asgi_client.get("/api/chat/state", headers=citizen)
     assert s.json["mode"] == "bot" and s.json["awaiting_rating"] is True
-    _, r = await app.asgi_client.post("/api/chat/message", json={"cid": cid, "text": '/rate_satisfaction{"rating": "满意", "comment": "很快"}', "display": "满意"})
+    _, r = await app.asgi_client.post("/api/chat/message", headers=citizen, json={"text": '/rate_satisfaction{"rating": "满意", "comment": "很快"}', "display": "满意"})
     assert r.json["messages"][-1]["payload"]["rating"] == "满意"
     # the bot answers again
-    _, r = await app.asgi_client.post("/api/chat/message", json={"cid": cid, "text": "电子社保卡怎么领"})
+    _, r = await app.asgi_client.post("/api/chat/message", headers=citizen, json={"text": "电子社保卡怎么领"})
     assert r.json["messages"][-1]["text"].startswith("机器人回答")
     sup = await login(app, "supervisor", "supervisor-demo")
     _, st = await app.asgi_client.get("/desk/api/stats", headers=sup)
@@ -140,9 +148,10 @@ async def test_off_hours_message_becomes_a_work_order(tmp_path, monkeypatch):
 
     monkeypatch.setattr(RasaClient, "send", fake_send)
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/o.db", desk_hours="00:00-00:01", desk_days="8"), name="offhours")
-    info = await handoff(app, "desk-off-0001")
+    cid, citizen = await browser(app)
+    info = await handoff(app, cid)
     assert info["status"] == "offhours" and "留言" in info["message"]
-    _, r = await app.asgi_client.post("/api/chat/message", json={"cid": "desk-off-0001", "text": "社保卡一直没寄到 请回电"})
+    _, r = await app.asgi_client.post("/api/chat/message", headers=citizen, json={"text": "社保卡一直没寄到 请回电"})
     assert "工单" in r.json["messages"][-1]["text"]
     c = await login(app, "agent1", "agent1-demo")
     _, w = await app.asgi_client.get("/desk/api/workorders", headers=c)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from voice.frames import AudioIn, CallStarted, Dtmf, Frame
-from voice.transports.base import Action, CallSink, RouteBook
+from voice.transports.base import Action, CallAdmission, CallSink, RouteBook
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +95,29 @@ CallRunner = Callable[[AsyncIterator[Frame], CallSink], Awaitable[object]]
 class AudioSocketServer:
     """Listens for Asterisk's AudioSocket connections and runs a call for each."""
 
-    def __init__(self, run_call: CallRunner, routes: RouteBook, host: str, port: int) -> None:
+    def __init__(self, run_call: CallRunner, routes: RouteBook, host: str, port: int,
+                 peers: tuple[str, ...] = ("127.0.0.1/32", "::1/128"), admission: CallAdmission | None = None,
+                 overflow_queue: str = "") -> None:
         self.run_call = run_call
         self.routes = routes
         self.host = host
         self.port = port
         self.server: asyncio.base_events.Server | None = None
         self.calls: set[asyncio.Task[None]] = set()
+        # only the PBX may connect: AudioSocket carries no credential, so the peer address is the check
+        self.peers = tuple(ipaddress.ip_network(p, strict=False) for p in peers)
+        self.admission = admission or CallAdmission(max_calls=50)
+        self.overflow_queue = overflow_queue
+
+    def peer_allowed(self, address: str) -> bool:
+        """True when the connecting address is one of the configured PBX networks."""
+        try:
+            ip = ipaddress.ip_address(address.split("%")[0])
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        return any(ip in net for net in self.peers)
 
     async def start(self) -> None:
         """Start listening; fails if the port is taken."""
@@ -118,19 +135,47 @@ class AudioSocketServer:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
+        peer = writer.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        if not self.peer_allowed(address):
+            log.warning("AudioSocket connection from %s refused: not a configured PBX address (AUDIOSOCKET_PEERS)",
+                        address or "an unknown address")
+            writer.close()
+            return
         if task is not None:
             self.calls.add(task)
+        call_id = ""
         try:
             kind, payload = await asyncio.wait_for(read_message(reader), timeout=5)
             if kind != KIND_UUID or len(payload) != 16:
                 log.warning("AudioSocket connection did not start with a call UUID; closing it")
                 return
             call_id = str(uuid.UUID(bytes=payload))
+            refused = self.admission.admit(call_id)
+            if refused:
+                await self._refuse(writer, call_id, refused)
+                call_id = ""  # not ours to release
+                return
             sink = AudioSocketSink(writer, call_id, self.routes)
             await self.run_call(inbound_frames(reader, call_id), sink)
         except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
+            if call_id:
+                self.admission.release(call_id)
             if task is not None:
                 self.calls.discard(task)
             writer.close()
+
+    async def _refuse(self, writer: asyncio.StreamWriter, call_id: str, why: str) -> None:
+        """A call that may not run: a second connection for a call in progress, or too many calls."""
+        if why == "duplicate":
+            log.warning("AudioSocket: a second connection for call %s refused (the call is in progress)", call_id)
+        else:
+            log.warning("AudioSocket: %d calls in progress; call %s goes to the people at %s",
+                        len(self.admission.active), call_id, self.overflow_queue or "the dialplan's default")
+            if self.overflow_queue:
+                self.routes.set(call_id, "transfer", self.overflow_queue)
+        writer.write(encode(KIND_HANGUP))
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()

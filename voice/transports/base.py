@@ -49,3 +49,34 @@ class RouteBook:
         """The queue to transfer to, 'hangup', or '' when the call is unknown or still with the bot."""
         route = self._routes.get(call_id)
         return route[0] if route else ""
+
+
+class CallAdmission:
+    """Which calls may start: at most `max_calls` at once, and each call id only once at a time.
+
+    Every door of the gateway assumes its peer may lie: a second connection that names a call already
+    in progress must not join or replace it, and a flood of connections must not starve the calls in
+    progress (beyond the limit, callers go to the people at the queue instead of the bot).
+    """
+
+    def __init__(self, max_calls: int) -> None:
+        self.max_calls = max_calls
+        self.active: set[str] = set()
+
+    @property
+    def full(self) -> bool:
+        """True when no further call may start now."""
+        return len(self.active) >= self.max_calls
+
+    def admit(self, call_id: str) -> str | None:
+        """Take the call (None) or say why not: "duplicate" or "busy"."""
+        if call_id in self.active:
+            return "duplicate"
+        if self.full:
+            return "busy"
+        self.active.add(call_id)
+        return None
+
+    def release(self, call_id: str) -> None:
+        """The call has ended."""
+        self.active.discard(call_id)

@@ -7,12 +7,13 @@ import base64
 import contextlib
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from voice.audio import pcm16_to_ulaw, ulaw_to_pcm16
 from voice.frames import AudioIn, CallStarted, Dtmf, Frame
-from voice.transports.base import Action, RouteBook
+from voice.transports.base import Action, CallAdmission, RouteBook
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,13 @@ class MediaStreamSink:
             await self.ws.close()
 
 
-async def inbound_frames(ws: WebSocketLike, sink: MediaStreamSink) -> AsyncIterator[Frame]:
-    """Frames of one media stream: CallStarted at the start event, then audio, keys, until stop."""
+async def inbound_frames(ws: WebSocketLike, sink: MediaStreamSink,
+                         admission: CallAdmission | None = None) -> AsyncIterator[Frame]:
+    """Frames of one media stream: CallStarted at the start event, then audio, keys, until stop.
+
+    The call id comes from the platform (callSid); a stream naming a call already in progress gets
+    an id of its own, so it can neither join that call nor change where it is routed.
+    """
     loop = asyncio.get_running_loop()
     started = False
     while True:
@@ -89,7 +95,13 @@ async def inbound_frames(ws: WebSocketLike, sink: MediaStreamSink) -> AsyncItera
         if event == "start" and not started:
             start = message.get("start") or {}
             sink.stream_sid = str(message.get("streamSid") or start.get("streamSid") or "")
-            sink.call_id = str(start.get("callSid") or sink.stream_sid)
+            sink.call_id = str(start.get("callSid") or sink.stream_sid or "")[:64] or f"ms-{uuid.uuid4().hex}"
+            if admission is not None:
+                if sink.call_id in admission.active:
+                    log.warning("media stream: call %s is already in progress; this stream gets its own id",
+                                sink.call_id)
+                    sink.call_id = f"{sink.call_id}~{uuid.uuid4().hex[:12]}"
+                admission.active.add(sink.call_id)
             params = start.get("customParameters") or {}
             started = True
             yield CallStarted(call_id=sink.call_id, transport="media_stream", caller=str(params.get("from", "")))

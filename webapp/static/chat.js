@@ -15,8 +15,16 @@
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID().replace(/-/g, "");
     return (Date.now().toString(36) + Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2)).slice(0, 32);
   }
-  let cid = localStorage.getItem("shebao_cid");
-  if (!cid) { cid = newId(); localStorage.setItem("shebao_cid", cid); }
+  // The server chooses the conversation and keeps it in an HttpOnly cookie: the page never names it.
+  let session = null;
+  function ensureSession() {
+    if (!session) {
+      session = fetch("/api/chat/state", { credentials: "same-origin" })
+        .then(function (r) { if (!r.ok) throw new Error("session " + r.status); return r.json(); })
+        .catch(function (e) { session = null; throw e; });
+    }
+    return session;
+  }
 
   const seen = new Set();
   let ws = null, retry = 0, typing = null, pending = [];
@@ -77,8 +85,16 @@
   }
 
   function connect() {
+    ensureSession().then(open, function () {
+      showBanner("与客服的连接已断开，正在重新连接…您的对话记录不会丢失。", true);
+      retry = Math.min(retry + 1, 6);
+      setTimeout(connect, 500 * Math.pow(2, retry - 1));
+    });
+  }
+
+  function open() {
     const proto = location.protocol === "https:" ? "wss://" : "ws://";
-    ws = new WebSocket(proto + location.host + "/ws/chat?cid=" + encodeURIComponent(cid));
+    ws = new WebSocket(proto + location.host + "/ws/chat");
     ws.onopen = function () {
       retry = 0; showBanner("");
       const queued = pending; pending = [];
@@ -90,6 +106,7 @@
       else if (data.type === "message") render(data.message);
       else if (data.type === "handoff") updateQueue(data.handoff);
       else if (data.type === "rating") ratingBox.hidden = !data.show;
+      else if (data.type === "error" && data.code === "session") { session = null; setTyping(false); showHint(data.text); }
       else if (data.type === "error") { setTyping(false); showHint(data.text); }
     };
     ws.onclose = function () {

@@ -1,0 +1,144 @@
+"""The desk leaks nothing: queue-scoped live events and work orders, login throttling, no user probing,
+no demo accounts in production, same-origin requests only, an audit trail, accounts from the command line."""
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+
+import bcrypt
+import pytest
+import websockets
+
+from tests.service.test_desk import TOKEN, browser, handoff, login
+from webapp.accounts import AccountError, run
+from webapp.app import create_app
+from webapp.auth import COOKIE
+from webapp.rasa_client import RasaClient
+from webapp.settings import Settings
+from webapp.store import Store
+
+
+@pytest.fixture()
+def app(tmp_path, monkeypatch):
+    async def fake_send(self, sender, text, metadata=None, channel="web"):
+        return [{"recipient_id": sender, "text": "机器人回答：" + text}]
+
+    monkeypatch.setattr(RasaClient, "send", fake_send)
+    return create_app(Settings(database_url=f"sqlite:///{tmp_path}/d.db"), name=f"s{abs(hash(tmp_path)) % 10**8}")
+
+
+async def test_live_events_reach_only_the_agents_of_the_queue(app):
+    import httpx
+
+    from voice.testing import serve
+
+    async with serve(app) as port, httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        async def agent(user: str) -> dict:
+            r = await http.post("/desk/login", json={"username": user, "password": f"{user}-demo"})
+            http.cookies.clear()
+            return {"Cookie": f"{COOKIE}={r.cookies[COOKIE]}"}
+
+        card, pension = await agent("agent1"), await agent("agent2")
+        base = f"ws://127.0.0.1:{port}/desk/ws"
+        async with websockets.connect(base, additional_headers=card) as ws1, \
+                websockets.connect(base, additional_headers=pension) as ws2:
+            await ws1.recv(), await ws2.recv()  # hello
+            first = await http.get("/api/chat/state")
+            cid = first.json()["cid"]
+            r = await http.post("/api/handoff", headers=TOKEN, json={"conversation_id": cid, "channel": "web",
+                                                                     "queue": "社保卡", "reason": "市民要求人工"})
+            assert r.status_code == 200
+            await http.post("/api/chat/message", json={"text": "我叫张三 身份证丢了"})
+            seen1 = [json.loads(await asyncio.wait_for(ws1.recv(), 3)) for _ in range(2)]
+            assert {e["type"] for e in seen1} == {"queue_changed", "citizen_message"}
+            with pytest.raises(asyncio.TimeoutError):  # the other queue's agent hears nothing of it
+                await asyncio.wait_for(ws2.recv(), 1.0)
+
+
+async def test_work_orders_of_other_queues_are_neither_listed_nor_changed(app):
+    card, pension = await login(app, "agent1", "agent1-demo"), await login(app, "agent2", "agent2-demo")
+    _, r = await app.asgi_client.post("/desk/api/workorders", headers=card,
+                                      json={"title": "补卡未寄到 张三", "category": "社保卡", "detail": "电话13812345678"})
+    wid = r.json["id"]
+    _, listed = await app.asgi_client.get("/desk/api/workorders", headers=pension)
+    assert wid not in [w["id"] for w in listed.json["workorders"]]
+    _, r = await app.asgi_client.post(f"/desk/api/workorders/{wid}", headers=pension, json={"status": "closed"})
+    assert r.status == 404
+    sup = await login(app, "supervisor", "supervisor-demo")
+    _, listed = await app.asgi_client.get("/desk/api/workorders", headers=sup)
+    assert wid in [w["id"] for w in listed.json["workorders"]]
+
+
+async def test_repeated_wrong_passwords_slow_that_user_down_but_not_others(app):
+    for _ in range(5):
+        _, r = await app.asgi_client.post("/desk/login", json={"username": "agent1", "password": "guess"})
+        assert r.status == 401
+    _, r = await app.asgi_client.post("/desk/login", json={"username": "agent1", "password": "agent1-demo"})
+    assert r.status == 429 and int(r.headers["retry-after"]) > 0 and "分钟" in r.json["error"]
+    app.ctx.login_throttle._fails = {k: v for k, v in app.ctx.login_throttle._fails.items() if k.startswith("u:")}
+    assert (await login(app, "agent2", "agent2-demo"))["Cookie"].startswith(COOKIE)
+
+
+async def test_an_unknown_user_name_costs_a_password_check_like_a_known_one(app, monkeypatch):
+    calls = []
+    real = bcrypt.checkpw
+
+    def counting(pw, hashed):
+        calls.append(hashed)
+        return real(pw, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", counting)
+    for user in ("agent1", "nobody-here"):
+        _, r = await app.asgi_client.post("/desk/login", json={"username": user, "password": "wrong-password"})
+        assert r.status == 401 and r.json["error"] == "用户名或密码错误"
+    assert len(calls) == 2
+
+
+async def test_demo_accounts_are_disabled_in_production_and_real_ones_work(tmp_path, monkeypatch):
+    db = f"sqlite:///{tmp_path}/p.db"
+    create_app(Settings(database_url=db), name="dev_first")  # a database created in development
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-Real-passw0rd-here\n"))
+    run(["add", "zhangli", "--name", "张丽", "--queues", "社保卡,综合", "--password-stdin"], Store(db))
+    prod = create_app(Settings(database_url=db, dev_mode=False), name="prod_next")
+    _, r = await prod.asgi_client.post("/desk/login", json={"username": "supervisor", "password": "supervisor-demo"})
+    assert r.status == 401
+    _, r = await prod.asgi_client.post("/desk/login", json={"username": "zhangli", "password": "a-Real-passw0rd-here"})
+    assert r.status == 200 and r.json["role"] == "agent"
+
+
+@pytest.mark.parametrize("path,body", [("/desk/login", {"username": "agent1", "password": "agent1-demo"}),
+                                       ("/api/chat/message", {"text": "转人工"})])
+async def test_requests_from_another_site_are_refused(app, path, body):
+    _, r = await app.asgi_client.post(path, json=body, headers={"Origin": "https://evil.example"})
+    assert r.status == 403
+    _, r = await app.asgi_client.post(path, json=body, headers={"Origin": "http://mockserver:1234"})
+    assert r.status == 200
+
+
+async def test_opening_a_conversation_is_audited_for_the_supervisor(app):
+    cid, _ = await browser(app)
+    info = await handoff(app, cid)
+    card = await login(app, "agent1", "agent1-demo")
+    await app.asgi_client.get(f"/desk/api/handoffs/{info['id']}", headers=card)
+    _, r = await app.asgi_client.get("/desk/api/audit", headers=card)
+    assert r.status == 403
+    sup = await login(app, "supervisor", "supervisor-demo")
+    _, r = await app.asgi_client.get("/desk/api/audit?agent=agent1", headers=sup)
+    actions = [(e["action"], e["target"]) for e in r.json["events"]]
+    assert ("open_conversation", cid) in actions and ("login", "") in actions
+
+
+def test_accounts_command_refuses_weak_passwords_and_unknown_queues(tmp_path, monkeypatch):
+    store = Store(f"sqlite:///{tmp_path}/a.db")
+    for argv, password in ((["add", "li", "--name", "李", "--password-stdin"], "short\n"),
+                           (["add", "li", "--name", "李", "--password-stdin"], "li-is-my-password\n"),
+                           (["add", "li", "--name", "李", "--queues", "外卖", "--password-stdin"], "long-enough-pass\n")):
+        monkeypatch.setattr("sys.stdin", io.StringIO(password))
+        with pytest.raises(AccountError):
+            run(argv, store)
+    monkeypatch.setattr("sys.stdin", io.StringIO("long-enough-pass\n"))
+    assert "added li" in run(["add", "li", "--name", "李", "--password-stdin"], store)
+    assert "disabled" in run(["disable", "li"], store)
+    assert run(["list"], store).split("\t")[-1] == "disabled"
+
