@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,8 +119,6 @@ class Settings:
             raise SettingsError(str(exc)) from exc
         peers = tuple(p.strip() for p in env.get("AUDIOSOCKET_PEERS", "127.0.0.1/32,::1/128").split(",") if p.strip())
         try:
-            import ipaddress
-
             for p in peers:
                 ipaddress.ip_network(p, strict=False)
         except ValueError as exc:

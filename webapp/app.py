@@ -21,6 +21,7 @@ from webapp.store import Store, dumps
 
 log = logging.getLogger(__name__)
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+WEBSOCKETS = {"/ws/chat", "/desk/ws"}
 STATIC = Path(__file__).resolve().parent / "static"
 
 
@@ -49,9 +50,8 @@ def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -
         Browsers name the page's origin on every POST and WebSocket handshake; a client that is not a
         browser sends none and is judged by its cookie or token alone.
         """
-        guarded = request.path.startswith(("/desk", "/api/chat", "/ws/chat"))
-        if not guarded or (request.method not in UNSAFE_METHODS and not request.path.endswith("/ws")
-                           and request.path != "/ws/chat"):
+        if request.path not in WEBSOCKETS and not (request.method in UNSAFE_METHODS
+                                                   and request.path.startswith(("/desk", "/api/chat"))):
             return None
         origin = request.headers.get("origin")
         if origin and origin != "null" and urlsplit(origin).netloc.lower() == (request.host or "").lower():

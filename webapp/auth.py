@@ -5,6 +5,7 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 import time
 
 import bcrypt
@@ -146,8 +147,6 @@ CHAT_COOKIE_SECONDS = 30 * 24 * 3600
 
 def new_chat_id() -> str:
     """A fresh, unguessable conversation id (url-safe, 32 characters)."""
-    import secrets
-
     return "c" + secrets.token_urlsafe(24)[:31]
 
 

@@ -140,6 +140,12 @@ def attach_desk(app: Sanic) -> None:
             return None, response.json({"error": "请先登录"}, status=401)
         return agent, None
 
+    async def require_supervisor(request: Request):
+        agent, err = await require_agent(request)
+        if err is None and agent.role != "supervisor":
+            return None, response.json({"error": "仅值班长可查看"}, status=403)
+        return agent, err
+
     # ---------------------------------------------------------------- hand-off API (services)
     @app.post("/api/handoff")
     async def create_handoff(request: Request):
@@ -507,11 +513,9 @@ def attach_desk(app: Sanic) -> None:
 
     @app.get("/desk/api/stats")
     async def stats(request: Request):
-        agent, err = await require_agent(request)
+        _, err = await require_supervisor(request)
         if err:
             return err
-        if agent.role != "supervisor":
-            return response.json({"error": "仅值班长可查看"}, status=403)
 
         def read(s: Session):
             t = now()
@@ -532,11 +536,9 @@ def attach_desk(app: Sanic) -> None:
     @app.get("/desk/api/audit")
     async def audit_log(request: Request):
         """The latest desk actions (supervisors): who opened, claimed or changed what, and when."""
-        agent, err = await require_agent(request)
+        _, err = await require_supervisor(request)
         if err:
             return err
-        if agent.role != "supervisor":
-            return response.json({"error": "仅值班长可查看"}, status=403)
         who = request.args.get("agent")
 
         def read(s: Session):

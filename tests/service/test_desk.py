@@ -11,15 +11,6 @@ from webapp.settings import Settings
 TOKEN = {"Authorization": "Bearer dev-service-token"}
 
 
-@pytest.fixture()
-def app(tmp_path, monkeypatch):
-    async def fake_send(self, sender, text, metadata=None, channel="web"):
-        return [{"recipient_id": sender, "text": "机器人回答：" + text}]
-
-    monkeypatch.setattr(RasaClient, "send", fake_send)
-    return create_app(Settings(database_url=f"sqlite:///{tmp_path}/d.db"), name=f"d{abs(hash(tmp_path)) % 10**8}")
-
-
 async def login(app, user, password):
     client = app.asgi_client
     _, r = await client.post("/desk/login", json={"username": user, "password": password})

@@ -14,18 +14,8 @@ from tests.service.test_desk import TOKEN, browser, handoff, login
 from webapp.accounts import AccountError, run
 from webapp.app import create_app
 from webapp.auth import COOKIE
-from webapp.rasa_client import RasaClient
 from webapp.settings import Settings
 from webapp.store import Store
-
-
-@pytest.fixture()
-def app(tmp_path, monkeypatch):
-    async def fake_send(self, sender, text, metadata=None, channel="web"):
-        return [{"recipient_id": sender, "text": "机器人回答：" + text}]
-
-    monkeypatch.setattr(RasaClient, "send", fake_send)
-    return create_app(Settings(database_url=f"sqlite:///{tmp_path}/d.db"), name=f"s{abs(hash(tmp_path)) % 10**8}")
 
 
 async def test_live_events_reach_only_the_agents_of_the_queue(app):
