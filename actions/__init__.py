@@ -7,6 +7,7 @@ import os
 
 from common.privacy import install_masking
 
+# before anything logs: every record of the process is masked, rasa-sdk's and Sanic's loggers included
 install_masking()
 
 # Index at start, not on the first question, but only in Sanic's serving worker: the main process

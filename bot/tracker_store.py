@@ -1,7 +1,8 @@
 """A SQL tracker store that never writes citizens' personal data to the database.
 
-User messages, their parse data and the values of personal slots are masked (ID numbers, phone
-numbers, card numbers, names) in the copy that is stored; the running conversation keeps the
+User messages, their parse data and metadata and every slot value are masked (ID numbers, phone
+numbers, card numbers, names; personal slots by their kind, other slots as free text, since a slot
+filled from text holds whatever the citizen typed) in the copy that is stored; the running conversation keeps the
 values it needs in memory for the current turn only. Raw values needed across turns live in the
 action server's short-lived verification state, never in the tracker.
 """
@@ -13,19 +14,33 @@ from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.events import BotUttered, Event, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from common.privacy import mask_text, mask_value
+from common.privacy import install_masking, mask_json, mask_text, mask_value
+
+install_masking()  # Rasa loads this module at start (endpoints.yml): its own log lines are masked from then on
 
 PERSONAL = ("id_number", "phone", "person_name", "card_number", "phone_last4", "otp_code")
 
 
 def _mask_parse(parse: dict[str, Any], names: tuple) -> dict[str, Any]:
     parse = copy.deepcopy(parse or {})
-    if parse.get("text"):
-        parse["text"] = mask_text(parse["text"], names)
+    for key, value in parse.items():
+        if key != "entities":  # text, metadata, response selector…: free text
+            parse[key] = mask_json(value, names)
     for ent in parse.get("entities") or []:
         if ent.get("entity") in PERSONAL and ent.get("value") is not None:
             ent["value"] = mask_value(ent["entity"], str(ent["value"]))
+        elif isinstance(ent.get("value"), (str, list, dict)):
+            ent["value"] = mask_json(ent["value"], names)
     return parse
+
+
+def _mask_slot(key: str, value: Any) -> Any:
+    """A slot value as stored: personal slots by their kind, any other text as free text."""
+    if value is None:
+        return value
+    if key in PERSONAL:
+        return mask_value(key, str(value))
+    return mask_json(value)
 
 
 def mask_event(event: Event) -> Event:
@@ -35,9 +50,11 @@ def mask_event(event: Event) -> Event:
         return UserUttered(text=mask_text(event.text or "", names) if event.text else event.text,
                            intent=event.intent, entities=_mask_parse({"entities": event.entities}, names)["entities"],
                            parse_data=_mask_parse(event.parse_data, names), timestamp=event.timestamp,
-                           input_channel=event.input_channel, message_id=event.message_id, metadata=event.metadata)
-    if isinstance(event, SlotSet) and event.key in PERSONAL and event.value is not None:
-        return SlotSet(event.key, mask_value(event.key, str(event.value)), timestamp=event.timestamp)
+                           input_channel=event.input_channel, message_id=event.message_id,
+                           metadata=mask_json(event.metadata, names) if event.metadata else event.metadata)
+    # every slot: a from_text slot (person_name, loss_code…) holds whatever the citizen typed
+    if isinstance(event, SlotSet) and event.value is not None:
+        return SlotSet(event.key, _mask_slot(event.key, event.value), timestamp=event.timestamp, metadata=event.metadata)
     if isinstance(event, BotUttered) and event.text:
         return BotUttered(text=mask_text(event.text), data=event.data, metadata=event.metadata, timestamp=event.timestamp)
     return event

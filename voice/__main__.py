@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 
-from common.privacy import MaskingFilter
+from common.privacy import install_masking
 from voice.recognition import ModelMissing, resolve_model_path
 from voice.settings import Settings, SettingsError
 from voice.tts import SpeechUnavailable
@@ -28,9 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     if args:
         print("usage: python -m voice [--check-model]", file=sys.stderr)
         return 2
-    handler = logging.StreamHandler()
-    handler.addFilter(MaskingFilter())
-    logging.basicConfig(level=logging.INFO, handlers=[handler], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_masking()  # also Sanic's loggers and handlers, configured later by app.run
     try:
         settings = Settings.from_env()
         model_path = resolve_model_path(settings.vosk_model_path)

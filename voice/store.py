@@ -59,11 +59,13 @@ class CallStore:
 
     def save(self, record: CallRecord) -> None:
         """Insert or replace the call (blocking: call it from a thread)."""
+        name = record.slots.get("person_name")
+        names = (str(name),) if name and "*" not in str(name) else ()
         row = (
             record.call_id, record.transport, mask_text(record.caller), record.started_at,
-            record.ended_at, record.outcome, record.reason, record.handoff_status,
+            record.ended_at, record.outcome, mask_text(record.reason, names), mask_text(record.handoff_status, names),
             json.dumps(mask_slots(record.slots), ensure_ascii=False),
-            json.dumps([{"role": t.role, "text": mask_text(t.text), "ts": t.ts} for t in record.transcript],
+            json.dumps([{"role": t.role, "text": mask_text(t.text, names), "ts": t.ts} for t in record.transcript],
                        ensure_ascii=False),
         )
         with self._lock, self._connect() as db:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from common.privacy import mask_text
+from common.privacy import mask_slash_payload, mask_text
 from webapp.hub import Hub
 from webapp.rasa_client import RasaClient, RasaUnavailable
 from webapp.settings import Settings
@@ -26,6 +26,20 @@ class ChatError(ValueError):
 def valid_cid(cid: Any) -> bool:
     """Conversation ids are opaque random strings chosen by the page (8-64 url-safe characters)."""
     return isinstance(cid, str) and bool(CID_RE.match(cid))
+
+
+def masked_line(text: str, display: str | None = None) -> tuple[str, dict | None]:
+    """What the transcript keeps of a citizen line: the shown text and, for a /intent{...} payload, the payload, masked.
+
+    A button sends its payload (which can carry id_number, phone, person_name) and shows its title; a
+    payload typed or sent without a title is shown as the payload itself, masked the same way.
+    """
+    slash = text.startswith("/")
+    if isinstance(display, str) and display.strip():
+        shown = mask_text(display.strip())[:100]
+    else:
+        shown = mask_slash_payload(text) if slash else mask_text(text)
+    return shown, ({"payload": mask_slash_payload(text)} if slash else None)
 
 
 class ChatService:
@@ -73,13 +87,13 @@ class ChatService:
         if not valid_cid(cid):
             raise ChatError("会话标识无效，请刷新页面。")
         text = self.check(text)
-        shown = display.strip()[:100] if isinstance(display, str) and display.strip() else text
-        await self.record(cid, "citizen", mask_text(shown), {"payload": text} if text.startswith("/") else None)
+        shown, payload = masked_line(text, display)
+        await self.record(cid, "citizen", shown, payload)
         conv = await self.store.run(lambda s: Store.ensure_conversation(s, cid))
         if conv.awaiting_rating and self.on_rating_reply is not None and await self.on_rating_reply(cid, text):
             return
         if conv.mode in ("human", "message") and self.on_human_message is not None:
-            await self.on_human_message(cid, mask_text(shown))
+            await self.on_human_message(cid, shown)
             return
         await self.bot_turn(cid, text)
 

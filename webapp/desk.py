@@ -19,7 +19,7 @@ from sanic import Request, Sanic, Websocket, response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from common.privacy import mask_text
+from common.privacy import mask_contact, mask_slots, mask_text
 from webapp.auth import (
     COOKIE,
     QUEUES,
@@ -158,7 +158,10 @@ def attach_desk(app: Sanic) -> None:
         queue = body.get("queue") if body.get("queue") in QUEUES else "综合"
         channel = body.get("channel") if body.get("channel") in ("web", "phone") else "web"
         duty = on_duty(settings.desk_hours, settings.desk_days, dt.datetime.now())
-        reason = str(body.get("reason") or "")[:200]
+        raw_slots = body.get("slots") if isinstance(body.get("slots"), dict) else {}
+        # the citizen's name, when a service sends it unmasked, is masked wherever it appears
+        names = tuple(str(v) for k, v in raw_slots.items() if k == "person_name" and v and "*" not in str(v))
+        reason = mask_text(str(body.get("reason") or ""), names)[:200]
         priority = 1 if ("投诉" in reason or "不满" in reason) else 0
         transcript = body.get("transcript") if isinstance(body.get("transcript"), list) else []
 
@@ -167,15 +170,15 @@ def attach_desk(app: Sanic) -> None:
             for line in transcript[-200:]:  # phone calls bring their transcript along
                 if isinstance(line, dict) and line.get("text"):
                     role = "citizen" if line.get("role") in ("caller", "citizen", "user") else "bot"
-                    Store.add_message(s, cid, role, mask_text(str(line["text"]))[:2000], {"source": "phone"}, channel)
+                    Store.add_message(s, cid, role, mask_text(str(line["text"]), names)[:2000], {"source": "phone"}, channel)
             h = s.scalars(select(Handoff).where(Handoff.conversation_id == cid, Handoff.status.in_(OPEN))).first()
             if not duty:
                 conv.mode = "message"
                 return {"id": None, "status": "offhours", "position": None, "queue": queue}
             if h is None:
                 h = Handoff(conversation_id=cid, channel=channel, queue=queue, priority=priority, reason=reason,
-                            summary=mask_text(str(body.get("summary") or ""))[:500],
-                            slots={str(k): mask_text(str(v)) for k, v in (body.get("slots") or {}).items()})
+                            summary=mask_text(str(body.get("summary") or ""), names)[:500],
+                            slots=mask_slots({str(k)[:64]: str(v) for k, v in raw_slots.items()}))
                 s.add(h)
                 s.flush()
             conv.mode = "human"
@@ -208,7 +211,7 @@ def attach_desk(app: Sanic) -> None:
             conv = s.get(Conversation, cid)
             if conv and conv.mode == "message":  # off-hours message becomes a work order
                 deadline = now() + dt.timedelta(days=3)
-                w = WorkOrder(conversation_id=cid, category="留言", title=text[:60], detail=text, status="open",
+                w = WorkOrder(conversation_id=cid, category="留言", title=mask_text(text)[:60], detail=mask_text(text), status="open",
                               deadline=deadline, created_by="citizen")
                 s.add(w)
                 conv.mode = "bot"
@@ -283,7 +286,7 @@ def attach_desk(app: Sanic) -> None:
         if not ok:
             throttle.failed(username, address)
             log.warning("desk login failed for %s from %s", mask_text(username), address)
-            await audit(username or "?", "login_failed", detail=address)
+            await audit(mask_text(username) or "?", "login_failed", detail=address)  # whatever was typed as a name
             return response.json({"error": "用户名或密码错误"}, status=401)
         throttle.succeeded(username)
         await audit(agent.username, "login", detail=address)
@@ -458,9 +461,9 @@ def attach_desk(app: Sanic) -> None:
             return response.json({"error": "请填写工单标题，限时办结天数为 1–60 天"}, status=400)
 
         def do(s: Session):
-            w = WorkOrder(conversation_id=body.get("conversation_id"), category=str(body.get("category") or "综合")[:32],
-                          title=title[:200], detail=mask_text(str(body.get("detail") or ""))[:4000],
-                          contact=mask_text(str(body.get("contact") or ""))[:64],
+            w = WorkOrder(conversation_id=body.get("conversation_id"), category=mask_text(str(body.get("category") or "综合"))[:32],
+                          title=mask_text(title)[:200], detail=mask_text(str(body.get("detail") or ""))[:4000],
+                          contact=mask_contact(str(body.get("contact") or ""))[:64],
                           deadline=now() + dt.timedelta(days=days), created_by=agent.username)
             s.add(w)
             s.flush()
