@@ -22,9 +22,9 @@ step() {  # name, command…
   else failed=$((failed + 1)); failed_steps+=("$name"); echo "--- FAILED: $name"; fi
 }
 
-step "ruff (lint)" "$PY" -m ruff check actions bot cardsys common knowledge modelbuild webapp voice tests scripts
+step "ruff (lint)" "$PY" -m ruff check actions bot cardsys common knowledge modelbuild webapp voice analytics tests scripts
 step "rasa data validate" "$RASA" data validate --config config.yml --domain domain.yml --data data --fail-on-warnings
-step "unit and service tests" "$PY" -m pytest -q -p no:cacheprovider tests/unit tests/service tests/voice -m "not stack and not browser"
+step "unit and service tests" "$PY" -m pytest -q -p no:cacheprovider tests/unit tests/service tests/voice tests/analytics -m "not stack and not browser"
 step "Rasa conversation tests" "$RASA" test core --stories tests --model build/rasa-models/current.tar.gz \
   --endpoints endpoints.yml --fail-on-prediction-errors --out "$RUN_DIR/results-core"
 step "NLU held-out evaluation" bash scripts/nlu_report.sh "$RUN_DIR/results-nlu"
