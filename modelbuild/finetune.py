@@ -7,18 +7,25 @@ Why: the base model puts many entries of one topic within a few thousandths of e
 hinge on numeric noise. Training on how citizens ask each entry pulls an entry's wordings
 together and pushes the other entries of the same area away.
 
-Training data: only the knowledge content (knowledge/content/*.yml). For every entry, each
-wording (standard question and paraphrases, normalised as at query time, plus a colloquial
-variant with a phone-style opening, dialect words or no punctuation) is paired with another
-wording of the same entry. Batches hold one pair per entry, all entries of a batch from the same
-area, so the in-batch negatives are the hard ones (the same area's other entries). Loss: symmetric
-InfoNCE (temperature 0.05) on mean-pooled, normalised vectors, as the runtime pools them.
+Training data: the knowledge content (knowledge/content/*.yml) and the training fold of the
+realistic set's tuning half. For every entry, each wording (standard question and paraphrases,
+normalised as at query time, plus a colloquial variant with a phone-style opening, dialect words or
+no punctuation) is paired with another wording of the same entry; each realistic question of the
+training fold (knowledge.calibration.in_training_fold: three fifths of the tuning half) is paired,
+three times, with a wording of an entry its labellers accepted. Batches hold one pair per entry,
+drawn from everywhere (plain in-batch negatives, `batching: random`) or from one area at a time.
+Loss: symmetric InfoNCE (temperature 0.05) on mean-pooled, normalised vectors, as the runtime pools them.
 
 Deterministic: fixed seed, fixed batch order, deterministic torch algorithms, fixed thread count.
 The output folder carries a stamp with the sha256 of the base model's stamp, the training texts
 and the recipe: the build is skipped when the stamp matches (`make model` runs it every time), and
 the runtime's cache keys (knowledge.embedding model_id) change when any of them changes.
-The evaluation sets (knowledge/devset, knowledge/evalset) are never used here.
+The test halves of the evaluation sets are never read here, nor the tuning half's calibration
+fold: the answer bands of the tuned model are fitted on questions it has not seen.
+
+What ships is not this folder but its difference to the base model (modelbuild/tuned_delta.py,
+knowledge/model/): weights trained on another CPU differ in the last bits, so every install
+applies the same shipped delta instead of training (`make finetune` retrains and repacks).
 """
 from __future__ import annotations
 
@@ -39,7 +46,7 @@ DEFAULT_BASE = REPO_ROOT / "models" / "multilingual-e5-small"
 DEFAULT_OUT = REPO_ROOT / "models" / "e5-small-shebao"
 STAMP_NAME = ".build-stamp.json"
 RECIPE = {
-    "version": 3,
+    "version": 4,
     "seed": 20261204,
     "epochs": 1,
     "batch_size": 48,
@@ -48,7 +55,8 @@ RECIPE = {
     "temperature": 0.05,
     "max_length": 64,
     "threads": 2,
-    "batching": "area",  # area: each batch from one area (hard negatives); random: plain in-batch negatives
+    "batching": "random",  # random: plain in-batch negatives (measured best); area: each batch from one area
+    "citizen_copies": 3,  # pairs per realistic question of the training fold
 }
 OPENINGS = ("喂你好", "你好我想问一下", "那个", "嗯就是", "请问", "老师儿", "您好 咨询一下", "喂 那个就是")
 COLLOQUIAL = (("怎么办", "咋整"), ("怎么", "咋"), ("什么", "啥"), ("我", "俺"), ("没有", "木有"), ("可以", "能"))
@@ -85,7 +93,25 @@ def training_groups(entries, seed: int) -> dict[str, list[tuple[str, str, int]]]
             others = [w for j, w in enumerate(views) if j != i] or [v]
             groups[area].append((v, rng.choice(others), idx))
             groups[area].append((normalize(colloquial_variant(e.views[i], rng)), rng.choice(others), idx))
+    crng = random.Random(seed + 7)
+    index = {e.id: i for i, e in enumerate(entries)}
+    for text, expected in citizen_questions():
+        for _ in range(RECIPE["citizen_copies"]):
+            eid = crng.choice(expected)
+            if eid in index:
+                groups["cit"].append((normalize(text), normalize(crng.choice(entries[index[eid]].views)), index[eid]))
     return groups
+
+
+def citizen_questions() -> list[tuple[str, list[str]]]:
+    """The realistic questions the model may learn from: the tuning half's training fold, with their entries."""
+    import yaml
+
+    from knowledge.calibration import EVALSET_FILE, in_training_fold
+
+    items = yaml.safe_load(EVALSET_FILE.read_text(encoding="utf-8"))["items"]
+    return [(str(it["text"]), list(it["expected"])) for it in items
+            if it.get("half") == "tune" and it.get("expected") and in_training_fold(str(it["text"]))]
 
 
 def make_batches(groups: dict[str, list[tuple[str, str, int]]], batch_size: int, seed: int, epoch: int
@@ -114,10 +140,12 @@ def make_batches(groups: dict[str, list[tuple[str, str, int]]], batch_size: int,
 
 
 def data_hash(entries) -> str:
-    """sha256 of the training texts (wordings only: editing an answer does not retrain)."""
+    """sha256 of the training texts (wordings and training-fold questions: editing an answer does not retrain)."""
     h = hashlib.sha256()
     for e in entries:
         h.update(("\x1f".join((e.id, *e.views)) + "\x1e").encode("utf-8"))
+    for text, expected in citizen_questions():
+        h.update(("\x1f".join((text, *expected)) + "\x1e").encode("utf-8"))
     return h.hexdigest()
 
 
@@ -188,7 +216,7 @@ def train(base: Path, out: Path, entries, log=print) -> dict:
             opt.step()
             sched.step()
             step += 1
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             if step % 20 == 0 or step == steps:
                 log(f"[finetune] epoch {ep + 1}/{r['epochs']} step {step}/{steps} "
                     f"loss {np.mean(losses[-20:]):.3f} ({time.perf_counter() - t0:.0f} s)")

@@ -51,7 +51,7 @@ VARIANTS = {
     "tuned+norm": (TUNED, "fp32", True),
     "tuned+norm-int8": (TUNED, "int8", True),
 }
-DEFAULT = "base+norm"
+DEFAULT = "tuned+norm"
 
 
 def _exp(e):

@@ -17,8 +17,10 @@ export SESSION_SECRET="${SESSION_SECRET:-dev-session-secret-change-me}"
 export CHANNEL_TOKEN="${CHANNEL_TOKEN:-dev-channel-token}" ACTION_TOKEN="${ACTION_TOKEN:-dev-action-token}"
 export MEDIA_STREAM_TOKEN="${MEDIA_STREAM_TOKEN:-dev-media-stream-token}"
 export TRACKER_STORE_URL="${TRACKER_STORE_URL:-sqlite:///${_root}/var/rasa_tracker.db}"
+# Rasa's event broker database (endpoints.yml); under the run directory, so the test stack (RUN_DIR=var/test) writes its own
+export RASA_EVENTS_URL="${RASA_EVENTS_URL:-sqlite:///$(cd "$_root" && mkdir -p "${RUN_DIR:-var}" && cd "${RUN_DIR:-var}" && pwd)/rasa_events.db}"
 export WEBAPP_DATABASE_URL="${WEBAPP_DATABASE_URL:-sqlite:///${_root}/var/webapp.db}"
-export EMBEDDING_MODEL="${EMBEDDING_MODEL:-${_root}/models/multilingual-e5-small}"
+export EMBEDDING_MODEL="${EMBEDDING_MODEL:-${_root}/models/e5-small-shebao}"
 export KB_CACHE_DIR="${KB_CACHE_DIR:-${_root}/var/kb_cache}"
 export CARDSYS_DATABASE_URL="${CARDSYS_DATABASE_URL:-sqlite:///${_root}/var/cardsys.db}"
 export RASA_TELEMETRY_ENABLED=false

@@ -41,6 +41,16 @@ def test_typo_is_normalised():
     assert kb.search("失叶金在哪领")[0].entry.id == "test-0002"
 
 
+def test_a_look_up_verb_before_a_how_question_is_not_the_question():
+    from knowledge.text import normalize
+
+    assert normalize("俺想查查灵活就业咋交养老") == "灵活就业怎么交养老"
+    assert normalize("想了解一下失业金在哪领") == "失业金在哪领"
+    # without a how/where/how-much question after it, looking something up is the request itself
+    assert normalize("我想查查我的缴费记录") == "我想查查我的缴费记录"
+    assert normalize("帮我查查社保卡进度") == "帮我查查社保卡进度"
+
+
 def test_dense_mode_ignores_lexical_and_lexical_mode_ignores_dense(tmp_path):
     dense = KnowledgeBase(load_entries(SMALL), CharHashEmbedder(), tmp_path, mode="dense")
     hit = dense.search("电子社保卡怎么申领")[0]

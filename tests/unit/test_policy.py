@@ -81,7 +81,8 @@ def test_the_shipped_calibration_covers_both_modes_and_is_fitted():
     for mode in ("hybrid", "lexical"):
         cal = Calibration.load(mode)
         assert 0 < cal.unsure_at <= cal.confident_at <= cal.strict_at <= 1 and cal.coef != Calibration().coef
-        assert cal.report["source"] == "labelled questions" and cal.report["positives"] > 500
+        # the targets are judged on the realistic tuning questions the model was not trained on
+        assert cal.report["source"] == "labelled questions" and cal.report["positives"] >= 100
 
 
 def test_the_confident_threshold_keeps_each_error_rate_within_its_own_target():
@@ -97,3 +98,28 @@ def test_the_confident_threshold_keeps_each_error_rate_within_its_own_target():
     # allowing one wrong answer and one out-of-scope answer, the no-entry target (0.25 = one of four) binds at 0.8
     assert _lowest_threshold(conf, correct, pos, business, (0.1, 0.25, 0.25)) == 0.8
     assert _lowest_threshold(conf, correct, pos, business, (0.0, 0.0, 0.0)) == 0.95
+
+
+def test_the_tuned_model_is_never_calibrated_on_the_questions_it_was_trained_on():
+    from knowledge.calibration import in_training_fold, load_tuning_questions
+    from modelbuild.finetune import citizen_questions
+
+    trained = {t for t, _ in citizen_questions()}
+    calibration = {t for t, _ in load_tuning_questions(without_training_fold=True)}
+    everything = {t for t, _ in load_tuning_questions()}
+    assert trained and not trained & calibration
+    assert trained <= everything and len(calibration) >= len(everything) - len(trained)
+    # the fold is a fixed function of the text (three fifths), the same on every machine
+    assert 0.5 < sum(map(in_training_fold, everything)) / len(everything) < 0.7
+    assert in_training_fold("社保卡丢了咋办") == in_training_fold("社保卡丢了咋办")
+
+
+def test_the_tuned_model_never_sees_the_test_half():
+    import yaml
+
+    from knowledge.calibration import EVALSET_FILE
+    from modelbuild.finetune import citizen_questions
+
+    test_half = {str(it["text"]) for it in yaml.safe_load(EVALSET_FILE.read_text(encoding="utf-8"))["items"]
+                 if it["half"] == "test"}
+    assert not {t for t, _ in citizen_questions()} & test_half
