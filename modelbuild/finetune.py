@@ -7,21 +7,23 @@ Why: the base model puts many entries of one topic within a few thousandths of e
 hinge on numeric noise. Training on how citizens ask each entry pulls an entry's wordings
 together and pushes the other entries of the same area away.
 
-Training data: the knowledge content (knowledge/content/*.yml) and the training fold of the
-realistic set's tuning half. For every entry, each wording (standard question and paraphrases,
+Training data: the knowledge content (knowledge/content/*.yml) and the realistic training set
+(knowledge/trainset: about 610 labelled questions written from citizens' situations for training,
+never part of an evaluation). For every entry, each wording (standard question and paraphrases,
 normalised as at query time, plus a colloquial variant with a phone-style opening, dialect words or
-no punctuation) is paired with another wording of the same entry; each realistic question of the
-training fold (knowledge.calibration.in_training_fold: three fifths of the tuning half) is paired,
-three times, with a wording of an entry its labellers accepted. Batches hold one pair per entry,
-drawn from everywhere (plain in-batch negatives, `batching: random`) or from one area at a time.
+no punctuation) is paired with another wording of the same entry; each realistic training question is
+paired, three times, with a wording of an entry its labellers accepted. `--citizen-sources` can add
+the evaluation set's tuning-half training fold (knowledge.calibration.in_training_fold); the delta's
+stamp then says so and the answer bands are fitted without that fold. Batches hold one pair per
+entry, drawn from everywhere (plain in-batch negatives, `batching: random`) or from one area at a time.
 Loss: symmetric InfoNCE (temperature 0.05) on mean-pooled, normalised vectors, as the runtime pools them.
 
 Deterministic: fixed seed, fixed batch order, deterministic torch algorithms, fixed thread count.
 The output folder carries a stamp with the sha256 of the base model's stamp, the training texts
 and the recipe: the build is skipped when the stamp matches (`make model` runs it every time), and
 the runtime's cache keys (knowledge.embedding model_id) change when any of them changes.
-The test halves of the evaluation sets are never read here, nor the tuning half's calibration
-fold: the answer bands of the tuned model are fitted on questions it has not seen.
+With the default sources the evaluation sets are never read here: the whole tuning half fits the
+answer bands and the test halves measure them, all on questions the model has not seen.
 
 What ships is not this folder but its difference to the base model (modelbuild/tuned_delta.py,
 knowledge/model/): weights trained on another CPU differ in the last bits, so every install
@@ -46,7 +48,7 @@ DEFAULT_BASE = REPO_ROOT / "models" / "multilingual-e5-small"
 DEFAULT_OUT = REPO_ROOT / "models" / "e5-small-shebao"
 STAMP_NAME = ".build-stamp.json"
 RECIPE = {
-    "version": 4,
+    "version": 5,
     "seed": 20261204,
     "epochs": 1,
     "batch_size": 48,
@@ -56,8 +58,12 @@ RECIPE = {
     "max_length": 64,
     "threads": 2,
     "batching": "random",  # random: plain in-batch negatives (measured best); area: each batch from one area
-    "citizen_copies": 3,  # pairs per realistic question of the training fold
+    "citizen_copies": 3,  # pairs per realistic training question
+    # where the realistic training questions come from: knowledge/trainset (written for training) and,
+    # optionally, the realistic evaluation set's tuning-half training fold
+    "citizen_sources": ["trainset"],
 }
+TRAINSET_DIR = REPO_ROOT / "knowledge" / "trainset" / "labels"
 OPENINGS = ("喂你好", "你好我想问一下", "那个", "嗯就是", "请问", "老师儿", "您好 咨询一下", "喂 那个就是")
 COLLOQUIAL = (("怎么办", "咋整"), ("怎么", "咋"), ("什么", "啥"), ("我", "俺"), ("没有", "木有"), ("可以", "能"))
 
@@ -104,14 +110,27 @@ def training_groups(entries, seed: int) -> dict[str, list[tuple[str, str, int]]]
 
 
 def citizen_questions() -> list[tuple[str, list[str]]]:
-    """The realistic questions the model may learn from: the tuning half's training fold, with their entries."""
+    """The realistic questions the model learns from, with the entries their labellers accepted."""
     import yaml
 
-    from knowledge.calibration import EVALSET_FILE, in_training_fold
+    out: list[tuple[str, list[str]]] = []
+    if "trainset" in RECIPE["citizen_sources"]:
+        for f in sorted(TRAINSET_DIR.glob("*.yml")):
+            for it in yaml.safe_load(f.read_text(encoding="utf-8"))["items"]:
+                if it.get("expected"):
+                    out.append((str(it["text"]), [str(e) for e in it["expected"]]))
+    if "evalset-training-fold" in RECIPE["citizen_sources"]:
+        from knowledge.calibration import EVALSET_FILE, in_training_fold
 
-    items = yaml.safe_load(EVALSET_FILE.read_text(encoding="utf-8"))["items"]
-    return [(str(it["text"]), list(it["expected"])) for it in items
-            if it.get("half") == "tune" and it.get("expected") and in_training_fold(str(it["text"]))]
+        items = yaml.safe_load(EVALSET_FILE.read_text(encoding="utf-8"))["items"]
+        out += [(str(it["text"]), list(it["expected"])) for it in items
+                if it.get("half") == "tune" and it.get("expected") and in_training_fold(str(it["text"]))]
+    return out
+
+
+def trained_on_evalset() -> bool:
+    """True when the recipe learns from part of the evaluation set (its answer bands must then skip that part)."""
+    return "evalset-training-fold" in RECIPE["citizen_sources"]
 
 
 def make_batches(groups: dict[str, list[tuple[str, str, int]]], batch_size: int, seed: int, epoch: int
@@ -267,9 +286,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--content", type=Path, default=None)
     parser.add_argument("--force", action="store_true", help="train even when the stamp matches")
     parser.add_argument("--batching", choices=("area", "random"), default=RECIPE["batching"],
-                        help="in-batch negatives from one area (default) or from anywhere")
+                        help="in-batch negatives from one area or from anywhere (default)")
+    parser.add_argument("--citizen-sources", default=",".join(RECIPE["citizen_sources"]),
+                        help="realistic training questions: trainset and/or evalset-training-fold (comma-separated)")
+    parser.add_argument("--epochs", type=int, default=RECIPE["epochs"])
     args = parser.parse_args(argv)
     RECIPE["batching"] = args.batching
+    RECIPE["citizen_sources"] = [s for s in args.citizen_sources.split(",") if s]
+    RECIPE["epochs"] = args.epochs
     try:
         build(args.base, args.out, args.content, args.force)
     except BuildError as exc:

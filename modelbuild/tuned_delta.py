@@ -92,7 +92,15 @@ def pack(base: Path, tuned: Path, out: Path, rank: int = 64) -> dict:
             err_den += float((delta ** 2).sum())
         else:
             arrays[f"{name}|full"] = delta.astype(np.float32)
-    arrays["__meta__"] = np.frombuffer(json.dumps({"format": FORMAT, "rank": rank}).encode(), dtype=np.uint8)
+    try:
+        recipe = json.loads((tuned / STAMP_NAME).read_text(encoding="utf-8")).get("recipe", {})
+    except (OSError, ValueError):
+        recipe = {}
+    # what the tuned model learnt from travels with the delta: a model that saw part of the evaluation set
+    # must have its answer bands fitted without that part (knowledge.calibration.fit_shipped)
+    meta = {"format": FORMAT, "rank": rank, "recipe": recipe,
+            "trained_on_evalset": "evalset-training-fold" in recipe.get("citizen_sources", ["evalset-training-fold"])}
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, **arrays)
     return {"tensors": sum(1 for k in arrays if k.endswith(("|A", "|full"))), "bytes": out.stat().st_size,
@@ -114,7 +122,8 @@ def expected_stamp(base: Path, delta: Path) -> dict:
 def is_current(out: Path, stamp: dict) -> bool:
     """True when ``out`` already holds a build of the same base and delta."""
     try:
-        return json.loads((out / STAMP_NAME).read_text()) == stamp and (out / "model.safetensors").is_file()
+        have = json.loads((out / STAMP_NAME).read_text())
+        return {k: have.get(k) for k in stamp} == stamp and (out / "model.safetensors").is_file()
     except (OSError, ValueError):
         return False
 
@@ -158,7 +167,8 @@ def apply(base: Path, delta: Path, out: Path, force: bool = False, log=print) ->
     (tmp / "README.md").write_text(
         f"# {out.name}\n\nmultilingual-e5-small (MIT) adapted to the social-security knowledge base: the base model "
         f"plus the shipped delta {delta.name} (modelbuild/tuned_delta.py). Do not edit by hand.\n", encoding="utf-8")
-    (tmp / STAMP_NAME).write_text(json.dumps(stamp, indent=1, sort_keys=True), encoding="utf-8")
+    (tmp / STAMP_NAME).write_text(json.dumps(stamp | {"trained_on_evalset": bool(meta.get("trained_on_evalset", True))},
+                                             indent=1, sort_keys=True), encoding="utf-8")
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
     log(f"[tuned] built {out} from {base.name} + {delta.name} ({len(names)} tensors changed)")

@@ -89,3 +89,35 @@ def test_the_shipped_delta_fits_the_base_model_the_setup_builds():
     assert meta["format"] == td.FORMAT
     assert "embeddings.word_embeddings.weight" not in names  # never tuned, never shipped
     assert any(n.startswith("encoder.layer.11.") for n in names)
+
+
+@pytest.mark.parametrize("sources, seen", [(["trainset"], False), (["trainset", "evalset-training-fold"], True)])
+def test_what_the_model_learnt_from_travels_from_training_to_the_runtime(pair, tmp_path, sources, seen):
+    from knowledge.embedding import _trained_on_evalset
+
+    base_dir, tuned_dir, *_ = pair
+    (tuned_dir / td.STAMP_NAME).write_text(json.dumps({"recipe": {"version": 5, "citizen_sources": sources}}))
+    delta = tmp_path / "d.npz"
+    td.pack(base_dir, tuned_dir, delta, rank=4)
+    with np.load(delta) as z:
+        meta = json.loads(z["__meta__"].tobytes())
+    assert meta["trained_on_evalset"] is seen and meta["recipe"]["citizen_sources"] == sources
+    out = td.apply(base_dir, delta, tmp_path / "out", log=lambda *_: None)
+    # the runtime reads it from the built folder: the answer bands then skip the questions the model saw
+    assert _trained_on_evalset(out) is seen
+    # a delta packed before the field existed learnt from the evaluation set's fold
+    stamp = json.loads((out / td.STAMP_NAME).read_text())
+    (out / td.STAMP_NAME).write_text(json.dumps({k: v for k, v in stamp.items() if k != "trained_on_evalset"}))
+    assert _trained_on_evalset(out) is True
+    (out / td.STAMP_NAME).write_text(json.dumps({"builder": "modelbuild.finetune"}))
+    assert _trained_on_evalset(out) is False
+
+
+def test_the_shipped_delta_says_what_it_learnt_from():
+    from modelbuild.finetune import RECIPE
+
+    with np.load(ROOT / "knowledge" / "model" / "e5-small-shebao.delta.npz") as z:
+        meta = json.loads(z["__meta__"].tobytes())
+    # the shipped weights come from the recipe this repository holds (retrain with `make finetune` when it changes)
+    assert meta["recipe"]["version"] == RECIPE["version"]
+    assert meta["recipe"]["citizen_sources"] == RECIPE["citizen_sources"]
