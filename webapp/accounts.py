@@ -5,6 +5,9 @@
     python -m webapp.accounts passwd USER
     python -m webapp.accounts disable USER
     python -m webapp.accounts enable USER
+    python -m webapp.accounts logout USER      (ends every open desk session of the account, e.g. a lost laptop)
+
+A password change and disabling an account also end the account's open desk sessions at once.
 
 The password is read from the terminal, or from standard input with --password-stdin (for scripts);
 it is never taken as an argument (it would stay in the shell history and the process list).
@@ -16,7 +19,7 @@ import argparse
 import getpass
 import sys
 
-from webapp.auth import QUEUES, hash_password
+from webapp.auth import QUEUES, end_desk_sessions, hash_password
 from webapp.settings import ROOT
 from webapp.store import Agent, AuditEvent, Store
 
@@ -60,7 +63,7 @@ def run(argv: list[str], store: Store | None = None) -> str:
     pw = sub.add_parser("passwd")
     pw.add_argument("username")
     pw.add_argument("--password-stdin", action="store_true")
-    for name in ("disable", "enable"):
+    for name in ("disable", "enable", "logout"):
         sub.add_parser(name).add_argument("username")
     args = ap.parse_args(argv)
     if store is None:
@@ -100,9 +103,11 @@ def run(argv: list[str], store: Store | None = None) -> str:
             if agent is None:
                 raise AccountError(f"no account {username}")
             fn(agent)
-            s.add(AuditEvent(agent="accounts-cli", action=action, target=username))
-        store.call(do)
-        return f"{action.replace('account_', '')}: {username}"
+            ended = end_desk_sessions(s, username) if action != "account_enabled" else 0
+            s.add(AuditEvent(agent="accounts-cli", action=action, target=username, detail=f"{ended} sessions ended"))
+            return ended
+        ended = store.call(do)
+        return f"{action.replace('account_', '')}: {username}" + (f" ({ended} open sessions ended)" if ended else "")
 
     if args.cmd == "passwd":
         password = _password(args)
@@ -110,6 +115,8 @@ def run(argv: list[str], store: Store | None = None) -> str:
         return change(lambda a: setattr(a, "password_hash", hash_password(password)), "account_password_changed")
     if args.cmd == "disable":
         return change(lambda a: setattr(a, "active", False), "account_disabled")
+    if args.cmd == "logout":
+        return change(lambda a: None, "account_logged_out")
     return change(lambda a: setattr(a, "active", True), "account_enabled")
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -9,9 +10,11 @@ import secrets
 import time
 
 import bcrypt
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from webapp.store import Agent
+from webapp.store import Agent, DeskSession
+from webapp.store import now as utcnow
 
 COOKIE = "desk_session"
 SESSION_SECONDS = 12 * 3600
@@ -113,15 +116,16 @@ class LoginThrottle:
         self._fails.pop(f"u:{username.lower()}", None)
 
 
-def sign_session(username: str, secret: str, now: float | None = None) -> str:
-    """A cookie value naming the agent, valid for SESSION_SECONDS, tamper-proof with HMAC-SHA256."""
-    body = base64.urlsafe_b64encode(json.dumps({"u": username, "exp": int((now or time.time()) + SESSION_SECONDS)}).encode()).decode()
+def sign_session(username: str, secret: str, now: float | None = None, sid: str = "") -> str:
+    """A cookie value naming the agent and its server-side session, valid for SESSION_SECONDS, signed (HMAC-SHA256)."""
+    claims = {"u": username, "s": sid, "exp": int((now or time.time()) + SESSION_SECONDS)}
+    body = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode()
     mac = hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
     return f"{body}.{mac}"
 
 
-def read_session(value: str | None, secret: str, now: float | None = None) -> str | None:
-    """The agent's username from a valid, unexpired cookie; None otherwise."""
+def read_session_claims(value: str | None, secret: str, now: float | None = None) -> dict | None:
+    """The claims of a valid, unexpired cookie ({"u": user name, "s": session id, "exp"}); None otherwise."""
     if not value or "." not in value:
         return None
     body, mac = value.rsplit(".", 1)
@@ -131,9 +135,56 @@ def read_session(value: str | None, secret: str, now: float | None = None) -> st
         data = json.loads(base64.urlsafe_b64decode(body.encode()))
     except (ValueError, TypeError):
         return None
-    if data.get("exp", 0) < (now or time.time()):
+    if not isinstance(data, dict) or not isinstance(data.get("u"), str) or data.get("exp", 0) < (now or time.time()):
         return None
-    return data.get("u")
+    return data
+
+
+def read_session(value: str | None, secret: str, now: float | None = None) -> str | None:
+    """The agent's username from a valid, unexpired cookie; None otherwise (the server-side session is not checked)."""
+    claims = read_session_claims(value, secret, now)
+    return claims["u"] if claims else None
+
+
+def new_session_id() -> str:
+    """A random desk session id (its sha256 is what the store keeps)."""
+    return secrets.token_urlsafe(24)
+
+
+def session_hash(sid: str) -> str:
+    """The stored form of a desk session id."""
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+def open_desk_session(s: Session, username: str, address: str = "") -> str:
+    """Record a new desk session for the agent; returns its id (for the cookie)."""
+    sid = new_session_id()
+    s.add(DeskSession(id_hash=session_hash(sid), username=username, address=address[:64],
+                      expires_at=utcnow() + dt.timedelta(seconds=SESSION_SECONDS)))
+    return sid
+
+
+def desk_session_valid(s: Session, username: str, sid: str) -> bool:
+    """True while the session exists for this agent, has not ended and has not expired."""
+    if not sid:
+        return False
+    row = s.get(DeskSession, session_hash(sid))
+    return row is not None and row.username == username and row.ended_at is None and row.expires_at > utcnow()
+
+
+def end_desk_sessions(s: Session, username: str, sid: str | None = None) -> int:
+    """End one session (logout) or every open session of the agent (password change, disabled, lost device)."""
+    q = select(DeskSession).where(DeskSession.username == username, DeskSession.ended_at.is_(None))
+    if sid is not None:
+        q = q.where(DeskSession.id_hash == session_hash(sid))
+    rows = s.scalars(q).all()
+    for row in rows:
+        row.ended_at = utcnow()
+    # forget sessions that ended or expired more than a day ago
+    cutoff = utcnow() - dt.timedelta(days=1)
+    s.execute(delete(DeskSession).where(DeskSession.username == username,
+                                        or_(DeskSession.ended_at < cutoff, DeskSession.expires_at < cutoff)))
+    return len(rows)
 
 
 # --- citizens' chat conversations ---------------------------------------------------------------

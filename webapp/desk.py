@@ -26,9 +26,12 @@ from webapp.auth import (
     SESSION_SECONDS,
     LoginThrottle,
     check_login,
+    desk_session_valid,
     disable_demo_agents,
+    end_desk_sessions,
     ensure_demo_agents,
-    read_session,
+    open_desk_session,
+    read_session_claims,
     sign_session,
 )
 from webapp.store import Agent, AuditEvent, Conversation, Handoff, Rating, Store, WorkOrder, dumps, now
@@ -37,6 +40,7 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 RATINGS = ("满意", "基本满意", "不满意")
 OPEN = ("queued", "claimed")
+WS_SESSION_CHECK_SECONDS = 15.0  # an idle live feed re-checks its session this often
 
 
 def service_authorized(request: Request, token: str) -> bool:
@@ -100,11 +104,17 @@ def attach_desk(app: Sanic) -> None:
 
     # ---------------------------------------------------------------- helpers
     def current_agent(request: Request) -> Agent | None:
-        username = read_session(request.cookies.get(COOKIE), str(settings.session_secret))
-        if not username:
+        """The agent of a signed cookie whose server-side session is still open (not logged out, not revoked)."""
+        claims = read_session_claims(request.cookies.get(COOKIE), str(settings.session_secret))
+        if not claims:
             return None
-        agent = store.call(lambda s: s.get(Agent, username))
-        return agent if agent and agent.active else None
+
+        def find(s) -> Agent | None:
+            if not desk_session_valid(s, claims["u"], str(claims.get("s") or "")):
+                return None
+            agent = s.get(Agent, claims["u"])
+            return agent if agent and agent.active else None
+        return store.call(find)
 
     def can_see(agent: Agent, h: Handoff) -> bool:
         return agent.role == "supervisor" or h.queue in (agent.queues or []) or h.agent == agent.username
@@ -290,13 +300,20 @@ def attach_desk(app: Sanic) -> None:
             return response.json({"error": "用户名或密码错误"}, status=401)
         throttle.succeeded(username)
         await audit(agent.username, "login", detail=address)
+        sid = await store.run(lambda s: open_desk_session(s, agent.username, address))
         r = response.json({"ok": True, "username": agent.username, "role": agent.role})
-        r.add_cookie(COOKIE, sign_session(agent.username, str(settings.session_secret)), httponly=True,
+        r.add_cookie(COOKIE, sign_session(agent.username, str(settings.session_secret), sid=sid), httponly=True,
                      samesite="Strict", max_age=SESSION_SECONDS, path="/", secure=not settings.dev_mode)
         return r
 
     @app.post("/desk/logout")
     async def logout(request: Request):
+        """Ends this session on the server too: a copied cookie stops working at once."""
+        claims = read_session_claims(request.cookies.get(COOKIE), str(settings.session_secret))
+        if claims and claims.get("s"):
+            ended = await store.run(lambda s: end_desk_sessions(s, claims["u"], str(claims["s"])))
+            if ended:
+                await audit(claims["u"], "logout")
         r = response.json({"ok": True})
         r.delete_cookie(COOKIE, path="/")
         return r
@@ -562,8 +579,18 @@ def attach_desk(app: Sanic) -> None:
         try:
             await ws.send(dumps({"type": "hello", "agent": agent.username}))
             while True:
-                event = await q.get()
-                if sees_event(agent, event):
+                try:
+                    event = await asyncio.wait_for(q.get(), timeout=WS_SESSION_CHECK_SECONDS)
+                except asyncio.TimeoutError:
+                    event = None
+                # the session is checked again before anything is sent, and while idle: a logout, a password
+                # change or a disabled account closes the live feed too
+                agent = await asyncio.to_thread(current_agent, request)
+                if agent is None:
+                    await ws.send(dumps({"type": "error", "text": "登录已失效，请重新登录"}))
+                    await ws.close()
+                    return
+                if event is not None and sees_event(agent, event):
                     await ws.send(dumps(event))
         finally:
             hub.unsubscribe("desk", q)

@@ -83,6 +83,23 @@ class Agent(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
+class DeskSession(Base):
+    """A desk login, kept on the server so it can be ended before its cookie expires.
+
+    The cookie names the session by a random id (signed); only the id's sha256 is stored, so a copy
+    of this table opens nothing. Logging out ends this session; a password change, disabling the
+    account or `python -m webapp.accounts logout` end all of the account's sessions.
+    """
+
+    __tablename__ = "desk_sessions"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    address: Mapped[str] = mapped_column(String(64), default="")
+
+
 class WorkOrder(Base):
     """A 工单 for what cannot be solved on the spot, tracked to closure within its deadline."""
 

@@ -132,3 +132,68 @@ def test_accounts_command_refuses_weak_passwords_and_unknown_queues(tmp_path, mo
     assert "disabled" in run(["disable", "li"], store)
     assert run(["list"], store).split("\t")[-1] == "disabled"
 
+
+
+async def test_logging_out_ends_the_session_on_the_server_not_only_in_the_browser(app):
+    first, second = await login(app, "agent1", "agent1-demo"), await login(app, "agent1", "agent1-demo")
+    _, r = await app.asgi_client.get("/desk/api/me", headers=first)
+    assert r.status == 200
+    _, r = await app.asgi_client.post("/desk/logout", headers=first)
+    assert r.status == 200
+    app.asgi_client.cookies.clear()
+    # a copy of the cookie (another tab, a shared PC, a stolen value) opens nothing after logout
+    _, r = await app.asgi_client.get("/desk/api/me", headers=first)
+    assert r.status == 401
+    _, r = await app.asgi_client.get("/desk/api/me", headers=second)  # the agent's other login is its own
+    assert r.status == 200
+    sup = await login(app, "supervisor", "supervisor-demo")
+    _, r = await app.asgi_client.get("/desk/api/audit?agent=agent1", headers=sup)
+    assert "logout" in [e["action"] for e in r.json["events"]]
+
+
+async def test_a_validly_signed_cookie_without_its_server_session_opens_nothing(app):
+    from webapp.auth import read_session_claims, sign_session
+
+    secret = str(app.ctx.settings.session_secret)
+    agent1 = await login(app, "agent1", "agent1-demo")
+    sid = read_session_claims(agent1["Cookie"].split("=", 1)[1], secret)["s"]
+    for forged in (sign_session("agent1", secret),  # no session id (a cookie from before sessions were kept)
+                   sign_session("agent1", secret, sid="made-up-session-id"),
+                   sign_session("supervisor", secret, sid=sid)):  # agent1's session presented as another agent
+        _, r = await app.asgi_client.get("/desk/api/me", headers={"Cookie": f"{COOKIE}={forged}"})
+        assert r.status == 401, forged
+
+
+@pytest.mark.parametrize("command", [["passwd", "agent2", "--password-stdin"], ["disable", "agent2"],
+                                     ["logout", "agent2"]])
+async def test_a_password_change_a_disabled_account_or_a_forced_logout_ends_open_sessions(app, monkeypatch, command):
+    agent2, agent1 = await login(app, "agent2", "agent2-demo"), await login(app, "agent1", "agent1-demo")
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-New-passw0rd-here\n"))
+    said = run(command, app.ctx.store)
+    assert "1 open sessions ended" in said
+    _, r = await app.asgi_client.get("/desk/api/me", headers=agent2)
+    assert r.status == 401
+    _, r = await app.asgi_client.get("/desk/api/me", headers=agent1)  # nobody else is logged out
+    assert r.status == 200
+
+
+async def test_the_live_feed_closes_when_its_session_ends(app):
+    import httpx
+
+    from voice.testing import serve
+
+    async with serve(app) as port, httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        r = await http.post("/desk/login", json={"username": "agent1", "password": "agent1-demo"})
+        card = {"Cookie": f"{COOKIE}={r.cookies[COOKIE]}"}
+        http.cookies.clear()
+        async with websockets.connect(f"ws://127.0.0.1:{port}/desk/ws", additional_headers=card) as ws:
+            assert json.loads(await ws.recv())["type"] == "hello"
+            assert (await http.post("/desk/logout", headers=card)).status_code == 200
+            # the next event is not delivered: the feed says the login ended and closes
+            cid = (await http.get("/api/chat/state")).json()["cid"]
+            await http.post("/api/handoff", headers=TOKEN, json={"conversation_id": cid, "channel": "web",
+                                                                 "queue": "社保卡", "reason": "市民要求人工"})
+            last = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert last["type"] == "error" and "重新登录" in last["text"]
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 5)
