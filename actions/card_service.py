@@ -40,6 +40,7 @@ IDENTITY_SLOTS = ("id_number", "person_name", "phone_last4")
 NAME_RE = re.compile(r"[\u4e00-\u9fff][\u4e00-\u9fff·]{1,5}")
 NOT_NAMES = {"取消", "算了", "不办了", "退出", "不知道", "转人工", "人工", "你好", "您好", "谢谢", "不是", "是的", "好的"}
 NAME_PREFIX = re.compile(r"^(我(的名字)?(叫|是)|姓名(是|叫)?|名字(是|叫)|俺叫|俺是|本人)")
+SOURCE_RE = re.compile(r"(web|phone):[0-9A-Za-z.:+_\-]{1,64}")  # web:<client address> / phone:<caller number>
 
 
 class PendingIdentity:
@@ -133,6 +134,17 @@ def card_system():
 def channel_of(tracker: Tracker) -> str:
     """web or phone."""
     return "phone" if tracker.get_latest_input_channel() == "phone" else "web"
+
+
+def source_of(tracker: Tracker) -> str:
+    """Where the message came from, as our own front ends tell it (web:<client address>, phone:<caller number>).
+
+    Set by the web app and the phone gateway in the message's metadata; Rasa's channels take it only from
+    callers holding the channel token, so a citizen cannot choose it. "" when unknown or malformed.
+    """
+    metadata = (tracker.latest_message or {}).get("metadata") or {}
+    source = metadata.get("source") if isinstance(metadata, dict) else None
+    return source if isinstance(source, str) and SOURCE_RE.fullmatch(source) else ""
 
 
 def reset_identity(conversation_id: str) -> list[EventType]:
@@ -258,7 +270,7 @@ class ActionVerifyIdentity(Action):
             return reset_identity(cid) + [FollowupAction("verify_identity_form")]
         system = card_system()
         result = await asyncio.to_thread(system.verify, raw["id_number"], raw["person_name"], raw["phone_last4"],
-                                         channel=channel_of(tracker), conversation_id=cid)
+                                         channel=channel_of(tracker), conversation_id=cid, source=source_of(tracker))
         pending.drop(cid)
         if result.ok and result.citizen is not None:
             previous = handles.pop(cid)

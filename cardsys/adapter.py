@@ -19,12 +19,12 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from cardsys import texts
 from cardsys.idnumber import explain_invalid, normalize_id
-from cardsys.models import AuditEntry, Card, CardState, Citizen, VerifiedSession, utcnow
+from cardsys.models import AuditEntry, Card, CardState, Citizen, SourceFailure, VerifiedSession, utcnow
 from cardsys.numbers import normalize_digits
 from cardsys.results import (
     ApplicationProgress,
@@ -47,16 +47,16 @@ from common.privacy import mask_digits, mask_id_number, mask_name, mask_text
 class CardSystem(Protocol):
     """What the bot may ask of the card information system."""
 
-    def find_citizen(self, id_number: str, *, channel: str, conversation_id: str) -> CitizenLookup:
+    def find_citizen(self, id_number: str, *, channel: str, conversation_id: str, source: str = "") -> CitizenLookup:
         """Whether an ID number is valid and known (counts as a failure when it is not known)."""
 
-    def verify(self, id_number: str, name: str, phone_last4: str, *, channel: str, conversation_id: str) -> VerificationResult:
+    def verify(self, id_number: str, name: str, phone_last4: str, *, channel: str, conversation_id: str, source: str = "") -> VerificationResult:
         """Check ID number, name and the last four digits of the registered phone; never says which one was wrong."""
 
-    def send_code(self, id_number: str, name: str, *, channel: str, conversation_id: str) -> CodeSent:
+    def send_code(self, id_number: str, name: str, *, channel: str, conversation_id: str, source: str = "") -> CodeSent:
         """Send a one-time code to the registered phone if ID number and name match (same answer either way)."""
 
-    def verify_code(self, id_number: str, code: str, *, channel: str, conversation_id: str) -> VerificationResult:
+    def verify_code(self, id_number: str, code: str, *, channel: str, conversation_id: str, source: str = "") -> VerificationResult:
         """Check a one-time code sent by `send_code` in this conversation."""
 
     def card_status(self, citizen: VerifiedCitizen) -> CardStatus:
@@ -77,6 +77,7 @@ class CardSystem(Protocol):
 
 SLOW_DOWN_FIRST = dt.timedelta(minutes=1)  # the wait after the citizen's max_failures_per_citizen-th failure
 SLOW_DOWN_LONGEST = dt.timedelta(hours=1)
+SOURCE_WINDOW = dt.timedelta(hours=1)  # failures from one source counted over this window
 VERIFY_ACTIONS = ("find_citizen", "verify", "send_code", "verify_code")
 FAILED = ("mismatch", "not_found")
 _DOTS = re.compile(r"[·・•‧∙⋅．.\s]")
@@ -100,11 +101,13 @@ class SqlCardSystem:
 
     def __init__(self, store: CardStore, *, sms: SmsGateway | None = None, codes: OneTimeCodes | None = None,
                  verified_minutes: int = 30, max_failures: int = 3, max_failures_per_citizen: int = 10,
-                 actor: str = "bot", clock: Callable[[], dt.datetime] = utcnow) -> None:
+                 max_failures_per_source: int = 20, actor: str = "bot",
+                 clock: Callable[[], dt.datetime] = utcnow) -> None:
         self.store, self.sms, self.actor, self.clock = store, sms, actor, clock
         self.codes = codes or OneTimeCodes()
         self.verified_for = dt.timedelta(minutes=verified_minutes)
         self.max_failures, self.max_failures_per_citizen = max_failures, max_failures_per_citizen
+        self.max_failures_per_source = max_failures_per_source
         self._attempt_lock = threading.RLock()
 
     @classmethod
@@ -115,23 +118,25 @@ class SqlCardSystem:
                                   HttpSmsGateway(s.sms_url, s.sms_token) if s.sms_gateway == "http" else None)
         return cls(CardStore(s.database_url), sms=sms, codes=OneTimeCodes(s.otp_ttl_seconds, s.otp_max_attempts),
                    verified_minutes=s.verified_minutes, max_failures=s.max_failures,
-                   max_failures_per_citizen=s.max_failures_per_citizen)
+                   max_failures_per_citizen=s.max_failures_per_citizen, max_failures_per_source=s.max_failures_per_source)
 
     # --- identity ----------------------------------------------------------------------------
-    def find_citizen(self, id_number: str, *, channel: str, conversation_id: str) -> CitizenLookup:
+    def find_citizen(self, id_number: str, *, channel: str, conversation_id: str, source: str = "") -> CitizenLookup:
         """Whether an ID number is valid and known (counts as a failure when it is not known)."""
         id_number = normalize_id(id_number)
         masked = mask_id_number(id_number)
-        early = self._precheck(id_number, masked, channel, conversation_id, "find_citizen")
+        early = self._precheck(id_number, masked, channel, conversation_id, "find_citizen", source=source)
         if early:
             return CitizenLookup(found=False, valid_id=early.code != "invalid_id", masked_id=masked, reason=early.message,
                                  locked=early.code == "locked")
         with self.store.session() as s:
             row = self._citizen(s, id_number)
             self._audit(s, channel, conversation_id, "find_citizen", "ok" if row else "not_found", row, masked)
+            if row is None:
+                self._source_failed(s, source)
         return CitizenLookup(found=row is not None, valid_id=True, masked_id=masked)
 
-    def verify(self, id_number: str, name: str, phone_last4: str, *, channel: str, conversation_id: str) -> VerificationResult:
+    def verify(self, id_number: str, name: str, phone_last4: str, *, channel: str, conversation_id: str, source: str = "") -> VerificationResult:
         """Check ID number, name and the last four digits of the registered phone; never says which one was wrong."""
         id_number, last4 = normalize_id(id_number), normalize_digits(phone_last4 or "")
         masked = mask_id_number(id_number)
@@ -139,8 +144,8 @@ class SqlCardSystem:
             return VerificationResult(False, "invalid_input", texts.NAME_MISSING, masked_id=masked, attempts_left=self._left(conversation_id))
         if not re.fullmatch(r"\d{4}", last4) and not explain_invalid(id_number):
             return VerificationResult(False, "invalid_input", texts.LAST4_INVALID, masked_id=masked, attempts_left=self._left(conversation_id))
-        with self._attempt(conversation_id, id_number) as s:
-            early = self._precheck(id_number, masked, channel, conversation_id, "verify", s)
+        with self._attempt(conversation_id, id_number, source) as s:
+            early = self._precheck(id_number, masked, channel, conversation_id, "verify", s, source)
             if early:
                 return early
             row = self._citizen(s, id_number)
@@ -150,15 +155,16 @@ class SqlCardSystem:
             if row and name_ok and phone_ok:
                 return self._pass(s, row, channel, conversation_id, "verify")
             wrong = "身份证号未登记" if row is None else "、".join(w for w, ok in (("姓名", name_ok), ("手机尾号", phone_ok)) if not ok)
-            return self._fail(s, row, masked, channel, conversation_id, "verify", f"不一致：{wrong}", texts.VERIFY_MISMATCH)
+            return self._fail(s, row, masked, channel, conversation_id, "verify", f"不一致：{wrong}", texts.VERIFY_MISMATCH,
+                              source)
 
-    def send_code(self, id_number: str, name: str, *, channel: str, conversation_id: str) -> CodeSent:
+    def send_code(self, id_number: str, name: str, *, channel: str, conversation_id: str, source: str = "") -> CodeSent:
         """Send a one-time code to the registered phone if ID number and name match (same answer either way)."""
         id_number = normalize_id(id_number)
         masked = mask_id_number(id_number)
         if self.sms is None:
             return CodeSent(False, "unavailable", texts.CODE_UNAVAILABLE, masked)
-        early = self._precheck(id_number, masked, channel, conversation_id, "send_code")
+        early = self._precheck(id_number, masked, channel, conversation_id, "send_code", source=source)
         if early:
             return CodeSent(False, early.code, early.message, masked)
         with self.store.session() as s:
@@ -179,21 +185,23 @@ class SqlCardSystem:
             else:
                 self._audit(s, channel, conversation_id, "send_code", "mismatch", row,
                             f"{masked} 未发送：{'身份证号未登记' if row is None else '姓名不一致'}")
+                self._source_failed(s, source)
         return CodeSent(True, "sent", texts.CODE_SENT.format(minutes=minutes), masked)
 
-    def verify_code(self, id_number: str, code: str, *, channel: str, conversation_id: str) -> VerificationResult:
+    def verify_code(self, id_number: str, code: str, *, channel: str, conversation_id: str, source: str = "") -> VerificationResult:
         """Check a one-time code sent by `send_code` in this conversation."""
         id_number = normalize_id(id_number)
         masked = mask_id_number(id_number)
-        with self._attempt(conversation_id, id_number) as s:
-            early = self._precheck(id_number, masked, channel, conversation_id, "verify_code", s)
+        with self._attempt(conversation_id, id_number, source) as s:
+            early = self._precheck(id_number, masked, channel, conversation_id, "verify_code", s, source)
             if early:
                 return early
             check = self.codes.check(self._code_key(conversation_id, id_number), normalize_digits(code or ""))
             row = self._citizen(s, id_number)
             if check is CodeCheck.OK and row is not None:
                 return self._pass(s, row, channel, conversation_id, "verify_code")
-            return self._fail(s, row, masked, channel, conversation_id, "verify_code", f"验证码{check.value}", texts.CODE_WRONG)
+            return self._fail(s, row, masked, channel, conversation_id, "verify_code", f"验证码{check.value}", texts.CODE_WRONG,
+                              source)
 
     def end_verification(self, citizen: VerifiedCitizen) -> None:
         """Revoke the handle (the citizen cancelled, or the conversation ended)."""
@@ -337,16 +345,17 @@ class SqlCardSystem:
 
     # --- helpers ----------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _attempt(self, conversation_id: str, id_number: str) -> Iterator[Session]:
+    def _attempt(self, conversation_id: str, id_number: str, source: str = "") -> Iterator[Session]:
         """One verification attempt: check the limits, compare and record the outcome as one step.
 
-        Attempts on the same conversation or the same ID number are serialised (a lock in this
+        Attempts on the same conversation, the same ID number or from the same source are serialised (a lock in this
         process; PostgreSQL advisory locks across processes, held to the end of the transaction), so
         simultaneous guesses cannot all pass the limit check before any failure is recorded.
         """
         with self._attempt_lock, self.store.session() as s:
             if s.get_bind().dialect.name == "postgresql":
-                for key in sorted({f"conv:{conversation_id}", f"id:{id_number}"}):
+                keys = {f"conv:{conversation_id}", f"id:{id_number}"} | ({f"src:{_source_hash(source)}"} if source else set())
+                for key in sorted(keys):
                     s.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
             yield s
 
@@ -376,9 +385,9 @@ class SqlCardSystem:
             return max(0, self.max_failures - self._failures(s, conversation_id))
 
     def _precheck(self, id_number: str, masked: str, channel: str, conversation_id: str, action: str,
-                  session: Session | None = None) -> VerificationResult | None:
-        """Refuse early: a malformed ID number (not counted as a failure), a locked conversation, or a citizen
-        whose remote verification is slowed down after repeated failures."""
+                  session: Session | None = None, source: str = "") -> VerificationResult | None:
+        """Refuse early: a malformed ID number (not counted as a failure), a locked conversation, a source
+        (client address, caller number) or a citizen whose remote verification is slowed down after repeated failures."""
         reason = explain_invalid(id_number)
         with (contextlib.nullcontext(session) if session is not None else self.store.session()) as s:
             left = max(0, self.max_failures - self._failures(s, conversation_id))
@@ -389,6 +398,12 @@ class SqlCardSystem:
             if left == 0:
                 self._audit(s, channel, conversation_id, action, "locked", row, masked)
                 return VerificationResult(False, "locked", texts.VERIFY_LOCKED, masked_id=masked)
+            wait = self._source_wait(s, source)
+            if wait > dt.timedelta(0):  # one source trying many ID numbers or conversations: slow it down
+                minutes = max(1, math.ceil(wait.total_seconds() / 60))
+                self._audit(s, channel, conversation_id, action, "source_slowed", row, f"{masked} 来源需等待{minutes}分钟")
+                return VerificationResult(False, "slow_down", texts.VERIFY_SOURCE_SLOW_DOWN.format(minutes=minutes),
+                                          masked_id=masked, attempts_left=left)
             wait = self._citizen_wait(s, row.id) if row is not None else dt.timedelta(0)
             if wait > dt.timedelta(0):
                 minutes = max(1, math.ceil(wait.total_seconds() / 60))
@@ -418,6 +433,34 @@ class SqlCardSystem:
             last = last.replace(tzinfo=self.clock().tzinfo)
         return max(dt.timedelta(0), last + wait - self.clock())
 
+    def _source_wait(self, s: Session, source: str) -> dt.timedelta:
+        """How long the next verification from this source must wait.
+
+        The per-conversation limit alone lets a source open new conversations; the per-citizen limit lets it
+        try many ID numbers. From `max_failures_per_source` failures within an hour on, each further failure
+        from the source doubles its wait (1 minute … an hour). Only that source waits: the citizens it tried
+        can still verify from their own phone or browser. No source (a PBX peer that does not pass the
+        caller's number): no per-source limit, the other two still hold.
+        """
+        if not source:
+            return dt.timedelta(0)
+        n, last = s.execute(select(func.count(), func.max(SourceFailure.at)).where(
+            SourceFailure.source_hash == _source_hash(source), SourceFailure.at >= self.clock() - SOURCE_WINDOW)).one()
+        if not n or n < self.max_failures_per_source or last is None:
+            return dt.timedelta(0)
+        wait = min(SLOW_DOWN_FIRST * 2 ** (n - self.max_failures_per_source), SLOW_DOWN_LONGEST)
+        if last.tzinfo is None and self.clock().tzinfo is not None:
+            last = last.replace(tzinfo=self.clock().tzinfo)
+        return max(dt.timedelta(0), last + wait - self.clock())
+
+    def _source_failed(self, s: Session, source: str) -> None:
+        """Count a failure against its source (hashed; rows older than a day are dropped)."""
+        if not source:
+            return
+        now = self.clock()
+        s.add(SourceFailure(source_hash=_source_hash(source), at=now))
+        s.execute(delete(SourceFailure).where(SourceFailure.at < now - dt.timedelta(days=1)))
+
     def _pass(self, s: Session, row: Citizen, channel: str, conversation_id: str, action: str) -> VerificationResult:
         token, now = secrets.token_urlsafe(32), self.clock()
         s.add(VerifiedSession(token_hash=_token_hash(token), citizen_id=row.id, conversation_id=conversation_id,
@@ -428,8 +471,9 @@ class SqlCardSystem:
                                   mask_name(row.name), max(0, self.max_failures - self._failures(s, conversation_id)))
 
     def _fail(self, s: Session, row: Citizen | None, masked: str, channel: str, conversation_id: str, action: str,
-              detail: str, message: str) -> VerificationResult:
+              detail: str, message: str, source: str = "") -> VerificationResult:
         self._audit(s, channel, conversation_id, action, "mismatch", row, f"{masked} {detail}")
+        self._source_failed(s, source)
         s.flush()
         left = max(0, self.max_failures - self._failures(s, conversation_id))
         if left == 0:
@@ -456,6 +500,10 @@ class SqlCardSystem:
         citizen_id = citizen.id if isinstance(citizen, Citizen) else citizen
         s.add(AuditEntry(at=self.clock(), actor=self.actor, channel=(channel or "")[:16], conversation_id=(conversation_id or "")[:128],
                          action=action, citizen_id=citizen_id, detail=mask_text(detail, names), outcome=outcome))
+
+
+def _source_hash(source: str) -> str:
+    return hashlib.sha256(f"cardsys-source\x00{source}".encode()).hexdigest()
 
 
 def _newest_first(cards: list[Card]) -> list[Card]:

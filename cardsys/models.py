@@ -104,3 +104,16 @@ class AuditEntry(Base):
     citizen_id: Mapped[int | None] = mapped_column(ForeignKey("cardsys_citizens.id"), index=True, default=None)
     detail: Mapped[str] = mapped_column(Text, default="")
     outcome: Mapped[str] = mapped_column(String(32))  # ok, mismatch, refused, …
+
+
+class SourceFailure(Base):
+    """A failed verification from one source (the web client's address, the caller's number), for the per-source limit.
+
+    Only the source's sha256 is kept, and only for a day: enough to slow one source down, not to track anyone.
+    """
+
+    __tablename__ = "cardsys_source_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source_hash: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)

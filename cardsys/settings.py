@@ -21,6 +21,8 @@ class Settings:
     max_failures: int = field(default_factory=lambda: int(os.environ.get("CARDSYS_MAX_FAILURES", "3")))
     # failed verifications of one citizen across conversations in 24 hours that block remote verification
     max_failures_per_citizen: int = field(default_factory=lambda: int(os.environ.get("CARDSYS_MAX_FAILURES_PER_CITIZEN", "10")))
+    # failed verifications from one source (web client address, caller number) in an hour before it is slowed down
+    max_failures_per_source: int = field(default_factory=lambda: int(os.environ.get("CARDSYS_MAX_FAILURES_PER_SOURCE", "20")))
     # "log": one-time codes are written to sms_log (development); "http": POSTed to sms_url (production);
     # "off": no codes, so no changes (loss reports) by the bot: those go to a person
     sms_gateway: str = field(default_factory=lambda: os.environ.get("CARDSYS_SMS_GATEWAY", "log"))
@@ -52,6 +54,6 @@ def load_settings() -> Settings:
                          "with CARDSYS_SMS_URL and CARDSYS_SMS_TOKEN, or off (loss reports then go to a person).")
     if s.sms_gateway == "http" and not (re.match(r"https?://", s.sms_url) and s.sms_token):
         raise ValueError("CARDSYS_SMS_GATEWAY=http needs CARDSYS_SMS_URL (http(s)://…) and CARDSYS_SMS_TOKEN.")
-    if min(s.verified_minutes, s.max_failures, s.max_failures_per_citizen, s.otp_ttl_seconds, s.otp_max_attempts) < 1:
+    if min(s.verified_minutes, s.max_failures, s.max_failures_per_citizen, s.max_failures_per_source, s.otp_ttl_seconds, s.otp_max_attempts) < 1:
         raise ValueError("CARDSYS_VERIFIED_MINUTES, CARDSYS_MAX_FAILURES*, CARDSYS_OTP_TTL_SECONDS and CARDSYS_OTP_MAX_ATTEMPTS must be at least 1.")
     return s

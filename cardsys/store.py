@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from cardsys.models import AuditEntry, Base, Card, Citizen, VerifiedSession
+from cardsys.models import AuditEntry, Base, Card, Citizen, SourceFailure, VerifiedSession
 from cardsys.settings import redact_url
 
 
@@ -40,7 +40,7 @@ class CardStore:
     def clear(self) -> None:
         """Delete every row of the card system's tables (seed --reset and tests)."""
         with self.session() as s:
-            for model in (AuditEntry, VerifiedSession, Card, Citizen):
+            for model in (AuditEntry, SourceFailure, VerifiedSession, Card, Citizen):
                 s.execute(delete(model))
 
     def close(self) -> None:

@@ -25,6 +25,16 @@ WEBSOCKETS = {"/ws/chat", "/desk/ws"}
 STATIC = Path(__file__).resolve().parent / "static"
 
 
+def client_source(request: Request) -> str:
+    """web:<client address> for the card system's per-source limits.
+
+    The address is the TCP peer's, or what a trusted reverse proxy says (Sanic reads X-Forwarded-For only
+    when SANIC_PROXIES_COUNT / SANIC_REAL_IP_HEADER / SANIC_FORWARDED_SECRET are set): a client cannot choose it.
+    """
+    address = (request.remote_addr or request.ip or "").strip()
+    return f"web:{address}" if address else ""
+
+
 def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -> Sanic:
     """Build the web app; every dependency comes from settings (tests pass their own)."""
     settings = settings or load_settings()
@@ -114,7 +124,7 @@ def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -
         try:
             before = await app.ctx.chat.state(cid)
             last = before["messages"][-1]["id"] if before["messages"] else 0
-            await app.ctx.chat.citizen_message(cid, body.get("text"), body.get("display"))
+            await app.ctx.chat.citizen_message(cid, body.get("text"), body.get("display"), source=client_source(request))
         except ChatError as exc:
             return with_cookie(response.json({"error": str(exc)}, status=400), cid, issued)
         after = await app.ctx.chat.state(cid)
@@ -152,7 +162,8 @@ def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -
                 if not isinstance(data, dict) or data.get("type") != "message":
                     continue
                 try:
-                    await app.ctx.chat.citizen_message(cid, data.get("text"), data.get("display"))
+                    await app.ctx.chat.citizen_message(cid, data.get("text"), data.get("display"),
+                                                       source=client_source(request))
                 except ChatError as exc:
                     await ws.send(dumps({"type": "error", "text": str(exc), "client_id": data.get("client_id")}))
         finally:

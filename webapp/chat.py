@@ -82,7 +82,7 @@ class ChatService:
             raise ChatError(f"消息太长了（{len(text)} 字），请精简到 {self.settings.max_message_chars} 字以内再发送。")
         return text
 
-    async def citizen_message(self, cid: str, text: Any, display: str | None = None) -> None:
+    async def citizen_message(self, cid: str, text: Any, display: str | None = None, source: str = "") -> None:
         """Handle one citizen line: record it, then bot, desk or rating handling."""
         if not valid_cid(cid):
             raise ChatError("会话标识无效，请刷新页面。")
@@ -95,12 +95,16 @@ class ChatService:
         if conv.mode in ("human", "message") and self.on_human_message is not None:
             await self.on_human_message(cid, shown)
             return
-        await self.bot_turn(cid, text)
+        await self.bot_turn(cid, text, source)
 
-    async def bot_turn(self, cid: str, text: str) -> None:
-        """Send the citizen's words to Rasa and record each reply."""
+    async def bot_turn(self, cid: str, text: str, source: str = "") -> None:
+        """Send the citizen's words to Rasa and record each reply.
+
+        `source` (web:<client address>) travels as metadata: the card system limits failed identity checks
+        per source as well as per conversation and per citizen.
+        """
         try:
-            replies = await self.rasa.send(cid, text, channel="web")
+            replies = await self.rasa.send(cid, text, {"source": source} if source else None, channel="web")
         except RasaUnavailable as exc:
             log.error("Rasa unavailable for a chat turn: %s", exc)
             await self.record(cid, "system", RASA_DOWN_TEXT, {"error": "rasa_unavailable"})

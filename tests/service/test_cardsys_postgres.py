@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cardsys.adapter import SqlCardSystem
 from cardsys.idnumber import is_valid_id
-from cardsys.models import AuditEntry, Card, Citizen
+from cardsys.models import AuditEntry, Card, Citizen, SourceFailure
 from cardsys.seed import DEMO_CITIZENS, seed
 from cardsys.store import CardStore
 from tests.unit.test_cardsys_adapter import CardSystemContract, card_states, sent_code
@@ -86,6 +86,19 @@ class TestPostgres(CardSystemContract):
             compared = s.scalar(select(func.count()).select_from(AuditEntry).where(
                 AuditEntry.conversation_id == "burst", AuditEntry.outcome == "mismatch"))
         assert compared == 3
+
+    def test_simultaneous_guesses_from_one_source_cannot_exceed_its_limit(self, cards: SqlCardSystem, store: CardStore) -> None:
+        # thirty wrong guesses at once from one address, each in its own conversation, over three citizens
+        def guess(i: int) -> str:
+            person = DEMO_CITIZENS[i % 3]
+            return cards.verify(person.id_number, person.name, "0000", channel="web", conversation_id=f"src-{i}",
+                                source="web:203.0.113.9").code
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            codes = list(pool.map(guess, range(30)))
+        # exactly max_failures_per_source (20) were compared; the rest waited
+        assert Counter(codes) == {"mismatch": 20, "slow_down": 10}, codes
+        with store.session() as s:
+            assert s.scalar(select(func.count()).select_from(SourceFailure)) == 20
 
     def test_the_database_refuses_unknown_card_states(self, cards: SqlCardSystem, store: CardStore) -> None:
         with pytest.raises(IntegrityError), store.session() as s:

@@ -197,3 +197,22 @@ async def test_the_live_feed_closes_when_its_session_ends(app):
             assert last["type"] == "error" and "重新登录" in last["text"]
             with pytest.raises(websockets.ConnectionClosed):
                 await asyncio.wait_for(ws.recv(), 5)
+
+
+async def test_the_chat_tells_the_bot_the_client_address_and_a_client_cannot_choose_it(app, monkeypatch):
+    from webapp.rasa_client import RasaClient
+
+    seen: list[dict] = []
+
+    async def recording_send(self, sender, text, metadata=None, channel="web"):
+        seen.append(metadata or {})
+        return [{"recipient_id": sender, "text": "好的"}]
+
+    monkeypatch.setattr(RasaClient, "send", recording_send)
+    app.asgi_client.cookies.clear()
+    _, r = await app.asgi_client.post("/api/chat/message", json={"text": "查社保卡进度", "source": "web:9.9.9.9"},
+                                      headers={"X-Forwarded-For": "6.6.6.6"})
+    assert r.status == 200
+    # the TCP peer's address (no trusted proxy is configured here), never the header's or the body's
+    source = seen[0]["source"]
+    assert source.startswith("web:") and len(source) > 4 and "6.6.6.6" not in source and "9.9.9.9" not in source

@@ -220,3 +220,31 @@ async def test_a_slowed_down_citizen_is_told_to_wait_or_ask_a_person_not_asked_a
     events = await cs.ActionVerifyIdentity().run(d, _card_tracker("terminal", ZHANG[2], slots), {})
     assert "分钟后再试" in d.messages[0]["text"] and d.messages[0]["buttons"][0]["payload"] == "/request_human"
     assert not any(e.get("event") == "followup" for e in events) and cs.handles.get("terminal") is None
+
+
+async def test_the_source_our_front_end_reports_limits_failures_across_conversations(real_cards, monkeypatch):
+    monkeypatch.setattr(real_cards, "max_failures_per_source", 2)
+
+    async def attempt(sender: str, person, source: str | None) -> CollectingDispatcher:
+        for key, value in zip(cs.IDENTITY_SLOTS, person, strict=True):
+            cs.pending.put(sender, key, value)
+        metadata = {"source": source} if source is not None else {}
+        t = Tracker(sender, {"card_goal": "progress"}, {"text": person[2], "intent": {"name": "inform"}, "entities": [],
+                                                         "metadata": metadata}, [], False, None, None, "action_listen")
+        d = CollectingDispatcher()
+        await cs.ActionVerifyIdentity().run(d, t, {})
+        return d
+
+    # one address, two wrong guesses in two conversations (each within its own conversation's limit)
+    for sender in ("terminal", "other"):
+        await attempt(sender, (LI[0], LI[1], "0000"), "web:203.0.113.9")
+        cs.pending.drop(sender)
+    # the third try from that address waits, even with a new conversation and right data
+    d = await attempt("terminal", ZHANG, "web:203.0.113.9")
+    assert "从您这里" in d.messages[0]["text"] and cs.handles.get("terminal") is None
+    # the citizen at another address, or a message whose source is malformed (ignored), is not held up
+    d = await attempt("other", ZHANG, "web:198.51.100.7")
+    assert "核验通过" in d.messages[0]["text"]
+    assert cs.source_of(Tracker("x", {}, {"metadata": {"source": "web:1.2.3.4; DROP"}}, [], False, None, None, "")) == ""
+    assert cs.source_of(Tracker("x", {}, {"metadata": {"source": "phone:+8613800000000"}}, [], False, None, None,
+                                "")) == "phone:+8613800000000"

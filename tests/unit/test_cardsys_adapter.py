@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from cardsys.adapter import CardSystem, SqlCardSystem
 from cardsys.idnumber import compose_id
-from cardsys.models import AuditEntry, Card, Citizen, utcnow
+from cardsys.models import AuditEntry, Card, Citizen, SourceFailure, utcnow
 from cardsys.results import VerificationRequired, VerifiedCitizen
 from cardsys.seed import DEMO_CITIZENS, seed
 from cardsys.sms import LogSmsGateway, OneTimeCodes
@@ -153,6 +153,36 @@ class CardSystemContract:
             assert wait.code == "slow_down" and f"{min(2 ** (i + 1), 60)}分钟" in wait.message, (i, wait.message)
         clock.now += dt.timedelta(minutes=61)
         assert strict.verify(ZHANG.id_number, "张示范", "6688", channel="web", conversation_id="z").ok
+
+    def test_one_source_trying_many_conversations_and_id_numbers_is_slowed_down_not_the_citizens(
+            self, cards: SqlCardSystem, clock: Clock) -> None:
+        attacker, owner = "web:203.0.113.9", "web:198.51.100.7"
+        # 20 wrong guesses from one address, each in a new conversation, spread over the three demo citizens
+        # (so neither the conversation's nor any citizen's limit is reached)
+        for i in range(cards.max_failures_per_source):
+            person = DEMO_CITIZENS[i % 3]
+            r = cards.verify(person.id_number, person.name, "0000", channel="web", conversation_id=f"probe-{i}", source=attacker)
+            assert r.code == "mismatch", (i, r)
+        # the next try from that address waits, whatever it tries, even the right data
+        slowed = cards.verify(ZHANG.id_number, ZHANG.name, ZHANG.phone[-4:], channel="web", conversation_id="probe-x",
+                              source=attacker)
+        assert (slowed.code, "从您这里" in slowed.message, "人工" in slowed.message) == ("slow_down", True, True)
+        assert cards.send_code(ZHANG.id_number, ZHANG.name, channel="web", conversation_id="probe-y",
+                               source=attacker).code == "slow_down"
+        # the citizens themselves, from their own address (or a phone line without a number), are not held up
+        assert cards.verify(ZHANG.id_number, ZHANG.name, ZHANG.phone[-4:], channel="web", conversation_id="own",
+                            source=owner).ok
+        assert cards.verify(ZHANG.id_number, ZHANG.name, ZHANG.phone[-4:], channel="phone", conversation_id="call").ok
+        # the wait doubles with each further failure and then lapses; the store keeps only the source's hash
+        clock.now += dt.timedelta(minutes=2)
+        assert cards.verify(ZHANG.id_number, ZHANG.name, "0000", channel="web", conversation_id="probe-z",
+                            source=attacker).code == "mismatch"
+        again = cards.verify(ZHANG.id_number, ZHANG.name, ZHANG.phone[-4:], channel="web", conversation_id="probe-w",
+                             source=attacker)
+        assert again.code == "slow_down" and "2分钟" in again.message
+        with cards.store.session() as s:
+            stored = [r.source_hash for r in s.scalars(select(SourceFailure))]
+        assert len(stored) == cards.max_failures_per_source + 1 and all("203.0.113" not in h for h in stored)
 
     def test_find_citizen_says_only_whether_the_number_is_known(self, cards: SqlCardSystem) -> None:
         found = cards.find_citizen(ZHANG.id_number, channel="web", conversation_id="c")

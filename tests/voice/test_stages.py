@@ -159,6 +159,15 @@ def said(frames: list[Frame]) -> list[str]:
     return [" ".join(m.get("text", "") for m in f.messages) for f in frames if isinstance(f, BotReply)]
 
 
+@pytest.mark.parametrize("caller, source", [("+86 138-0000-1234", "phone:+8613800001234"), ("", None),
+                                             ("anonymous", None)])
+async def test_the_callers_number_travels_to_the_bot_as_the_source_for_verification_limits(caller, source) -> None:
+    bot = ScriptedBot([[{"text": "好的"}]])
+    stage, _ = dialogue(bot)
+    await run_stages([stage], [CallStarted("call-2", "media_stream", caller=caller), Transcript("查社保卡", 0.9)])
+    assert bot.sent[0][2].get("source") == source
+
+
 async def test_greeting_then_a_bot_turn_with_the_call_id_as_sender() -> None:
     bot = ScriptedBot([[{"text": "您好，请问办理什么业务？"}]])
     stage, fed_back = dialogue(bot)

@@ -84,6 +84,7 @@ class Dialogue(Stage):
         self.settings = settings
         self.feedback = feedback
         self.call_id = ""
+        self.source = ""  # phone:<caller number> when known (per-source verification limits)
         self.last = _Prompt(BotReply(messages=({"text": prompts.GREETING},)), self._listen("free", ()))
         self.listening_since: float | None = None
         self.silences = 0
@@ -115,6 +116,10 @@ class Dialogue(Stage):
             return
         if isinstance(frame, CallStarted):
             self.call_id = frame.call_id
+            # the caller's number, when the transport has one (a signed media stream's start message): the
+            # card system limits failed identity checks per source too; AudioSocket carries none
+            digits = "".join(ch for ch in frame.caller if ch.isdigit() or ch == "+")[:32]
+            self.source = f"phone:{digits}" if len(digits.lstrip("+")) >= 5 else ""
             async for out in self._say(self.last):
                 yield out
         elif isinstance(frame, PlaybackFinished):
@@ -209,7 +214,8 @@ class Dialogue(Stage):
         yield CallerTurn(text=text, source=source, at=at)  # type: ignore[arg-type]
         log.info("call %s caller (%s): %s", self.call_id, source, mask_text(text))
         try:
-            messages = tuple(await self.bot.send(self.call_id, text, {"input": source}))
+            metadata = {"input": source, **({"source": self.source} if self.source else {})}
+            messages = tuple(await self.bot.send(self.call_id, text, metadata))
         except BotUnavailable as exc:
             log.error("call %s: %s", self.call_id, exc)
             async for out in self._hand_off("bot_unavailable", prompts.BOT_DOWN):
