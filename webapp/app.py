@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import yaml
 from sanic import Request, Sanic, Websocket, response
 from sanic.exceptions import SanicException
 
@@ -71,6 +72,14 @@ def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -
             return response.json({"error": "请求来自其他网站，已拒绝"}, status=403)
         return None
 
+    @app.on_request
+    async def ids_in_range(request: Request):
+        """A record id in a path (/desk/api/handoffs/<id>) beyond what the database holds names no record: 404."""
+        for value in (request.match_info or {}).values():
+            if isinstance(value, int) and not 0 < value < 2 ** 63:
+                return response.json({"error": "没有这条记录"}, status=404)
+        return None
+
     @app.after_server_stop
     async def _stop(app: Sanic) -> None:
         await app.ctx.rasa.close()
@@ -79,6 +88,13 @@ def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -
     @app.get("/")
     async def chat_page(request: Request):
         return await response.file(STATIC / "chat.html", mime_type="text/html; charset=utf-8")
+
+    openapi = yaml.safe_load((Path(__file__).resolve().parent / "openapi.yaml").read_text(encoding="utf-8"))
+
+    @app.get("/openapi.json")
+    async def openapi_document(request: Request):
+        """The description of these HTTP APIs (webapp/openapi.yaml)."""
+        return response.json(openapi, dumps=dumps)
 
     @app.get("/health")
     async def health(request: Request):

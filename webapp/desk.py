@@ -34,6 +34,7 @@ from webapp.auth import (
     read_session_claims,
     sign_session,
 )
+from webapp.chat import valid_cid
 from webapp.store import Agent, AuditEvent, Conversation, Handoff, Rating, Store, WorkOrder, dumps, now
 
 log = logging.getLogger(__name__)
@@ -476,9 +477,12 @@ def attach_desk(app: Sanic) -> None:
             days = 0
         if not title or not 1 <= days <= 60:
             return response.json({"error": "请填写工单标题，限时办结天数为 1–60 天"}, status=400)
+        linked = body.get("conversation_id") or None
+        if linked is not None and not (isinstance(linked, str) and valid_cid(linked)):
+            return response.json({"error": "关联的会话标识无效"}, status=400)
 
         def do(s: Session):
-            w = WorkOrder(conversation_id=body.get("conversation_id"), category=mask_text(str(body.get("category") or "综合"))[:32],
+            w = WorkOrder(conversation_id=linked, category=mask_text(str(body.get("category") or "综合"))[:32],
                           title=mask_text(title)[:200], detail=mask_text(str(body.get("detail") or ""))[:4000],
                           contact=mask_contact(str(body.get("contact") or ""))[:64],
                           deadline=now() + dt.timedelta(days=days), created_by=agent.username)
