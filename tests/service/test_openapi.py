@@ -60,7 +60,8 @@ async def test_schemathesis_finds_no_server_error(app, tmp_path):
                "--workers", "1", "--exclude-path", "/desk/logout", "--exclude-path", "/desk/login",
                "-H", f"Cookie: {COOKIE}={cookie}", "-H", f"Authorization: {TOKEN['Authorization']}",
                "--report", "ndjson", "--report-dir", str(tmp_path)]
-        proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                                                    cwd=tmp_path)  # its cache stays out of the checkout
         out, _ = await asyncio.wait_for(proc.communicate(), timeout=400)
     text = out.decode("utf-8", "replace")
     print(text[-3000:])
