@@ -426,9 +426,14 @@ class SqlCardSystem:
             select(func.count(), func.max(AuditEntry.at)).select_from(AuditEntry).where(
                 AuditEntry.citizen_id == citizen_id, AuditEntry.action.in_(VERIFY_ACTIONS),
                 AuditEntry.outcome.in_(FAILED), AuditEntry.at >= since)).one()
-        if not n or n < self.max_failures_per_citizen or last is None:
+        return self._backoff(n, self.max_failures_per_citizen, last)
+
+    def _backoff(self, failures: int | None, free: int, last: dt.datetime | None) -> dt.timedelta:
+        """The wait left after `failures` recent failures, the last at `last`: none below `free`, then
+        SLOW_DOWN_FIRST doubling with each further failure, at most SLOW_DOWN_LONGEST."""
+        if not failures or failures < free or last is None:
             return dt.timedelta(0)
-        wait = min(SLOW_DOWN_FIRST * 2 ** (n - self.max_failures_per_citizen), SLOW_DOWN_LONGEST)
+        wait = min(SLOW_DOWN_FIRST * 2 ** (failures - free), SLOW_DOWN_LONGEST)
         if last.tzinfo is None and self.clock().tzinfo is not None:
             last = last.replace(tzinfo=self.clock().tzinfo)
         return max(dt.timedelta(0), last + wait - self.clock())
@@ -446,12 +451,7 @@ class SqlCardSystem:
             return dt.timedelta(0)
         n, last = s.execute(select(func.count(), func.max(SourceFailure.at)).where(
             SourceFailure.source_hash == _source_hash(source), SourceFailure.at >= self.clock() - SOURCE_WINDOW)).one()
-        if not n or n < self.max_failures_per_source or last is None:
-            return dt.timedelta(0)
-        wait = min(SLOW_DOWN_FIRST * 2 ** (n - self.max_failures_per_source), SLOW_DOWN_LONGEST)
-        if last.tzinfo is None and self.clock().tzinfo is not None:
-            last = last.replace(tzinfo=self.clock().tzinfo)
-        return max(dt.timedelta(0), last + wait - self.clock())
+        return self._backoff(n, self.max_failures_per_source, last)
 
     def _source_failed(self, s: Session, source: str) -> None:
         """Count a failure against its source (hashed; rows older than a day are dropped)."""

@@ -140,12 +140,6 @@ def read_session_claims(value: str | None, secret: str, now: float | None = None
     return data
 
 
-def read_session(value: str | None, secret: str, now: float | None = None) -> str | None:
-    """The agent's username from a valid, unexpired cookie; None otherwise (the server-side session is not checked)."""
-    claims = read_session_claims(value, secret, now)
-    return claims["u"] if claims else None
-
-
 def new_session_id() -> str:
     """A random desk session id (its sha256 is what the store keeps)."""
     return secrets.token_urlsafe(24)
