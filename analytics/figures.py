@@ -44,8 +44,8 @@ FIGURES: dict[str, Figure] = {f.name: f for f in (
            "sessions whose last bot message asked the citizen something (a question back, suggestions, a form question) "
            "that was never answered, without a hand-off ÷ sessions"),
     Figure("queue_abandonment_rate", "排队放弃率", "%",
-           "web hand-offs never claimed by a seat (within ANALYTICS_ABANDON_MINUTES, or before the citizen came back) "
-           "÷ web hand-offs queued"),
+           "web hand-offs never claimed by a seat because the citizen left (the page closed, 回到机器人, or no claim "
+           "within ANALYTICS_ABANDON_MINUTES or before the citizen came back) ÷ web hand-offs queued"),
     Figure("satisfaction_rate", "满意率", "%", "ratings 满意 or 基本满意 ÷ ratings given"),
     Figure("rating_response_rate", "评价率", "%", "ratings given ÷ web hand-offs resolved (each resolved hand-off asks for a rating)"),
     Figure("wait_seconds", "平均等待时长", "秒", "claimed_at − queued_at of web hand-offs claimed by a seat (mean, median, 90th percentile)"),
@@ -149,9 +149,13 @@ def seat_figures(s: Session, period: Period, by: Sequence[str] = ()) -> list[dic
         rows = groups[key]
         waits = [w for _, w, _ in rows if w is not None]
         handles = [h for _, _, h in rows if h is not None]
-        abandoned = sum(1 for st, _, _ in rows if st == "abandoned")
+        # the citizen gave up before a seat came: left the page, or went back to the bot (the web app's outcomes)
+        abandoned = sum(1 for st, w, _ in rows if st in ("abandoned", "returned") and w is None)
         out.append({**dict(zip(by, key, strict=True)), "queued": len(rows), "claimed": len(waits), "abandoned": abandoned,
                     "resolved": sum(1 for st, _, _ in rows if st == "resolved"),
+                    "timed_out": sum(1 for st, _, _ in rows if st in ("timed_out", "callback")),
+                    "callback": sum(1 for st, _, _ in rows if st == "callback"),
+                    "returned": sum(1 for st, _, _ in rows if st == "returned"),
                     "queue_abandonment_rate": rate(abandoned, len(rows)),
                     "wait_mean": rate(sum(waits), len(waits)), "wait_median": percentile(waits, 0.5), "wait_p90": percentile(waits, 0.9),
                     "handle_mean": rate(sum(handles), len(handles)), "handle_median": percentile(handles, 0.5),
@@ -225,6 +229,7 @@ def summary(s: Session, period: Period) -> dict[str, Any]:
     """The headline figures of a period in one dict (all channels together)."""
     sessions = (session_figures(s, period) or [{"sessions": 0, "direct": 0, "handed_off": 0, "unhelpful": 0, "abandoned": 0,
                                                 "direct_answer_rate": None, "handoff_rate": None, "abandonment_rate": None}])[0]
-    seat = (seat_figures(s, period) or [{"queued": 0, "queue_abandonment_rate": None, "wait_mean": None, "handle_mean": None}])[0]
+    seat = (seat_figures(s, period) or [{"queued": 0, "queue_abandonment_rate": None, "wait_mean": None, "handle_mean": None,
+                                         "timed_out": 0, "callback": 0}])[0]
     ratings = (rating_figures(s, period) or [{"ratings": 0, "satisfaction_rate": None, "rating_response_rate": None}])[0]
     return {**sessions, **{f"seat_{k}": v for k, v in seat.items()}, **ratings}

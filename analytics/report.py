@@ -123,7 +123,7 @@ th{background:#edf2f7}td:first-child,th:first-child{text-align:left}.kpi{display
 </table>
 <h2>四、人工服务</h2>
 <p>人工坐席（网页）排队 {{ d.now.seat_queued }} 次，平均等待 {{ seconds(d.now.seat_wait_mean) }}，平均处理 {{ seconds(d.now.seat_handle_mean) }}，
-排队放弃率 {{ pct(d.now.seat_queue_abandonment_rate) }}；收到评价 {{ d.now.ratings }} 条（满意 {{ d.now['满意'] }}、基本满意 {{ d.now['基本满意'] }}、不满意 {{ d.now['不满意'] }}）。</p>
+排队放弃率 {{ pct(d.now.seat_queue_abandonment_rate) }}，等待超时 {{ d.now.seat_timed_out }} 次（其中预约回电 {{ d.now.seat_callback }} 次）；收到评价 {{ d.now.ratings }} 条（满意 {{ d.now['满意'] }}、基本满意 {{ d.now['基本满意'] }}、不满意 {{ d.now['不满意'] }}）。</p>
 <table><tr><th>转人工原因</th><th>次数</th></tr>{% for r in d.reasons %}<tr><td>{{ r.reason or '未注明' }}</td><td>{{ r.count }}</td></tr>{% endfor %}</table>
 <h2>五、热点问题前十（环比）</h2>
 <table><tr><th>问题类别</th><th>服务量</th><th>占比</th><th>环比</th></tr>

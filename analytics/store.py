@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import (
@@ -27,11 +26,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    create_engine,
-    event,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from common.database import create_sql_engine
 
 T = TypeVar("T")
 ID = String(120)  # conversation ids are at most 64 characters; session ids add "#<start in ms>"
@@ -128,7 +127,8 @@ class HandoffRow(Bucketed, Base):
     conversation_id: Mapped[str] = mapped_column(String(64), index=True)
     queue: Mapped[str] = mapped_column(String(16), default="")
     reason: Mapped[str] = mapped_column(String(200), default="")
-    # queued | claimed | resolved | message (off-hours) | abandoned (derived: never claimed, see settings)
+    # queued | claimed | resolved | message (off-hours) | the web app's timed_out, callback, abandoned, returned
+    # (webapp/handoffs.py) | abandoned (derived from queued: never claimed within the limit, see settings)
     status: Mapped[str] = mapped_column(String(16))
     source_status: Mapped[str] = mapped_column(String(16))
     agent: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -225,16 +225,7 @@ class AnalyticsStore:
     """Owns the engine and sessions of the analytics database."""
 
     def __init__(self, url: str) -> None:
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(url, pool_pre_ping=True)
-        if self.engine.dialect.name == "sqlite":
-            @event.listens_for(self.engine, "connect")
-            def _sqlite_pragmas(conn, _rec):  # WAL: the dashboard reads while the ingester writes
-                cur = conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA synchronous=NORMAL")
-                cur.close()
+        self.engine: Engine = create_sql_engine(url)  # SQLite: WAL, the dashboard reads while the ingester writes
         Base.metadata.create_all(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 

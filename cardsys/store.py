@@ -3,27 +3,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
-from sqlalchemy import create_engine, delete, event
+from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cardsys.models import AuditEntry, Base, Card, Citizen, SourceFailure, VerifiedSession
 from cardsys.settings import redact_url
+from common.database import create_sql_engine
 
 
 class CardStore:
     """Owns the engine; `session()` is one transaction, committed on success and rolled back on error."""
 
     def __init__(self, url: str, create: bool = True) -> None:
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.url = url
-        self.engine: Engine = create_engine(url, pool_pre_ping=True)
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+        # SQLite: WAL, a busy timeout, foreign keys, and SQLite's FULL synchronous mode (a card transaction
+        # survives a power cut too)
+        self.engine: Engine = create_sql_engine(url, synchronous=None, foreign_keys=True)
         if create:
             try:
                 Base.metadata.create_all(self.engine)
@@ -46,11 +44,3 @@ class CardStore:
     def close(self) -> None:
         """Release the connection pool."""
         self.engine.dispose()
-
-
-def _sqlite_pragmas(conn, _record) -> None:  # noqa: ANN001 - DBAPI connection of any driver
-    cur = conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=5000")
-    cur.close()

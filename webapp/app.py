@@ -10,11 +10,13 @@ from urllib.parse import urlsplit
 import yaml
 from sanic import Request, Sanic, Websocket, response
 from sanic.exceptions import SanicException
+from sqlalchemy.exc import SQLAlchemyError
 
 from common.privacy import install_masking
 from webapp.auth import CHAT_COOKIE, CHAT_COOKIE_SECONDS, new_chat_id, read_chat, sign_chat
-from webapp.chat import ChatError, ChatService, valid_cid
+from webapp.chat import BUSY_TEXT, ChatBusy, ChatError, ChatService, valid_cid
 from webapp.desk import attach_desk
+from webapp.handoffs import HandoffService
 from webapp.hub import Hub
 from webapp.rasa_client import RasaClient
 from webapp.settings import Settings, load_settings
@@ -23,6 +25,7 @@ from webapp.store import Store, dumps
 log = logging.getLogger(__name__)
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 WEBSOCKETS = {"/ws/chat", "/desk/ws"}
+SWEEP_MAX_SECONDS = 5.0  # the hand-off time limits are checked at least this often
 STATIC = Path(__file__).resolve().parent / "static"
 
 
@@ -46,13 +49,24 @@ def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -
     app.ctx.store = Store(settings.database_url)
     app.ctx.hub = Hub()
     app.ctx.rasa = RasaClient(settings.rasa_url, settings.rasa_timeout, settings.channel_token)
-    app.ctx.chat = ChatService(app.ctx.store, app.ctx.rasa, app.ctx.hub, settings)
+    app.ctx.handoffs = HandoffService(app.ctx.store)
+    app.ctx.chat = ChatService(app.ctx.store, app.ctx.rasa, app.ctx.hub, settings, app.ctx.handoffs)
     app.static("/static", STATIC, name="static")
     attach_desk(app)  # the expert seat plugs into the chat
 
     @app.before_server_start
     async def _start(app: Sanic) -> None:
         install_masking()
+
+    @app.after_server_start
+    async def _start_clock(app: Sanic) -> None:
+        app.ctx.clock = asyncio.get_running_loop().create_task(keep_time_limits(app.ctx.chat, settings))
+
+    @app.before_server_stop
+    async def _stop_clock(app: Sanic) -> None:
+        clock = getattr(app.ctx, "clock", None)
+        if clock is not None:
+            clock.cancel()
 
     @app.on_request
     async def same_origin_only(request: Request):
@@ -140,10 +154,14 @@ def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -
         try:
             before = await app.ctx.chat.state(cid)
             last = before["messages"][-1]["id"] if before["messages"] else 0
-            await app.ctx.chat.citizen_message(cid, body.get("text"), body.get("display"), source=client_source(request))
+            await app.ctx.chat.citizen_message(cid, body.get("text"), body.get("display"), source=client_source(request),
+                                               client_id=body.get("client_id"))
+            after = await app.ctx.chat.state(cid)
         except ChatError as exc:
             return with_cookie(response.json({"error": str(exc)}, status=400), cid, issued)
-        after = await app.ctx.chat.state(cid)
+        except (ChatBusy, SQLAlchemyError):  # nothing lost: send the same line (and client_id) again
+            return with_cookie(response.json({"error": BUSY_TEXT, "retry": True}, status=503, headers={"Retry-After": "2"}),
+                               cid, issued)
         return with_cookie(response.json({"cid": cid, "mode": after["mode"],
                                           "messages": [m for m in after["messages"] if m["id"] > last]}), cid, issued)
 
@@ -168,29 +186,38 @@ def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -
 
         pump_task = asyncio.create_task(pump())
         try:
-            await ws.send(dumps({"type": "state", **(await app.ctx.chat.state(cid))}))
+            await ws.send(dumps(await app.ctx.chat.state_event(cid)))
             async for raw in ws:
-                try:
-                    data = json.loads(raw)
-                except (TypeError, ValueError):
-                    await ws.send(dumps({"type": "error", "text": "消息格式不正确。"}))
-                    continue
-                if not isinstance(data, dict) or data.get("type") != "message":
-                    continue
-                try:
-                    await app.ctx.chat.citizen_message(cid, data.get("text"), data.get("display"),
-                                                       source=client_source(request))
-                except ChatError as exc:
-                    await ws.send(dumps({"type": "error", "text": str(exc), "client_id": data.get("client_id")}))
+                answer = await app.ctx.chat.frame(cid, raw, source=client_source(request))
+                if answer is not None:
+                    await ws.send(dumps(answer))
         finally:
             pump_task.cancel()
             app.ctx.hub.unsubscribe(topic, queue)
+            app.ctx.chat.page_closed(cid)
 
     @app.exception(SanicException)
     async def _errors(request: Request, exc: SanicException):
         return response.json({"error": str(exc)}, status=getattr(exc, "status_code", 500))
 
+    @app.exception(SQLAlchemyError)
+    async def _database_errors(request: Request, exc: SQLAlchemyError):
+        """The database is down or busy: a clear answer to send again, never a stack trace."""
+        log.error("database error on %s %s (%s)", request.method, request.path, type(exc).__name__)
+        return response.json({"error": "系统繁忙，请稍后再试。", "retry": True}, status=503, headers={"Retry-After": "2"})
+
     return app
+
+
+async def keep_time_limits(chat: ChatService, settings: Settings) -> None:
+    """Apply the hand-off time limits every few seconds, for as long as the web app runs."""
+    pause = max(0.2, min(SWEEP_MAX_SECONDS, settings.handoff_wait_seconds / 4, settings.handoff_abandon_seconds / 4))
+    while True:
+        try:
+            await chat.sweep()
+        except Exception:  # noqa: BLE001 - a database outage must not stop the clock; the next round tries again
+            log.exception("applying the hand-off time limits failed")
+        await asyncio.sleep(pause)
 
 
 def main() -> None:

@@ -1,26 +1,61 @@
-"""The citizen chat: records every line, forwards to Rasa while the bot serves, to the desk otherwise."""
+"""The citizen chat: records every line, forwards to Rasa while the bot serves, to the desk otherwise.
+
+It also keeps the hand-off's promises to the citizen (docs/reliability.md): 回到机器人 works at any
+time, an unclaimed hand-off ends in an offer (callback work order or the bot), a citizen who left is
+not waited for, and a database failure never ends the chat: the line is either stored, or the page is
+told to send it again (it keeps it, and `client_id` makes a resent line count once).
+"""
 from __future__ import annotations
 
+import json
 import logging
 import re
+import time
+import uuid
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from common.privacy import mask_slash_payload, mask_text
+from webapp.handoffs import CLOSED, HandoffRefused, HandoffService, open_handoff, queue_position
 from webapp.hub import Hub
 from webapp.rasa_client import RasaClient, RasaUnavailable
 from webapp.settings import Settings
-from webapp.store import Conversation, Handoff, Store
+from webapp.store import Conversation, Message, Store, message_dict, now
 
 log = logging.getLogger(__name__)
 CID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 RASA_DOWN_TEXT = "抱歉，智能客服暂时无法连接，您的消息已记录。请稍后再试，或拨打 12345 市民服务热线。"
+BUSY_TEXT = "系统繁忙，您的消息还没有送达，正在为您重新发送，请稍候…"
+FAILED_TEXT = "抱歉，系统繁忙，您的消息已收到，但暂时没能处理。请稍后再发一次，或拨打 12345 市民服务热线。"
+STATE_BUSY_TEXT = "系统繁忙，对话记录暂时无法加载，正在重试…"
+BACK_TO_BOT = "/back_to_bot"
+CALLBACK = "/handoff_callback"
+BACK_TO_BOT_BUTTON = {"title": "回到机器人", "payload": BACK_TO_BOT}
+# 回到机器人, 返回智能客服, 我要回到机器人吧 …: the whole line asks for the bot (我不想回到机器人 does not)
+BACK_TO_BOT_RE = re.compile(r"^(?:我要|我想|请|帮我|还是|那就|那)?(?:回到|返回|回|转回)(?:机器人|智能客服)(?:吧|了)?$")
+CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+DUPLICATE_LOOKBACK = 50  # a resent line is recognised among the conversation's last lines
 
 
 class ChatError(ValueError):
     """A citizen message that cannot be accepted, with the text to show."""
+
+
+class ChatBusy(RuntimeError):
+    """The database could not store the citizen's line: nothing was done, the page sends it again."""
+
+
+def wants_the_bot(text: str) -> bool:
+    """Whether a citizen line asks to leave the hand-off for the bot (the button or the words)."""
+    return text == BACK_TO_BOT or bool(BACK_TO_BOT_RE.match(re.sub(r"[\s。！!，,.~～…？?]", "", text)))
+
+
+def spoken_duration(seconds: float) -> str:
+    """45 秒, 5 分钟: a time limit in the words a citizen reads."""
+    return f"{int(seconds)} 秒" if seconds < 60 else f"{max(1, round(seconds / 60))} 分钟"
 
 
 def valid_cid(cid: Any) -> bool:
@@ -45,26 +80,29 @@ def masked_line(text: str, display: str | None = None) -> tuple[str, dict | None
 class ChatService:
     """Business logic of the citizen chat, independent of the HTTP framework."""
 
-    def __init__(self, store: Store, rasa: RasaClient, hub: Hub, settings: Settings) -> None:
+    def __init__(self, store: Store, rasa: RasaClient, hub: Hub, settings: Settings,
+                 handoffs: HandoffService | None = None) -> None:
         self.store, self.rasa, self.hub, self.settings = store, rasa, hub, settings
+        self.handoffs = handoffs or HandoffService(store)
         # hooks the desk registers: what to do with a citizen line while a person serves
         self.on_human_message = None
         self.on_rating_reply = None
+        # conversation -> time.monotonic() since when no chat page of it is open (for abandoned hand-offs)
+        self._away: dict[str, float] = {}
 
     async def state(self, cid: str) -> dict[str, Any]:
         """Transcript and mode of a conversation (for page load and reconnect)."""
         def read(s: Session) -> dict[str, Any]:
             conv = s.get(Conversation, cid)
-            h = s.scalars(select(Handoff).where(Handoff.conversation_id == cid, Handoff.status.in_(("queued", "claimed")))
-                          .order_by(Handoff.id.desc())).first()
+            h = open_handoff(s, cid)
             handoff = None
             if h is not None:
-                ahead = Store.count(s, Handoff, Handoff.queue == h.queue, Handoff.status == "queued", Handoff.id < h.id)
-                handoff = {"status": h.status, "queue": h.queue, "position": ahead + 1 if h.status == "queued" else None}
+                handoff = {"status": h.status, "queue": h.queue, "position": queue_position(s, h) if h.status == "queued" else None}
             return {"mode": conv.mode if conv else "bot",
                     "awaiting_rating": bool(conv and conv.awaiting_rating),
                     "handoff": handoff,
                     "messages": Store.transcript(s, cid)}
+        self.seen(cid)
         return await self.store.run(read)
 
     async def record(self, cid: str, role: str, text: str, payload: dict | None = None, channel: str = "web") -> dict:
@@ -72,6 +110,17 @@ class ChatService:
         msg = await self.store.run(lambda s: Store.add_message(s, cid, role, text, payload, channel))
         self.hub.publish(f"conv:{cid}", {"type": "message", "message": msg})
         return msg
+
+    async def deliver(self, cid: str, role: str, text: str, payload: dict | None = None) -> dict:
+        """Like `record`, but the citizen gets the line even when the database cannot store it (logged)."""
+        try:
+            return await self.record(cid, role, text, payload)
+        except SQLAlchemyError as exc:
+            log.error("a %s line could not be stored (%s); shown to the citizen only", role, type(exc).__name__)
+            msg = {"id": "u" + uuid.uuid4().hex, "role": role, "text": text, "payload": {**(payload or {}), "unsaved": True},
+                   "ts": now().isoformat() + "Z"}
+            self.hub.publish(f"conv:{cid}", {"type": "message", "message": msg})
+            return msg
 
     def check(self, text: Any) -> str:
         """The message text, or ChatError with what to change."""
@@ -82,17 +131,82 @@ class ChatService:
             raise ChatError(f"消息太长了（{len(text)} 字），请精简到 {self.settings.max_message_chars} 字以内再发送。")
         return text
 
-    async def citizen_message(self, cid: str, text: Any, display: str | None = None, source: str = "") -> None:
-        """Handle one citizen line: record it, then bot, desk or rating handling."""
+    async def frame(self, cid: str, raw: Any, source: str = "") -> dict | None:
+        """One frame from a chat page; returns what to send back on the same socket (None: nothing).
+
+        Frames: {"type":"message","text","display","client_id"} and {"type":"state"}. No frame ends the
+        connection: bad input, a busy database or a failure is answered in words.
+        """
+        try:
+            data = json.loads(raw)
+        except (TypeError, ValueError):
+            return {"type": "error", "text": "消息格式不正确。"}
+        if not isinstance(data, dict):
+            return None
+        if data.get("type") == "state":
+            return await self.state_event(cid)
+        if data.get("type") != "message":
+            return None
+        client_id = data.get("client_id") if isinstance(data.get("client_id"), str) else None
+        try:
+            await self.citizen_message(cid, data.get("text"), data.get("display"), source=source, client_id=client_id)
+        except ChatError as exc:
+            return {"type": "error", "text": str(exc), "client_id": client_id}
+        except ChatBusy as exc:
+            return {"type": "error", "code": "retry", "text": str(exc), "client_id": client_id}
+        return None
+
+    async def state_event(self, cid: str) -> dict:
+        """The "state" event of a page (transcript and mode), or an error the page answers by asking again."""
+        try:
+            return {"type": "state", **(await self.state(cid))}
+        except SQLAlchemyError as exc:
+            log.error("chat state unavailable (%s)", type(exc).__name__)
+            return {"type": "error", "code": "state", "text": STATE_BUSY_TEXT}
+
+    async def citizen_message(self, cid: str, text: Any, display: str | None = None, source: str = "",
+                              client_id: str | None = None) -> None:
+        """Handle one citizen line: record it, then 回到机器人 / callback / rating / desk / bot handling.
+
+        Raises ChatError (the line is refused) or ChatBusy (it could not be stored; send it again). Once the
+        line is stored, any failure is answered in the chat (FAILED_TEXT) instead of raised.
+        """
         if not valid_cid(cid):
             raise ChatError("会话标识无效，请刷新页面。")
         text = self.check(text)
         shown, payload = masked_line(text, display)
-        await self.record(cid, "citizen", shown, payload)
-        conv = await self.store.run(lambda s: Store.ensure_conversation(s, cid))
-        if conv.awaiting_rating and self.on_rating_reply is not None and await self.on_rating_reply(cid, text):
+        client_id = client_id if isinstance(client_id, str) and CLIENT_ID_RE.match(client_id) else None
+        try:
+            msg, new, mode, awaiting = await self.store.run(lambda s: record_citizen_line(s, cid, shown, payload, client_id))
+        except SQLAlchemyError as exc:
+            log.error("a citizen line could not be stored (%s); the page sends it again", type(exc).__name__)
+            raise ChatBusy(BUSY_TEXT) from exc
+        self.hub.publish(f"conv:{cid}", {"type": "message", "message": msg})
+        self.seen(cid)
+        if not new:  # the page sent it again: stored and handled the first time
             return
-        if conv.mode in ("human", "message") and self.on_human_message is not None:
+        try:
+            await self._handle(cid, text, shown, mode, awaiting, source)
+        except Exception:  # noqa: BLE001 - the line is kept; whatever failed after, the citizen is told to send again
+            log.exception("handling a citizen line failed")
+            await self.deliver(cid, "system", FAILED_TEXT, {"error": "failed"})
+
+    async def _handle(self, cid: str, text: str, shown: str, mode: str, awaiting: bool, source: str) -> None:
+        if wants_the_bot(text):
+            await self.back_to_bot(cid)
+            return
+        if text == CALLBACK:
+            await self.callback(cid)
+            return
+        if awaiting and self.on_rating_reply is not None and await self.on_rating_reply(cid, text):
+            return
+        if mode == "callback":
+            wid = await self.handoffs.add_to_callback(cid, text)
+            if wid is not None:
+                await self.deliver(cid, "system", f"已补充到回电工单（编号 {wid}）。还有其他问题可以继续问我。", {"workorder": wid})
+                self.hub.publish("desk", {"type": "workorders_changed"})
+                return
+        if mode in ("human", "message") and self.on_human_message is not None:
             await self.on_human_message(cid, shown)
             return
         await self.bot_turn(cid, text, source)
@@ -107,11 +221,106 @@ class ChatService:
             replies = await self.rasa.send(cid, text, {"source": source} if source else None, channel="web")
         except RasaUnavailable as exc:
             log.error("Rasa unavailable for a chat turn: %s", exc)
-            await self.record(cid, "system", RASA_DOWN_TEXT, {"error": "rasa_unavailable"})
+            await self.deliver(cid, "system", RASA_DOWN_TEXT, {"error": "rasa_unavailable"})
             return
         if not replies:
-            await self.record(cid, "bot", "抱歉，我暂时无法回答这个问题。您可以换个说法，或者说“转人工”。", {"empty": True})
+            await self.deliver(cid, "bot", "抱歉，我暂时无法回答这个问题。您可以换个说法，或者说“转人工”。", {"empty": True})
             return
         for r in replies:
             payload = {k: r[k] for k in ("buttons", "custom", "image") if r.get(k)}
-            await self.record(cid, "bot", r.get("text") or "", payload)
+            await self.deliver(cid, "bot", r.get("text") or "", payload)
+
+    # ------------------------------------------------------------------ hand-off promises
+    def closed_for_desk(self, h: dict[str, Any]) -> None:
+        """Tell the desk a hand-off closed without an agent ending it (timed out, abandoned, returned)."""
+        self.hub.publish("desk", {"type": "handoff_closed", "handoff_id": h["id"], "conversation_id": h["conversation_id"],
+                                  "queue": h["queue"], "agent": h["agent"], "status": h["status"], "text": CLOSED[h["status"]]})
+        self.hub.publish("desk", {"type": "queue_changed", "queue": h["queue"]})
+
+    async def back_to_bot(self, cid: str) -> None:
+        """回到机器人: the open hand-off (if any) closes as returned and the bot answers the next line."""
+        closed = await self.handoffs.return_to_bot(cid)
+        if closed is None:
+            await self.deliver(cid, "system", "智能客服在呢，请问有什么可以帮您？")
+            return
+        self.hub.publish(f"conv:{cid}", {"type": "handoff", "handoff": {"status": "returned"}})
+        self.closed_for_desk(closed)
+        await self.deliver(cid, "system", "好的，已为您回到智能客服" + ("，人工服务已结束" if closed["agent"] else "，不再排队等待人工")
+                           + "。请问还有什么可以帮您？", {"handoff": {"status": "returned"}})
+
+    async def callback(self, cid: str) -> None:
+        """预约回电 after a timed-out hand-off: one work order per hand-off, then the citizen may add to it."""
+        hours = self.settings.handoff_callback_hours
+        try:
+            h, w, new = await self.handoffs.callback(cid, hours)
+        except HandoffRefused as refused:
+            await self.deliver(cid, "system", refused.message)
+            return
+        if not new:
+            await self.deliver(cid, "system", f"您已预约过回电，工单编号 {w['id']}，请耐心等待。", {"workorder": w["id"]})
+            return
+        self.hub.publish("desk", {"type": "workorders_changed"})
+        await self.deliver(cid, "system", f"已为您预约回电，工单编号 {w['id']}，{h['queue']}坐席会在 {hours} 小时内处理。"
+                           "如需补充要办的事或联系电话，请在下一条消息里发送，我们会补充到工单里；"
+                           "不需要的话点“回到机器人”继续咨询。",
+                           {"workorder": w["id"], "buttons": [BACK_TO_BOT_BUTTON]})
+
+    async def offer_after_timeout(self, h: dict[str, Any]) -> None:
+        """The hand-off waited too long: tell the citizen, offer a callback work order or the bot."""
+        cid = h["conversation_id"]
+        self.hub.publish(f"conv:{cid}", {"type": "handoff", "handoff": {"status": "timed_out"}})
+        self.closed_for_desk(h)
+        await self.deliver(cid, "system",
+                           f"抱歉让您久等了：{h['queue']}专家坐席暂时都在忙，{spoken_duration(self.settings.handoff_wait_seconds)}"
+                           f"内没能为您接通。您可以预约回电（登记工单，{self.settings.handoff_callback_hours} 小时内处理），"
+                           "或者回到智能客服继续咨询；着急的话也可以拨打 12345 市民服务热线。",
+                           {"handoff": {"status": "timed_out"},
+                            "buttons": [{"title": "预约回电", "payload": CALLBACK}, BACK_TO_BOT_BUTTON]})
+
+    def seen(self, cid: str) -> None:
+        """The citizen is here (a message or page load over HTTP): the absence clock starts again."""
+        if cid in self._away:
+            self._away[cid] = time.monotonic()
+
+    def page_closed(self, cid: str) -> None:
+        """A chat page of the conversation went away; when it was the last one, the absence clock starts."""
+        if not self.hub.listeners(f"conv:{cid}"):
+            self._away[cid] = time.monotonic()
+
+    async def sweep(self) -> None:
+        """Apply the hand-off time limits once (the web app runs this every few seconds)."""
+        for h in await self.handoffs.time_out(self.settings.handoff_wait_seconds):
+            log.info("hand-off %s timed out after %.0f s unclaimed", h["id"], self.settings.handoff_wait_seconds)
+            await self.offer_after_timeout(h)
+        clock = time.monotonic()
+        waiting: set[str] = set()
+        for hid, cid in await self.handoffs.open_web():
+            waiting.add(cid)
+            if self.hub.listeners(f"conv:{cid}"):
+                self._away.pop(cid, None)
+                continue
+            since = self._away.setdefault(cid, clock)  # first seen without a page (e.g. after a restart): from now
+            if clock - since < self.settings.handoff_abandon_seconds:
+                continue
+            closed = await self.handoffs.abandon(hid)
+            self._away.pop(cid, None)
+            if closed is not None:
+                log.info("hand-off %s abandoned: no chat page for %.0f s", hid, clock - since)
+                self.closed_for_desk(closed)
+                await self.deliver(cid, "system", f"您离开页面已超过 {spoken_duration(self.settings.handoff_abandon_seconds)}，"
+                                   "本次人工服务已结束。需要时可以再说“转人工”。", {"handoff": {"status": "abandoned"}})
+        for cid in [c for c in self._away if c not in waiting]:
+            del self._away[cid]
+
+
+def record_citizen_line(s: Session, cid: str, shown: str, payload: dict | None,
+                        client_id: str | None) -> tuple[dict[str, Any], bool, str, bool]:
+    """Store a citizen line, once per client_id: (line, newly stored, conversation mode, awaiting a rating)."""
+    conv = Store.ensure_conversation(s, cid)
+    if client_id:
+        for m in s.scalars(select(Message).where(Message.conversation_id == cid)
+                           .order_by(Message.id.desc()).limit(DUPLICATE_LOOKBACK)):
+            if m.role == "citizen" and (m.payload or {}).get("client_id") == client_id:
+                return message_dict(m), False, conv.mode, bool(conv.awaiting_rating)
+        payload = {**(payload or {}), "client_id": client_id}
+    return Store.add_message(s, cid, "citizen", shown, payload), True, conv.mode, bool(conv.awaiting_rating)

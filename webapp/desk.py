@@ -1,8 +1,10 @@
 """The human expert seat: hand-off API for the bot and the voice gateway, and the agent desk.
 
-Hand-off life cycle: queued -> claimed (an agent serves; the bot is silent) -> resolved (back to the
-bot; the citizen is asked for satisfaction). Transfer puts a claimed hand-off back into another queue.
-Outside working hours a hand-off becomes a message (留言) that is filed as a work order (工单).
+Hand-off life cycle (webapp/handoffs.py, where every state change is made): queued -> claimed (an agent
+serves; the bot is silent) -> resolved (back to the bot; the citizen is asked for satisfaction). Transfer
+puts a claimed hand-off back into another queue. A web hand-off also ends by the clock (timed_out,
+abandoned) or when the citizen returns to the bot (webapp/chat.py). Outside working hours a hand-off
+becomes a message (留言) that is filed as a work order (工单).
 """
 from __future__ import annotations
 
@@ -35,12 +37,22 @@ from webapp.auth import (
     sign_session,
 )
 from webapp.chat import valid_cid
+from webapp.handoffs import (
+    OPEN,
+    WORKORDER_STATES,
+    HandoffRefused,
+    HandoffService,
+    handoff_dict,
+    open_handoff,
+    queue_position,
+    workorder_dict,
+)
 from webapp.store import Agent, AuditEvent, Conversation, Handoff, Rating, Store, WorkOrder, dumps, now
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 RATINGS = ("满意", "基本满意", "不满意")
-OPEN = ("queued", "claimed")
+REFUSED_STATUS = {"not_found": 404, "forbidden": 403, "conflict": 409}
 WS_SESSION_CHECK_SECONDS = 15.0  # an idle live feed re-checks its session this often
 
 
@@ -63,29 +75,9 @@ def on_duty(hours: str, days: str, at: dt.datetime) -> bool:
     return start <= hm < end if end != "24:00" else hm >= start
 
 
-def handoff_dict(h: Handoff, waiting_now: dt.datetime | None = None) -> dict[str, Any]:
-    """A hand-off as JSON for the desk."""
-    ref = waiting_now or now()
-    return {"id": h.id, "conversation_id": h.conversation_id, "channel": h.channel, "queue": h.queue,
-            "priority": h.priority, "reason": h.reason, "summary": h.summary, "slots": h.slots or {},
-            "status": h.status, "agent": h.agent, "created_at": h.created_at.isoformat() + "Z",
-            "waiting_seconds": int(((h.claimed_at or ref) - h.created_at).total_seconds())}
-
-
-def workorder_dict(w: WorkOrder) -> dict[str, Any]:
-    """A work order as JSON."""
-    return {"id": w.id, "conversation_id": w.conversation_id, "category": w.category, "title": w.title,
-            "detail": w.detail, "contact": w.contact, "status": w.status, "deadline": w.deadline.isoformat() + "Z",
-            "overdue": w.status != "closed" and w.deadline < now(), "created_by": w.created_by,
-            "created_at": w.created_at.isoformat() + "Z", "resolution": w.resolution,
-            "closed_at": w.closed_at.isoformat() + "Z" if w.closed_at else None}
-
-
-def queue_position(s: Session, h: Handoff) -> int:
-    """1 = next to be served in its queue (higher priority first, then first come)."""
-    ahead = Store.count(s, Handoff, Handoff.queue == h.queue, Handoff.status == "queued",
-                        (Handoff.priority > h.priority) | ((Handoff.priority == h.priority) & (Handoff.id < h.id)))
-    return ahead + 1
+def refused(r: HandoffRefused):
+    """The desk's answer to a change that did not happen (someone else was first, or it is not the agent's)."""
+    return response.json({"error": r.message}, status=REFUSED_STATUS.get(r.kind, 409))
 
 
 def attach_desk(app: Sanic) -> None:
@@ -94,6 +86,7 @@ def attach_desk(app: Sanic) -> None:
     settings = app.ctx.settings
     hub = app.ctx.hub
     chat = app.ctx.chat
+    handoffs: HandoffService = app.ctx.handoffs
     if settings.dev_mode:
         store.call(ensure_demo_agents)
     else:
@@ -182,7 +175,7 @@ def attach_desk(app: Sanic) -> None:
                 if isinstance(line, dict) and line.get("text"):
                     role = "citizen" if line.get("role") in ("caller", "citizen", "user") else "bot"
                     Store.add_message(s, cid, role, mask_text(str(line["text"]), names)[:2000], {"source": "phone"}, channel)
-            h = s.scalars(select(Handoff).where(Handoff.conversation_id == cid, Handoff.status.in_(OPEN))).first()
+            h = open_handoff(s, cid)
             if not duty:
                 conv.mode = "message"
                 return {"id": None, "status": "offhours", "position": None, "queue": queue}
@@ -201,6 +194,8 @@ def attach_desk(app: Sanic) -> None:
                                "我们会登记为工单，上班后尽快处理；也可以拨打 12345 热线。")
         else:
             info["message"] = f"正在为您转接{info['queue']}专家坐席，您前面还有 {info['position'] - 1} 位，请稍候。"
+            if channel == "web":
+                info["message"] += "等待期间可以随时说“回到机器人”。"
             notify_desk("queue_changed", queue=info["queue"])
         return response.json(info)
 
@@ -228,7 +223,7 @@ def attach_desk(app: Sanic) -> None:
                 conv.mode = "bot"
                 s.flush()
                 return ("workorder", w.id)
-            h = s.scalars(select(Handoff).where(Handoff.conversation_id == cid, Handoff.status.in_(OPEN))).first()
+            h = open_handoff(s, cid)
             return ("handoff", handoff_dict(h) | {"position": queue_position(s, h)} if h else None)
         kind, data = await store.run(read)
         if kind == "workorder":
@@ -368,21 +363,14 @@ def attach_desk(app: Sanic) -> None:
 
     @app.post("/desk/api/handoffs/<hid:int>/claim")
     async def claim(request: Request, hid: int):
+        """Serve a queued conversation: of simultaneous claims one wins, the others get 409 (already claimed)."""
         agent, err = await require_agent(request)
         if err:
             return err
-
-        def do(s: Session):
-            h = s.get(Handoff, hid, with_for_update=True)
-            if h is None or not can_see(agent, h):
-                return None, "这个会话不属于您的队列"
-            if h.status != "queued":
-                return None, "这个会话已被其他坐席接入或已结束"
-            h.status, h.agent, h.claimed_at = "claimed", agent.username, now()
-            return handoff_dict(h), None
-        h, problem = await store.run(do)
-        if problem:
-            return response.json({"error": problem}, status=409 if "已被" in problem else 403)
+        try:
+            h = await handoffs.claim(hid, agent)
+        except HandoffRefused as r:
+            return refused(r)
         await chat.record(h["conversation_id"], "system", f"人工客服（{agent.display_name}）已接入，请讲。",
                           {"handoff": {"status": "claimed"}})
         await push_citizen_handoff(h["conversation_id"], {"status": "claimed"})
@@ -398,7 +386,8 @@ def attach_desk(app: Sanic) -> None:
         if err:
             return None, None, err
         if h.status != "claimed" or h.agent != agent.username:
-            return None, None, response.json({"error": "请先接入这个会话"}, status=409)
+            return None, None, response.json({"error": "请先接入这个会话" if h.status in OPEN else
+                                              f"这个会话已结束（{handoff_dict(h)['closed'] or h.status}）"}, status=409)
         return agent, h, None
 
     @app.post("/desk/api/handoffs/<hid:int>/reply")
@@ -418,13 +407,10 @@ def attach_desk(app: Sanic) -> None:
         agent, h, err = await own_claimed(request, hid)
         if err:
             return err
-
-        def do(s: Session):
-            row = s.get(Handoff, hid)
-            row.status, row.resolved_at = "resolved", now()
-            conv = s.get(Conversation, row.conversation_id)
-            conv.mode, conv.awaiting_rating = "bot", True
-        await store.run(do)
+        try:
+            await handoffs.resolve(hid, agent)
+        except HandoffRefused as r:  # it closed (citizen left or returned to the bot) since it was read
+            return refused(r)
         await chat.record(h.conversation_id, "system", "人工服务已结束，请您对本次服务进行评价（满意 / 基本满意 / 不满意）。之后有问题可以继续问智能客服。",
                           {"handoff": {"status": "resolved"}, "rating_prompt": True})
         hub.publish(f"conv:{h.conversation_id}", {"type": "rating", "show": True})
@@ -440,12 +426,10 @@ def attach_desk(app: Sanic) -> None:
         target = (request.json or {}).get("queue")
         if target not in QUEUES:
             return response.json({"error": "请选择要转到的队列"}, status=400)
-
-        def do(s: Session):
-            row = s.get(Handoff, hid)
-            row.queue, row.status, row.agent, row.claimed_at = target, "queued", None, None
-            return queue_position(s, row)
-        pos = await store.run(do)
+        try:
+            pos = (await handoffs.transfer(hid, agent, target))["position"]
+        except HandoffRefused as r:
+            return refused(r)
         await chat.record(h.conversation_id, "system", f"已为您转接{target}专家坐席，请稍候。", {"handoff": {"status": "queued"}})
         await push_citizen_handoff(h.conversation_id, {"status": "queued", "position": pos, "queue": target})
         notify_desk("queue_changed", queue=target)
@@ -515,22 +499,14 @@ def attach_desk(app: Sanic) -> None:
         if err:
             return err
         body = request.json if isinstance(request.json, dict) else {}
-        status = body.get("status")
-        if status not in ("open", "in_progress", "closed"):
+        status, expected = body.get("status"), body.get("expected_status")
+        if status not in WORKORDER_STATES or expected not in (None, *WORKORDER_STATES):
             return response.json({"error": "状态只能是 open / in_progress / closed"}, status=400)
-
-        def do(s: Session):
-            w = s.get(WorkOrder, wid)
-            if w is None or not can_see_workorder(agent, w):
-                return None
-            w.status = status
-            if body.get("resolution"):
-                w.resolution = mask_text(str(body["resolution"]))[:4000]
-            w.closed_at = now() if status == "closed" else None
-            return workorder_dict(w)
-        w = await store.run(do)
-        if w is None:
-            return response.json({"error": "没有这个工单"}, status=404)
+        try:  # taken (in_progress) or closed by one agent only: the change applies if the status is still the one seen
+            w = await handoffs.update_workorder(wid, lambda w: can_see_workorder(agent, w), status,
+                                                str(body.get("resolution") or ""), expected)
+        except HandoffRefused as r:
+            return refused(r)
         await audit(agent.username, "update_workorder", w["id"], status)
         notify_desk("workorders_changed")
         return response.json(w)

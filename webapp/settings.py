@@ -30,8 +30,16 @@ class Settings:
     # working hours of the expert seat: "HH:MM-HH:MM" on the listed weekdays (1=Monday)
     desk_hours: str = os.environ.get("DESK_HOURS", "00:00-24:00")
     desk_days: str = os.environ.get("DESK_DAYS", "1,2,3,4,5,6,7")
+    # time limits of a web chat's hand-off (docs/reliability.md): unclaimed this long -> the citizen is offered a
+    # callback work order or the bot; the chat page gone this long while queued or served -> closed as abandoned
+    handoff_wait_seconds: float = float(os.environ.get("HANDOFF_WAIT_SECONDS", "300"))
+    handoff_abandon_seconds: float = float(os.environ.get("HANDOFF_ABANDON_SECONDS", "120"))
+    handoff_callback_hours: int = int(os.environ.get("HANDOFF_CALLBACK_HOURS", "24"))  # deadline of a callback work order
 
 
 def load_settings() -> Settings:
     """Read and check the settings; raises ValueError (SecretError) naming the variable to fix."""
-    return Settings()
+    settings = Settings()
+    if settings.handoff_wait_seconds <= 0 or settings.handoff_abandon_seconds <= 0 or settings.handoff_callback_hours <= 0:
+        raise ValueError("HANDOFF_WAIT_SECONDS, HANDOFF_ABANDON_SECONDS and HANDOFF_CALLBACK_HOURS must be positive numbers")
+    return settings

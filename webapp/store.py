@@ -8,14 +8,20 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, create_engine, event, func, select
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from common.database import add_missing_columns, create_sql_engine, is_transient
+
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+# a transaction that failed on a lock or a lost connection is tried again after these pauses (seconds)
+RETRY_PAUSES = (0.2, 0.8)
 
 
 def now() -> dt.datetime:
@@ -33,7 +39,9 @@ class Conversation(Base):
     __tablename__ = "conversations"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     channel: Mapped[str] = mapped_column(String(16), default="web")
-    # bot: the bot answers; human: queued for or served by an agent (the bot stays silent)
+    # bot: the bot answers; human: queued for or served by an agent (the bot stays silent);
+    # message: off hours, the next line is filed as a work order; callback: the next line is added to the
+    # callback work order the citizen just asked for (webapp/handoffs.py)
     mode: Mapped[str] = mapped_column(String(16), default="bot")
     awaiting_rating: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
@@ -64,11 +72,15 @@ class Handoff(Base):
     reason: Mapped[str] = mapped_column(String(200), default="")
     summary: Mapped[str] = mapped_column(Text, default="")
     slots: Mapped[dict] = mapped_column(JSON, default=dict)  # masked
-    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)  # queued|claimed|resolved|message
+    # open: queued | claimed; closed: resolved | timed_out | callback | abandoned | returned (webapp/handoffs.py)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     agent: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=now)
     claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
-    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)  # when it closed, however
+    # when it (re-)entered its queue: the waiting limit counts from here (None: created_at; a transfer sets it)
+    queued_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    workorder_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the callback work order, if any
 
 
 class Agent(Base):
@@ -146,17 +158,9 @@ class Store:
     """Owns the engine and sessions; `run` executes a function with a session in a worker thread."""
 
     def __init__(self, url: str) -> None:
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(url, pool_pre_ping=True, future=True)
-        if self.engine.dialect.name == "sqlite":
-            @event.listens_for(self.engine, "connect")
-            def _sqlite_pragmas(conn, _rec):  # WAL: readers never block the writer
-                cur = conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA synchronous=NORMAL")
-                cur.close()
+        self.engine = create_sql_engine(url)
         Base.metadata.create_all(self.engine)
+        add_missing_columns(self.engine, Base.metadata)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def call(self, fn: Callable[[Session], T]) -> T:
@@ -165,8 +169,20 @@ class Store:
             return fn(s)
 
     async def run(self, fn: Callable[[Session], T]) -> T:
-        """Run fn in a transaction in a worker thread (keeps the event loop free)."""
-        return await asyncio.to_thread(self.call, fn)
+        """Run fn in a transaction in a worker thread (keeps the event loop free).
+
+        A transaction that fails on a lock or a lost connection is rolled back and tried again (RETRY_PAUSES);
+        the last error is raised. fn must only touch the database: it may run more than once.
+        """
+        for pause in (*RETRY_PAUSES, None):
+            try:
+                return await asyncio.to_thread(self.call, fn)
+            except SQLAlchemyError as exc:
+                if pause is None or not is_transient(exc):
+                    raise
+                log.warning("database busy or unreachable (%s); trying again in %.1f s", type(exc).__name__, pause)
+                await asyncio.sleep(pause)
+        raise AssertionError("unreachable")
 
     # --- conversations and transcripts ------------------------------------------------------
     @staticmethod

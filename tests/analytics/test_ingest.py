@@ -108,6 +108,32 @@ def test_a_handoff_claimed_later_is_updated_not_added(history: Sources):
     assert seat["wait_mean"] == (60 + 120 + 30 + 45) / 4
 
 
+def test_the_web_apps_handoff_outcomes_are_counted_as_recorded(history: Sources):
+    """Timed out, callback, abandoned and returned to the bot (webapp/handoffs.py) reach the seat figures."""
+    from analytics.sources import utc_naive
+    from webapp.store import Handoff, Store
+
+    web = Store(history.webapp_url)
+
+    def outcomes(s):
+        s.query(Handoff).filter(Handoff.conversation_id == "w4").one().status = "timed_out"  # S6 was never claimed
+        for cid, at, status, claimed in (("w3", "2026-03-02 14:01", "returned", None), ("w5", "2026-03-03 10:01", "abandoned", None),
+                                         ("w1", "2026-03-03 09:01", "callback", None),
+                                         ("w3", "2026-03-02 14:05", "abandoned", "2026-03-02 14:06")):
+            s.add(Handoff(conversation_id=cid, channel="web", queue="综合", reason="市民要求人工", status=status,
+                          agent="agent1" if claimed else None, created_at=utc_naive(T(at)),
+                          claimed_at=utc_naive(T(claimed)) if claimed else None, resolved_at=utc_naive(T(at) + 600)))
+    web.call(outcomes)
+    web.engine.dispose()
+    ingester = history.ingester()
+    ingester.run()
+    seat = ingester.store.call(lambda s: F.seat_figures(s, PERIOD))[0]
+    assert (seat["queued"], seat["claimed"], seat["resolved"]) == (8, 4, 3)
+    # the citizen gave up before a seat came: the page closed (w5) or back to the bot (w3); not the one served first
+    assert (seat["abandoned"], seat["returned"], seat["timed_out"], seat["callback"]) == (2, 1, 2, 1)
+    assert seat["queue_abandonment_rate"] == 2 / 8
+
+
 def test_a_waiting_handoff_counts_as_abandoned_only_after_the_limit(history: Sources):
     early = history.ingester(now="2026-03-02 15:10")  # 9 minutes after S6 asked for a person
     early.run()

@@ -1,7 +1,13 @@
-"""The web app with the agent desk, on its own SQLite file, Rasa replaced by an echo (desk service tests)."""
+"""The web app with the agent desk, on its own SQLite file, Rasa replaced by an echo (desk service tests);
+the web app's database on SQLite and on the local PostgreSQL (tests that must hold on both)."""
 from __future__ import annotations
 
+import os
+import secrets
+from collections.abc import Iterator
+
 import pytest
+from sqlalchemy.engine import make_url
 
 from webapp.app import create_app
 from webapp.rasa_client import RasaClient
@@ -15,3 +21,46 @@ def app(tmp_path, monkeypatch):
 
     monkeypatch.setattr(RasaClient, "send", fake_send)
     return create_app(Settings(database_url=f"sqlite:///{tmp_path}/d.db"), name=f"d{abs(hash(tmp_path)) % 10**8}")
+
+
+PG_ADMIN_URL = os.environ.get("WEBAPP_TEST_POSTGRES_URL",
+                              os.environ.get("CARDSYS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this module (SQLAlchemy URL), dropped at the end.
+
+    Skipped without a reachable server, except in CI (CI=true), where that is a failure.
+    """
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as e:
+        message = f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({str(e).strip()}); start it or set WEBAPP_TEST_POSTGRES_URL"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    name = f"webapp_test_{os.getpid()}_{secrets.token_hex(4)}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield make_url(PG_ADMIN_URL).set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """The web app's database, once on SQLite (a file) and once on PostgreSQL (emptied before the test)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/webapp.db"
+    url = request.getfixturevalue("postgres_url")
+    from sqlalchemy import create_engine
+
+    from webapp.store import Base
+
+    engine = create_engine(url)
+    Base.metadata.drop_all(engine)  # every test starts from an empty database, as on SQLite
+    engine.dispose()
+    return url

@@ -9,6 +9,8 @@
   const banner = document.getElementById("banner");
   const hint = document.getElementById("hint");
   const queueBar = document.getElementById("queue");
+  const queueText = document.getElementById("queue-text");
+  const backToBot = document.getElementById("back-to-bot");
   const ratingBox = document.getElementById("rating");
 
   function newId() {
@@ -27,7 +29,10 @@
   }
 
   const seen = new Set();
-  let ws = null, retry = 0, typing = null, pending = [];
+  // lines sent but not yet stored by the server (it echoes each stored line with its client_id): kept here
+  // and sent again after a reconnect or a "retry" answer (the server stores a client_id once)
+  const unacked = new Map();
+  let ws = null, retry = 0, typing = null;
 
   function showBanner(text, isError) {
     banner.textContent = text; banner.hidden = !text; banner.classList.toggle("error", !!isError);
@@ -41,6 +46,7 @@
   function scroll() { log.scrollTop = log.scrollHeight; }
 
   function render(m) {
+    if (m.role === "citizen" && m.payload && m.payload.client_id) unacked.delete(m.payload.client_id);
     if (seen.has(m.id)) return;
     seen.add(m.id);
     const el = document.createElement("div");
@@ -69,19 +75,37 @@
     scroll();
   }
 
+  // the bar over the chat while a person is involved; 回到机器人 leaves the queue (or the service) at any time
   function updateQueue(h) {
-    if (!h || h.status === "resolved" || h.status === "none") { queueBar.hidden = true; return; }
-    if (h.status === "claimed") { queueBar.textContent = "人工客服已接入，正在为您服务"; queueBar.hidden = false; return; }
-    if (h.status === "message") { queueBar.textContent = "已为您登记留言，工作人员上班后会尽快处理"; queueBar.hidden = false; return; }
-    if (h.status === "unavailable") { queueBar.hidden = true; return; }
-    queueBar.textContent = "正在排队等待人工客服" + (h.position ? "，您前面还有 " + Math.max(0, h.position - 1) + " 位" : "");
+    const open = h && (h.status === "queued" || h.status === "claimed");
+    backToBot.hidden = !open;
+    if (!h || !(open || h.status === "message")) { queueBar.hidden = true; return; }
+    if (h.status === "claimed") queueText.textContent = "人工客服已接入，正在为您服务";
+    else if (h.status === "message") queueText.textContent = "已为您登记留言，工作人员上班后会尽快处理";
+    else queueText.textContent = "正在排队等待人工客服" + (h.position ? "，您前面还有 " + Math.max(0, h.position - 1) + " 位" : "");
     queueBar.hidden = false;
   }
+  backToBot.addEventListener("click", function () { send("/back_to_bot", "回到机器人"); });
 
   function applyState(s) {
     (s.messages || []).forEach(render);
     ratingBox.hidden = !s.awaiting_rating;
     if (s.handoff) updateQueue(s.handoff); else if (s.mode === "bot") queueBar.hidden = true;
+  }
+
+  function transmit(msg) {
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+    else showBanner("正在连接客服，连接后会自动发送您的消息…", true);
+  }
+  function flushUnacked() {  // after the state of a (re)connection: what the server has not stored goes again
+    unacked.forEach(function (u) { if (!u.timer) transmit(u.frame); });
+  }
+  function retryLater(clientId) {  // the database was busy: the same line (same client_id) goes again, backing off
+    const u = unacked.get(clientId);
+    if (!u || u.timer) return;
+    u.tries += 1;
+    u.timer = setTimeout(function () { u.timer = null; if (unacked.has(clientId)) transmit(u.frame); },
+      Math.min(30000, 2000 * Math.pow(2, u.tries - 1)));
   }
 
   function connect() {
@@ -95,19 +119,20 @@
   function open() {
     const proto = location.protocol === "https:" ? "wss://" : "ws://";
     ws = new WebSocket(proto + location.host + "/ws/chat");
-    ws.onopen = function () {
-      retry = 0; showBanner("");
-      const queued = pending; pending = [];
-      queued.forEach(function (p) { ws.send(JSON.stringify(p)); });
-    };
+    ws.onopen = function () { retry = 0; showBanner(""); };
     ws.onmessage = function (ev) {
       let data; try { data = JSON.parse(ev.data); } catch (e) { return; }
-      if (data.type === "state") applyState(data);
+      if (data.type === "state") { applyState(data); flushUnacked(); }
       else if (data.type === "message") render(data.message);
       else if (data.type === "handoff") updateQueue(data.handoff);
       else if (data.type === "rating") ratingBox.hidden = !data.show;
       else if (data.type === "error" && data.code === "session") { session = null; setTyping(false); showHint(data.text); }
-      else if (data.type === "error") { setTyping(false); showHint(data.text); }
+      else if (data.type === "error" && data.code === "retry") { showHint(data.text); retryLater(data.client_id); }
+      else if (data.type === "error" && data.code === "state") {
+        showHint(data.text);
+        setTimeout(function () { if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "state" })); }, 2000);
+      }
+      else if (data.type === "error") { unacked.delete(data.client_id); setTyping(false); showHint(data.text); }
     };
     ws.onclose = function () {
       setTyping(false);
@@ -121,8 +146,8 @@
     showHint("");
     const msg = { type: "message", text: text, display: display || null, client_id: newId() };
     setTyping(true);
-    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
-    else { pending.push(msg); showBanner("正在连接客服，连接后会自动发送您的消息…", true); }
+    unacked.set(msg.client_id, { frame: msg, tries: 0, timer: null });
+    transmit(msg);
   }
 
   form.addEventListener("submit", function (e) {

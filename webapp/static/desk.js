@@ -70,9 +70,16 @@
         const next = prompt("更新工单 #" + w.id + " 状态（open / in_progress / closed）", w.status === "open" ? "in_progress" : "closed");
         if (!next) return;
         const resolution = next === "closed" ? prompt("办结情况", w.resolution || "") : "";
-        await post("/desk/api/workorders/" + w.id, { status: next, resolution: resolution || "" });
-        loadWorkorders();
+        // expected_status: if another agent changed it meanwhile, the server refuses (409) instead of overwriting
+        try { await post("/desk/api/workorders/" + w.id, { status: next, resolution: resolution || "", expected_status: w.status }); }
+        finally { loadWorkorders(); }
       }, w.overdue ? "overdue" : "")));
+  }
+
+  let noticeTimer = null;
+  function showNotice(text) {
+    $("notice").textContent = text; $("notice").hidden = false;
+    clearTimeout(noticeTimer); noticeTimer = setTimeout(() => { $("notice").hidden = true; }, 15000);
   }
 
   function renderTranscript(lines) {
@@ -92,7 +99,8 @@
     const h = data.handoff;
     $("empty").hidden = true; $("conversation").hidden = false;
     $("conv-title").textContent = h.queue + " · " + (h.reason || "转人工");
-    $("conv-meta").textContent = (h.channel === "phone" ? "电话" : "网页") + " · 状态 " + h.status + (h.agent ? " · " + h.agent : "") + " · 等待 " + wait(h.waiting_seconds);
+    $("conv-meta").textContent = (h.channel === "phone" ? "电话" : "网页") + " · 状态 " + (h.closed ? "已结束（" + h.closed + "）" : h.status)
+      + (h.agent ? " · " + h.agent : "") + " · 等待 " + wait(h.waiting_seconds) + (h.workorder_id ? " · 回电工单 #" + h.workorder_id : "");
     $("conv-summary").textContent = h.summary || "（无）";
     $("conv-slots").textContent = Object.keys(h.slots).length ? "已收集：" + Object.entries(h.slots).map(([k, v]) => k + "=" + v).join("，") : "";
     const mineNow = h.status === "claimed" && h.agent === me.username;
@@ -104,7 +112,8 @@
     loadQueues();
   }
 
-  $("claim").addEventListener("click", async () => { await post("/desk/api/handoffs/" + current + "/claim"); openHandoff(current); });
+  // a refused claim (someone else was first, or the citizen left) is explained by api(); the view shows the state now
+  $("claim").addEventListener("click", async () => { try { await post("/desk/api/handoffs/" + current + "/claim"); } finally { openHandoff(current); } });
   $("resolve").addEventListener("click", async () => {
     if (!confirm("结束服务并请市民评价？")) return;
     await post("/desk/api/handoffs/" + current + "/resolve"); openHandoff(current);
@@ -148,6 +157,10 @@
     ws.onmessage = (ev) => {
       const e = JSON.parse(ev.data);
       if (e.type === "queue_changed" || e.type === "rating") loadQueues();
+      if (e.type === "handoff_closed") {  // timed out, citizen left or went back to the bot
+        showNotice("会话 #" + e.handoff_id + "（" + e.queue + "）已结束：" + e.text);
+        if (e.handoff_id === current) openHandoff(current);
+      }
       if (e.type === "workorders_changed") loadWorkorders();
       if ((e.type === "citizen_message" || e.type === "agent_message") && e.handoff_id === current) openHandoff(current);
       else if (e.type === "citizen_message") loadQueues();
