@@ -11,10 +11,11 @@ RUN_DIR="${RUN_DIR:-var}"
 logdir="$RUN_DIR/log"
 mkdir -p "$logdir"
 pids=()
+optional=()  # services whose failure leaves the others running (the phone gateway)
 stop() {
   trap - INT TERM EXIT
   echo; echo "[run] stopping…"
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}" "${optional[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   echo "[run] stopped."
 }
@@ -38,10 +39,13 @@ start "Rasa server" "$logdir/rasa.log" "$RASA_VENV/bin/rasa" run --enable-api --
   -i 127.0.0.1 -p "$RASA_PORT" --model build/rasa-models/current.tar.gz \
   --credentials credentials.yml --endpoints endpoints.yml
 start "web app" "$logdir/webapp.log" "$SVC_VENV/bin/python" -m webapp
-if "$SVC_VENV/bin/python" -m voice --check-model >/dev/null 2>&1; then
-  start "voice gateway" "$logdir/voice.log" "$SVC_VENV/bin/python" -m voice
+# the phone gateway: speech and keypad with a Mandarin Vosk model, keypad only without one
+if voice_mode=$("$SVC_VENV/bin/python" -m voice --check 2>&1 | tail -n 1); then  # pipefail: the check's status
+  "$SVC_VENV/bin/python" -m voice >"$logdir/voice.log" 2>&1 &
+  optional+=($!)
+  echo "[run] started voice gateway (pid $!, log $logdir/voice.log): $voice_mode"
 else
-  echo "[run] voice gateway not started: no Mandarin Vosk model (see README: 'Phone voice bot')."
+  echo "[run] $voice_mode"
 fi
 
 wait_for() {  # name, url, seconds
@@ -64,8 +68,18 @@ else
   echo "[run] the knowledge action did not answer; see $logdir/actions.log"; tail -n 30 "$logdir/actions.log"; exit 1
 fi
 
+voice_url="http://127.0.0.1:$VOICE_HTTP_PORT"
+if (( ${#optional[@]} )); then  # the gateway's failure is reported, the chat keeps running
+  for ((i = 0; i < 60; i++)); do
+    if curl -fsS -o /dev/null "$voice_url/health" 2>/dev/null; then echo "[run] voice gateway is up"; break; fi
+    kill -0 "${optional[0]}" 2>/dev/null || { echo "[run] the voice gateway stopped; see $logdir/voice.log"; tail -n 5 "$logdir/voice.log"; optional=(); break; }
+    sleep 1
+  done
+  (( i < 60 )) || echo "[run] the voice gateway did not answer in 60 s; see $logdir/voice.log"
+fi
+
 if [ "$detach" = 1 ]; then
-  printf '%s\n' "${pids[@]}" > "$RUN_DIR/pids"
+  printf '%s\n' "${pids[@]}" "${optional[@]}" > "$RUN_DIR/pids"
   trap - INT TERM EXIT
   echo "[run] running in the background (pids in $RUN_DIR/pids; stop with scripts/stop.sh)"
   exit 0
@@ -77,6 +91,7 @@ cat <<TXT
   Agent desk:     $WEBAPP_URL/desk   (development mode: see README for the demo accounts)
   Rasa REST:      $RASA_URL/webhooks/rest/webhook   (header X-Channel-Token: \$CHANNEL_TOKEN)
   Action server:  http://127.0.0.1:$ACTION_PORT/health
+  Phone gateway:  ${optional[*]:+$voice_url/health  (Asterisk AudioSocket 127.0.0.1:$AUDIOSOCKET_PORT, $voice_mode)}${optional[*]:-not running}
   Logs:           $logdir/
 
   Press Ctrl-C to stop everything.

@@ -6,8 +6,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 # the test stack runs on its own ports and databases, so a `make run` beside it is not disturbed
 export RASA_PORT="${TEST_RASA_PORT:-15005}" ACTION_PORT="${TEST_ACTION_PORT:-15055}" WEBAPP_PORT="${TEST_WEBAPP_PORT:-18080}"
+export VOICE_HTTP_PORT="${TEST_VOICE_HTTP_PORT:-18081}" AUDIOSOCKET_PORT="${TEST_AUDIOSOCKET_PORT:-19092}"
 export RASA_URL="http://127.0.0.1:$RASA_PORT" ACTION_SERVER_URL="http://127.0.0.1:$ACTION_PORT/webhook" WEBAPP_URL="http://127.0.0.1:$WEBAPP_PORT"
 export RUN_DIR=var/test
+# a short hand-off waiting limit, so tests/e2e/test_handoff_time_limits.py sees the callback offer within a minute
+export HANDOFF_WAIT_SECONDS="${TEST_HANDOFF_WAIT_SECONDS:-40}"
 rm -rf "$RUN_DIR"; mkdir -p "$RUN_DIR"
 export TRACKER_STORE_URL="sqlite:///$PWD/$RUN_DIR/rasa_tracker.db" WEBAPP_DATABASE_URL="sqlite:///$PWD/$RUN_DIR/webapp.db"
 export CARDSYS_DATABASE_URL="sqlite:///$PWD/$RUN_DIR/cardsys.db" CARDSYS_SMS_LOG="$PWD/$RUN_DIR/sms.log"  # the development SMS outbox the tests read codes from

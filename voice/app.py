@@ -14,6 +14,8 @@ from common.secrets import same
 from voice import prompts
 from voice.desk import HandoffDesk, HttpHandoffDesk, InMemoryHandoffDesk
 from voice.frames import Frame
+from voice.ivr.menu import load_menu
+from voice.ivr.service import spoken_texts
 from voice.rasa import RasaPhoneChannel
 from voice.recognition import VoskModel
 from voice.session import Services, run_call
@@ -28,9 +30,10 @@ from voice.tts import Pyttsx3Engine, SpeechCache
 log = logging.getLogger(__name__)
 
 
-def build_services(settings: Settings, model_path: Path) -> Services:
-    """Load the model, start the speech engine and connect the bot, desk and store (blocking)."""
-    model = VoskModel(model_path)
+def build_services(settings: Settings, model_path: Path | None) -> Services:
+    """Load the model (or, without one, the keypad menu) and connect the speech engine, bot, desk and store (blocking)."""
+    model = VoskModel(model_path) if model_path is not None else None
+    menu = load_menu() if model is None else None
     speech = SpeechCache(Pyttsx3Engine(settings.tts_voice, settings.tts_rate), settings.tts_cache_entries)
     desk: HandoffDesk = (
         HttpHandoffDesk(settings.webapp_url, settings.service_token.reveal())
@@ -45,6 +48,7 @@ def build_services(settings: Settings, model_path: Path) -> Services:
         desk=desk,
         store=CallStore(settings.db_path),
         executor=ThreadPoolExecutor(max_workers=4, thread_name_prefix="asr"),
+        menu=menu,
     )
 
 
@@ -85,9 +89,8 @@ def create_app(services: Services, name: str = "shebao_voice", audiosocket: bool
 
     @app.before_server_start
     async def start(app: Sanic) -> None:
-        await services.speech.warm(
-            [s for text in prompts.WARM_UP for s in split_sentences(reply_text({"text": text}))]
-        )
+        texts = prompts.WARM_UP if services.menu is None else prompts.KEYPAD_WARM_UP + spoken_texts(services.menu.root)
+        await services.speech.warm([s for text in texts for s in split_sentences(reply_text({"text": text}))])
         if audiosocket:
             await server.start()
 
@@ -99,10 +102,10 @@ def create_app(services: Services, name: str = "shebao_voice", audiosocket: bool
 
     @app.get("/health")
     async def health(request: Request) -> res.HTTPResponse:
-        model = getattr(services.recognizers, "path", None)
         return res.json({
             "status": "ok",
-            "model": Path(model).name if model else type(services.recognizers).__name__,
+            "recognition": services.recognition,  # "none": keypad only; "vosk:<model>": speech and keypad
+            "keypad_menu": services.menu.ranked_by if services.menu else None,
             "active_calls": services.active_calls,
             "max_calls": settings.max_calls,
             "audiosocket_port": server.port if audiosocket else None,

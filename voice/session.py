@@ -8,9 +8,12 @@ import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from voice.desk import HandoffDesk
 from voice.frames import Frame, Hangup, Tick
+from voice.ivr.menu import GeneratedMenu
+from voice.ivr.service import KeypadService
 from voice.pipeline import Pipeline, Stage
 from voice.rasa import BotClient
 from voice.recognition import RecognizerFactory
@@ -35,29 +38,52 @@ TICK_S = 0.1
 
 @dataclass
 class Services:
-    """What every call shares: one model, one speech cache, the bot, the desk and the store."""
+    """What every call shares: one model (or none: keypad mode), one speech cache, the bot, the desk and the store."""
 
     settings: Settings
-    recognizers: RecognizerFactory
+    recognizers: RecognizerFactory | None  # None: no speech model, callers are served by keypad (`menu`)
     speech: SpeechCache
     bot: BotClient
     desk: HandoffDesk
     store: CallStore
     routes: RouteBook = field(default_factory=RouteBook)
     executor: Executor | None = None
+    menu: GeneratedMenu | None = None
     active_calls: int = 0
     finished_calls: list[CallRecord] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.recognizers is None and self.menu is None:
+            raise ValueError("Services without a recogniser need the keypad menu (voice.ivr.menu.load_menu).")
+
+    @property
+    def recognition(self) -> str:
+        """How callers are heard: 'none' (keypad only) or 'vosk:<model folder>'."""
+        if self.recognizers is None:
+            return "none"
+        path = getattr(self.recognizers, "path", None)
+        return f"vosk:{Path(path).name}" if path else type(self.recognizers).__name__
 
 
 def build_stages(sink: CallSink, services: Services, record: CallRecord, pipeline: Pipeline) -> list[Stage]:
     """The call's pipeline, in the order audio and text flow through it."""
     settings = services.settings
+    if services.recognizers is None:  # keypad mode: no listening stages, the menu answers the keys
+        assert services.menu is not None
+        listening: list[Stage] = []
+        keypad = KeypadService(services.menu.root, services.bot)
+        dialogue = Dialogue(keypad, settings, pipeline.push, opening=keypad.opening(), keypad_only=True)
+    else:
+        listening = [
+            Endpointer(settings.timings),                          # audio → utterance boundaries
+            Recogniser(services.recognizers, services.executor),   # utterance audio → transcript
+            NumberNormaliser(),                                     # 幺三八… → 138…
+        ]
+        dialogue = Dialogue(services.bot, settings, pipeline.push)
     return [
-        Endpointer(settings.timings),                          # audio → utterance boundaries
-        Recogniser(services.recognizers, services.executor),   # utterance audio → transcript
-        NumberNormaliser(),                                     # 幺三八… → 138…
+        *listening,
         KeypadCollector(settings.timings.keypad_timeout_ms),    # keys → entries, 0 → a person
-        Dialogue(services.bot, settings, pipeline.push),        # input → Rasa turn → reply
+        dialogue,                                               # input → Rasa turn (or keypad menu) → reply
         Recorder(record, services.store),                       # transcript and outcome, saved at the end
         Handoff(services.desk, record),                         # transfer → ticket for the expert seat
         SpeechFormatter(),                                      # reply → speakable text

@@ -131,7 +131,7 @@ def fake_rasa_reply(sender: str, message: str) -> list[dict[str, Any]]:
                              {"title": "不用了", "payload": "/goodbye"}])]
     if message == "/goodbye":
         return [msg("感谢您的来电，再见。", custom={"end_call": True})]
-    if "挂失" in message or "社保卡" in message or message == "/card_loss":
+    if "挂失" in message or "社保卡" in message or message in ("/card_loss", "/report_card_loss"):
         return [msg("请说出您的身份证号码。", custom={"voice": {"expect": "id_number"}})]
     if "养老" in message:
         return [msg("查看 https://example.invalid/pension 了解详情。",

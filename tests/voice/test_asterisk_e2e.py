@@ -39,16 +39,29 @@ def _ensure_chroot() -> None:
     subprocess.run(["bash", str(REPO / "scripts" / "voice" / "build_asterisk_chroot.sh")], check=True, timeout=900)
 
 
-def test_sip_call_hears_greeting_uses_keypad_and_reaches_the_expert_queue() -> None:
+def run_call(scenario: str) -> dict:
+    """One scripted SIP call through the real Asterisk; the script's JSON report."""
     reason = _missing()
     if reason:
         pytest.skip(reason)
     _ensure_chroot()
-    run = subprocess.run([sys.executable, str(REPO / "scripts" / "voice" / "asterisk_e2e.py"), "--chroot", str(CHROOT)],
-                         capture_output=True, text=True, timeout=240, cwd=REPO)
+    run = subprocess.run([sys.executable, str(REPO / "scripts" / "voice" / "asterisk_e2e.py"), "--chroot", str(CHROOT),
+                          "--scenario", scenario], capture_output=True, text=True, timeout=240, cwd=REPO)
     lines = [line for line in run.stdout.splitlines() if line.startswith("{")]
     assert lines, f"no report from the end-to-end run:\n{run.stderr[-3000:]}"
     report = json.loads(lines[-1])
     failed = [name for name, ok in report["checks"].items() if not ok]
     assert not failed, f"failed checks {failed}; report: {json.dumps(report, ensure_ascii=False)}"
+    return report
+
+
+def test_sip_call_hears_greeting_uses_keypad_and_reaches_the_expert_queue() -> None:
+    report = run_call("spoken")
     assert report["rasa_messages"][-1] == "/human_handoff"
+
+
+def test_keypad_mode_sip_call_walks_the_menu_hears_an_answer_and_presses_0_for_a_person() -> None:
+    """No speech model: the generated menu by keys, an entry's voice answer, then 0 → the expert queue."""
+    report = run_call("keypad")
+    assert report["recognition"] == "none" and report["expected"]["service"] == "社保卡密码和解锁"
+    assert report["call"]["reason"] == "caller_pressed_0"

@@ -197,6 +197,26 @@ async def phone_call(tmp_path: Path) -> AsyncIterator[PhoneCall]:
         await bot.aclose()
 
 
+@contextlib.asynccontextmanager
+async def keypad_phone_call(tmp_path: Path) -> AsyncIterator[PhoneCall]:
+    """As phone_call, but the gateway has no speech model: keypad mode with the generated menu."""
+    from knowledge.schema import load_entries
+    from voice.ivr.menu import build_menu, load_layout
+
+    url = real_rasa_url()
+    bot = RecordingRasa(url)
+    try:
+        async with serve(fake_desk_app(TOKEN)) as desk_port:
+            services = services_for(make_settings(tmp_path), ScriptedRecognizerFactory(), url, f"http://127.0.0.1:{desk_port}")
+            services.recognizers, services.menu, services.bot = None, build_menu(load_entries(), load_layout()), bot
+            async with serve(gateway(services)) as port:
+                async with MediaStreamCaller(f"ws://127.0.0.1:{port}/media-stream") as caller:
+                    await caller.wait_for_audio(0, timeout=10)  # the greeting and the main menu
+                    yield PhoneCall(caller, bot, HearingRecognizerFactory(), services.store)
+    finally:
+        await bot.aclose()
+
+
 def card_stage(turn: Turn) -> str | None:
     """The card stage the bot reported (custom.card.stage), if any."""
     for m in turn.reply:
@@ -332,3 +352,28 @@ async def test_the_name_prompt_is_not_taken_for_a_number_prompt(tmp_path: Path) 
     if saved["slots"].get("id_number") != "身份证尾号0023":
         problems.append(f"the call record's id_number slot was overwritten by the name: {saved['slots']}")
     assert not problems, "\n".join(problems)
+
+
+async def test_keypad_mode_loss_report_takes_the_id_on_the_keypad_and_stops_honestly_at_the_name(tmp_path: Path) -> None:
+    """No speech model: 社保卡业务 › 社保卡挂失 › 办理社保卡临时挂失 starts Rasa's loss flow; the ID goes in by keys;
+    the name cannot be keyed, so the caller is told and offered 0 or *; * cancels the card service in Rasa."""
+    from voice import prompts
+
+    id_number, name, _ = loss_citizen()
+    async with keypad_phone_call(tmp_path) as call:
+        for key in "11":  # 社保卡业务, then 社保卡挂失: the menu answers, Rasa gets nothing
+            await call.caller.press(key)
+            await call.caller.wait_for_audio(asyncio.get_running_loop().time(), timeout=10)
+        assert call.bot.turns == []
+        first = await call.press("1")
+        assert "挂失" in first.said and first.expect == "id_number", first.reply
+        name_q = await call.press(id_number.replace("X", "*") + "#")
+        assert "姓名" in name_q.said and name_q.expect == "free", name_q.reply
+        cancelled = await call.press("*")
+        assert "已取消" in cancelled.said, cancelled.reply
+    assert inputs(call) == [("/report_card_loss", "keypad"), (id_number, "keypad"), ("/deny", "keypad")]
+    saved = await call.saved()
+    bot = [line["text"] for line in saved["transcript"] if line["role"] == "bot"]
+    assert any(text.endswith(prompts.KEYPAD_NEEDS_SPEECH) for text in bot), bot
+    assert bot[-1].endswith(prompts.KEYPAD_KEYS) and "社保卡挂失。" in bot[-1]  # back in the menu it came from
+    assert id_number not in str(saved) and name not in call.said

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +48,7 @@ def expectation_of(messages: tuple[dict[str, Any], ...]) -> Expectation:
         return "free"
     last = messages[-1]
     voice = (last.get("custom") or {}).get("voice") if isinstance(last.get("custom"), dict) else None
-    if isinstance(voice, dict) and voice.get("expect") in ("free", "yes_no", *NUMBER_EXPECTATIONS):
+    if isinstance(voice, dict) and voice.get("expect") in ("free", "yes_no", "menu", *NUMBER_EXPECTATIONS):
         return voice["expect"]
     text = str(last.get("text") or "")
     if last.get("buttons"):
@@ -60,7 +60,8 @@ def expectation_of(messages: tuple[dict[str, Any], ...]) -> Expectation:
     return "free"
 
 
-def _custom(messages: tuple[dict[str, Any], ...], key: str) -> dict[str, Any] | None:
+def custom_field(messages: Sequence[dict[str, Any]], key: str) -> dict[str, Any] | None:
+    """The first `custom.<key>` of the messages ({} for `true`), or None when none has it."""
     for message in messages:
         custom = message.get("custom")
         if isinstance(custom, dict) and isinstance(custom.get(key), dict):
@@ -79,13 +80,17 @@ class _Prompt:
 class Dialogue(Stage):
     """Turns caller input into Rasa turns and decides what the bot says and when to hand off."""
 
-    def __init__(self, bot: BotClient, settings: Settings, feedback: Callable[[Frame], None]) -> None:
+    def __init__(self, bot: BotClient, settings: Settings, feedback: Callable[[Frame], None],
+                 opening: Sequence[dict[str, Any]] = (), keypad_only: bool = False) -> None:
+        """`opening`: what the call starts with (default: the spoken greeting); `keypad_only`: no recogniser."""
         self.bot = bot
         self.settings = settings
         self.feedback = feedback
+        self.keypad_only = keypad_only
         self.call_id = ""
         self.source = ""  # phone:<caller number> when known (per-source verification limits)
-        self.last = _Prompt(BotReply(messages=({"text": prompts.GREETING},)), self._listen("free", ()))
+        first = tuple(opening) or ({"text": prompts.GREETING},)
+        self.last = _Prompt(BotReply(messages=first), self._listen(expectation_of(first), []))
         self.listening_since: float | None = None
         self.silences = 0
         self.confirming: str | None = None
@@ -95,6 +100,8 @@ class Dialogue(Stage):
         t = self.settings.timings
         if expect in NUMBER_EXPECTATIONS:
             return ListenFor(expect=expect, eou_silence_ms=t.eou_silence_number_ms, grammar=prompts.DIGIT_GRAMMAR)
+        if expect == "menu":  # keys only: the keypad service reads them
+            return ListenFor(expect="menu", eou_silence_ms=t.eou_silence_ms)
         titles = tuple(str(b.get("title", "")) for b in buttons if b.get("title"))
         payloads = tuple(str(b.get("payload") or b.get("title") or "") for b in buttons)
         answers: tuple[str, ...] = (*titles, *prompts.YES_WORDS, *prompts.NO_WORDS, "人工")
@@ -155,10 +162,11 @@ class Dialogue(Stage):
             return
         self.silences += 1
         if self.silences > self.settings.no_input_max_reprompts:
-            async for out in self._hand_off("no_input", prompts.TRANSFER_NO_INPUT):
+            say = prompts.KEYPAD_TRANSFER_NO_INPUT if self.keypad_only else prompts.TRANSFER_NO_INPUT
+            async for out in self._hand_off("no_input", say):
                 yield out
             return
-        async for out in self._say(self.last, prefix=prompts.NO_INPUT):
+        async for out in self._say(self.last, prefix=prompts.KEYPAD_NO_INPUT if self.keypad_only else prompts.NO_INPUT):
             yield out
 
     async def _on_speech(self, transcript: Transcript) -> AsyncIterator[Frame]:
@@ -223,7 +231,7 @@ class Dialogue(Stage):
             return
         if not any(m.get("text") or (m.get("custom") or {}).get("kb") for m in messages):
             messages = (*messages, {"text": prompts.NO_ANSWER})
-        handoff = _custom(messages, "handoff")
+        handoff = custom_field(messages, "handoff")
         if handoff is not None and handoff.get("status") == "unavailable":
             handoff = None  # the bot could not reach the desk and told the caller so: stay with the bot
         reply = BotReply(messages=messages, at=at)
@@ -235,7 +243,7 @@ class Dialogue(Stage):
             yield EndCall(action="transfer", queue=queue, reason=str(handoff.get("reason") or "bot_handoff"),
                           details=handoff)
             return
-        if _custom(messages, "end_call") is not None:
+        if custom_field(messages, "end_call") is not None:
             self.ended = True
             yield reply
             yield EndCall(action="hangup", reason="completed")

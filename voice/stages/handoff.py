@@ -24,8 +24,11 @@ REASONS = {
 def summary_of(record: CallRecord, reason: str) -> str:
     """A one-line summary for the agent: why the call came, why it was handed over."""
     asked = [line.text for line in record.transcript if line.role == "caller"]
+    why = REASONS.get(reason, reason)
+    if asked and all(len(text) == 1 for text in asked):  # keypad menu keys only: the transcript has the menus
+        return f"电话来电（按键服务）。来电人依次按键：{'、'.join(asked)[:60]}。转人工原因：{why}。"
     topic = asked[0] if asked else "（来电人尚未说明问题）"
-    return f"电话来电。来电人首先说：{topic[:60]}。转人工原因：{REASONS.get(reason, reason)}。"
+    return f"电话来电。来电人首先说：{topic[:60]}。转人工原因：{why}。"
 
 
 class Handoff(Stage):

@@ -1,4 +1,4 @@
-"""Keypad (DTMF) input: numbers ended by #, * as X, menu digits, and 0 for a person."""
+"""Keypad (DTMF) input: numbers ended by #, * as X, menu keys, and 0 for a person."""
 
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ class KeypadCollector(Stage):
             self.buffer = ""
             yield HumanRequested(at=frame.at)
         elif not collecting:
-            if key.isdigit():
+            # a keypad menu takes every key (* goes back); elsewhere only digits choose
+            if key.isdigit() or self.expect == "menu":
                 yield KeypadEntry(digits=key, at=frame.at)
         elif key == "#":
             if self.buffer:
