@@ -188,7 +188,7 @@ def attach_desk(app: Sanic) -> None:
             conv.mode = "human"
             return {"id": h.id, "status": h.status, "position": queue_position(s, h), "queue": h.queue}
 
-        info = await store.run(create)
+        info = await store.run_once_more_on_conflict(create)  # two requests at once: one hand-off, both answered
         if info["status"] == "offhours":
             info["message"] = (f"现在不是人工服务时间（{settings.desk_hours}）。您可以直接留言，说明要办的事和联系电话，"
                                "我们会登记为工单，上班后尽快处理；也可以拨打 12345 热线。")

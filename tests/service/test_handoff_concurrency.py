@@ -150,3 +150,36 @@ async def test_a_callback_pressed_many_times_at_once_files_one_work_order(databa
     assert [new for _, _, new in results].count(True) == 1
     assert len({w["id"] for _, w, _ in results}) == 1
     assert app.ctx.store.call(lambda s: s.scalar(select(func.count()).select_from(WorkOrder))) == 1
+
+
+async def test_simultaneous_handoff_requests_for_one_conversation_open_one_handoff(database_url, monkeypatch):
+    """The bot and the voice gateway (or a double click) ask for a person at the same moment: one hand-off."""
+    app = make_app(database_url, monkeypatch)
+    cid = "conc-open-0001"
+    async with serve(app) as port, httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        answers = await asyncio.gather(*(http.post("/api/handoff", headers=TOKEN, json={
+            "conversation_id": cid, "queue": "社保卡", "reason": "市民要求人工",
+            "transcript": [{"role": "caller", "text": f"第{i}句"}]}) for i in range(N)))
+    assert [r.status_code for r in answers] == [200] * N, [r.text for r in answers]
+    assert len({r.json()["id"] for r in answers}) == 1
+    open_rows = app.ctx.store.call(lambda s: s.scalar(select(func.count()).select_from(Handoff).where(
+        Handoff.conversation_id == cid, Handoff.status.in_(("queued", "claimed")))))
+    assert open_rows == 1
+    # no request was lost: each brought its transcript line, stored once
+    lines = app.ctx.store.call(lambda s: sorted(s.scalars(select(Message.text).where(Message.conversation_id == cid))))
+    assert lines == sorted(f"第{i}句" for i in range(N))
+
+
+def test_a_database_from_before_the_one_open_handoff_rule_gets_it_at_start_up(database_url):
+    from sqlalchemy import inspect, text
+
+    from webapp.store import Store
+
+    store = Store(database_url)
+    with store.engine.begin() as conn:
+        conn.execute(text("DROP INDEX uq_handoffs_open_conversation"))
+    assert "uq_handoffs_open_conversation" not in {i["name"] for i in inspect(store.engine).get_indexes("handoffs")}
+    store.engine.dispose()
+    store = Store(database_url)  # the next start of the web app
+    assert "uq_handoffs_open_conversation" in {i["name"] for i in inspect(store.engine).get_indexes("handoffs")}
+    store.engine.dispose()
