@@ -7,11 +7,14 @@ told to send it again (it keeps it, and `client_id` makes a resent line count on
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import re
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import select
@@ -89,6 +92,23 @@ class ChatService:
         self.on_rating_reply = None
         # conversation -> time.monotonic() since when no chat page of it is open (for abandoned hand-offs)
         self._away: dict[str, float] = {}
+        # conversation -> [lock, users]: one citizen line at a time per conversation, in the order they came
+        self._turns: dict[str, list] = {}
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, cid: str) -> AsyncIterator[None]:
+        """A conversation's lines are stored and answered one after the other, in arrival order (asyncio.Lock
+        is first come, first served), whether they come from two tabs, the WebSocket or the HTTP fallback.
+        Within one web-app process; across replicas the issue on scale-out adds a shared lock."""
+        turn = self._turns.setdefault(cid, [asyncio.Lock(), 0])
+        turn[1] += 1
+        try:
+            async with turn[0]:
+                yield
+        finally:
+            turn[1] -= 1
+            if turn[1] == 0:
+                self._turns.pop(cid, None)
 
     async def state(self, cid: str) -> dict[str, Any]:
         """Transcript and mode of a conversation (for page load and reconnect)."""
@@ -174,6 +194,10 @@ class ChatService:
         if not valid_cid(cid):
             raise ChatError("会话标识无效，请刷新页面。")
         text = self.check(text)
+        async with self._turn(cid):
+            await self._citizen_line(cid, text, display, source, client_id)
+
+    async def _citizen_line(self, cid: str, text: str, display: str | None, source: str, client_id: str | None) -> None:
         shown, payload = masked_line(text, display)
         client_id = client_id if isinstance(client_id, str) and CLIENT_ID_RE.match(client_id) else None
         try:

@@ -77,7 +77,7 @@ async def test_a_line_the_database_cannot_store_is_asked_again_and_kept_once(tmp
         cid, _, ws = await open_chat(http, port)
         async with ws:
             frame = json.dumps({"type": "message", "text": "社保卡丢了怎么办", "client_id": "line0001"})
-            outage.fail("citizen_message", 3)  # the first try and both of the web app's own retries
+            outage.fail("ChatService._citizen_line", 3)  # the first try and both of the web app's own retries
             await ws.send(frame)
             busy = await until(ws, lambda e: e["type"] == "error")
             assert busy["code"] == "retry" and busy["client_id"] == "line0001" and "重新发送" in busy["text"]
@@ -102,7 +102,7 @@ async def test_a_short_database_hiccup_is_retried_by_the_web_app_unseen(tmp_path
     async with serve(app) as port, httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
         cid, _, ws = await open_chat(http, port)
         async with ws:
-            outage.fail("citizen_message", 1)
+            outage.fail("ChatService._citizen_line", 1)
             await ws.send(json.dumps({"type": "message", "text": "养老金怎么查", "client_id": "hiccup01"}))
             event = await until(ws, lambda e: e["type"] in ("error", "message") and
                                 (e["type"] == "error" or e["message"]["role"] == "bot"))
@@ -145,7 +145,7 @@ async def test_the_http_fallback_answers_503_and_keeps_a_resent_line_once(tmp_pa
         page = await http.get("/api/chat/state")
         cid = page.json()["cid"]
         body = {"text": "工伤怎么认定", "client_id": "http0001"}
-        outage.fail("citizen_message", 3)
+        outage.fail("ChatService._citizen_line", 3)
         r = await http.post("/api/chat/message", json=body)
         assert r.status_code == 503 and r.json()["retry"] is True and r.headers["Retry-After"]
         r = await http.post("/api/chat/message", json=body)
