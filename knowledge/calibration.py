@@ -30,7 +30,7 @@ TARGET_WRONG_DIRECT = 0.03  # questions that have an answer, answered directly w
 TARGET_NO_ENTRY = 0.25  # questions no entry answers (content gaps), answered directly with a related entry
 TARGET_OUT_OF_SCOPE = 0.03  # out-of-scope messages answered directly (most never reach here: NLU routes them)
 TARGET_STRICT = 0.01  # every rate, for a message NLU called out_of_scope (answered only when sure)
-SUGGESTION_COST = 0.5  # a useless "您是想问" menu, relative to a useful one withheld
+SUGGESTION_COST = 0.25  # a useless "您是想问" menu, relative to a useful one withheld
 EVALSET_FILE = Path(__file__).resolve().parent / "evalset" / "citizen.yml"
 
 
@@ -73,11 +73,11 @@ def _labelled_rankings(kb: KnowledgeBase, labelled: list[tuple[str, set[str] | N
     for qi, (text, expected) in enumerate(labelled):
         lex, dense, qv = kb.view_scores(text, vecs[qi]) if vecs is not None else (kb.view_scores_lexical(text), None, None)
         right = {index[e] for e in expected if e in index} if expected else set()
-        out.append((*kb.entry_scores(lex, dense, qv), right))
+        out.append((*kb.entry_scores(lex, dense, qv), right, dense))
     return out
 
 
-def _rankings(kb: KnowledgeBase, negatives: list[str]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, set[int]]]:
+def _rankings(kb: KnowledgeBase, negatives: list[str]) -> list[tuple]:
     """(fused, dense, lexical) entry scores and the right entries (empty: none) for leave-one-out questions."""
     out = []
     neg_vecs = _query_vectors(kb, negatives)
@@ -91,11 +91,11 @@ def _rankings(kb: KnowledgeBase, negatives: list[str]) -> list[tuple[np.ndarray,
         if dense is not None:
             dense = dense.copy()
             dense[vi] = -1.0
-        out.append((*kb.entry_scores(lex, dense, qv, held_out=vi), {int(owner)}))
+        out.append((*kb.entry_scores(lex, dense, qv, held_out=vi), {int(owner)}, dense))
     for qi, q in enumerate(negatives):
         qv = neg_vecs[qi] if neg_vecs is not None else None
         lex, dense, qv = kb.view_scores(q, qv) if qv is not None else (kb.view_scores_lexical(q), None, None)
-        out.append((*kb.entry_scores(lex, dense, qv), set()))
+        out.append((*kb.entry_scores(lex, dense, qv), set(), dense))
     return out
 
 
@@ -119,8 +119,8 @@ def calibrate(kb: KnowledgeBase, negatives: list[str] | None = None,
         source = "leave-one-out paraphrases"
     pos = np.array([bool(r[3]) for r in rows])
     feats, correct, in_top3 = [], [], []
-    for fused, dense, lex, right in rows:
-        feats.append(kb.features(fused, dense, lex))
+    for fused, dense, lex, right, views in rows:
+        feats.append(kb.features(fused, dense, lex, views))
         order = np.argsort(-fused)[:3]
         correct.append(bool(right) and int(order[0]) in right)
         in_top3.append(bool(right) and any(int(o) in right for o in order))

@@ -27,6 +27,26 @@ log = logging.getLogger(__name__)
 Mode = Literal["lexical", "dense", "hybrid"]
 INDEX_VERSION = "5"
 WEIGHTS_FILE = Path(__file__).resolve().parent / "retrieval.yml"
+VOTE_K = 10  # nearest wordings that vote for the top entry (a confidence feature)
+TRAINSET_LABELS = Path(__file__).resolve().parent / "trainset" / "labels"
+
+
+def citizen_wordings(labels_dir: Path = TRAINSET_LABELS) -> dict[str, list[str]]:
+    """Realistic citizens' questions (knowledge/trainset) as extra index wordings of the entry that answers them.
+
+    Each labelled question goes to the first entry its labeller listed (the one that answers it best):
+    a long narrated question in the index meets the next citizen who tells a similar story. Questions no
+    entry answers are not used. These wordings live in the index only, never in the entries' content.
+    """
+    import yaml
+
+    out: dict[str, list[str]] = {}
+    for f in sorted(labels_dir.glob("*.yml")) if labels_dir.is_dir() else []:
+        for it in yaml.safe_load(f.read_text(encoding="utf-8"))["items"]:
+            expected = it.get("expected") or []
+            if expected:
+                out.setdefault(str(expected[0]), []).append(str(it["text"]))
+    return out
 
 
 @dataclass(frozen=True)
@@ -125,16 +145,18 @@ class KnowledgeBase:
 
     def __init__(self, entries: list[KbEntry], embedder: Embedder | None = None,
                  cache_dir: Path | str | None = None, calibration: Calibration | None = None,
-                 weights: FusionWeights | None = None, mode: Mode | None = None) -> None:
+                 weights: FusionWeights | None = None, mode: Mode | None = None,
+                 extra_views: dict[str, list[str]] | None = None) -> None:
         t0 = time.perf_counter()
         self.entries = entries
         self.by_id = {e.id: e for e in entries}
         self.embedder = embedder
         self.cache_dir = Path(cache_dir) if cache_dir else None
+        extra_views = extra_views or {}
         views: list[str] = []
         owner: list[int] = []
         for i, e in enumerate(entries):
-            for v in e.views:
+            for v in (*e.views, *extra_views.get(e.id, ())):
                 views.append(v)
                 owner.append(i)
         self.views = views
@@ -178,8 +200,10 @@ class KnowledgeBase:
 
         The calibration is never fitted here: it is fitted once, offline, by
         `python -m knowledge.cli calibrate --write`, so every machine decides alike.
+        The index also holds the realistic training questions as wordings of their entries
+        (`citizen_wordings`), as the shipped calibration was fitted with them.
         """
-        kb = cls(load_entries(content_dir), embedder, cache_dir)
+        kb = cls(load_entries(content_dir), embedder, cache_dir, extra_views=citizen_wordings())
         kb.fingerprint = content_fingerprint(content_dir)
         if calibrate:
             kb.calibration = load_calibration(kb.mode, kb.model_id)
@@ -236,14 +260,23 @@ class KnowledgeBase:
             dense_e = dense_e + w.answer * (self.answer_vectors @ query_vec)
         return dense_e + w.lexical * lex_e, dense_e, lex_e
 
-    def features(self, fused: np.ndarray, dense_e: np.ndarray, lex_e: np.ndarray) -> np.ndarray:
+    def features(self, fused: np.ndarray, dense_e: np.ndarray, lex_e: np.ndarray,
+                 dense_views: np.ndarray | None = None) -> np.ndarray:
         """Features of a ranking used to estimate whether its top entry is right."""
         order = np.argsort(-fused)[:3]
+        vote = 0.0
+        if dense_views is not None and len(dense_views) >= VOTE_K:  # share of the nearest wordings owned by the top entry
+            near = np.argpartition(-dense_views, VOTE_K)[:VOTE_K]
+            vote = float(np.mean(self.view_owner[near] == order[0]))
         top = fused[order[0]]
         second = fused[order[1]] if len(order) > 1 else 0.0
         third = fused[order[2]] if len(order) > 2 else 0.0
         agree = float(np.argmax(dense_e) == np.argmax(lex_e)) if dense_e.any() else 1.0
-        return np.array([top, top - second, dense_e[order[0]], lex_e[order[0]], agree, top - third], dtype=np.float64)
+        dense_first = float(np.argmax(dense_e) == order[0]) if dense_e.any() else 1.0
+        lex_first = float(np.argmax(lex_e) == order[0])
+        same_cat = float(len(order) > 1 and self.entries[order[0]].category == self.entries[order[1]].category)
+        return np.array([top, top - second, dense_e[order[0]], lex_e[order[0]], agree, top - third,
+                         dense_first, lex_first, same_cat, vote], dtype=np.float64)
 
     def search(self, query: str, k: int = 5) -> list[Hit]:
         """The k best entries for the question."""
@@ -267,9 +300,10 @@ class KnowledgeBase:
         query = (query or "").strip()
         if not kbtext.lexical_tokens(query):
             return Decision("none", 0.0, [])
-        fused, dense_e, lex_e = self.entry_scores(*self.view_scores(query))
+        lex, dense, qv = self.view_scores(query)
+        fused, dense_e, lex_e = self.entry_scores(lex, dense, qv)
         cal = self.calibration
-        conf = cal.confidence(self.features(fused, dense_e, lex_e))
+        conf = cal.confidence(self.features(fused, dense_e, lex_e, dense))
         hits = self._hits(fused, dense_e, lex_e, max(k, 3))
         band: Band = cal.band(conf, strict)
         ask = None

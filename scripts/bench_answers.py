@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from knowledge import text as kbtext  # noqa: E402
 from knowledge.calibration import fit_shipped  # noqa: E402
 from knowledge.embedding import E5Embedder  # noqa: E402
-from knowledge.retriever import KnowledgeBase  # noqa: E402
+from knowledge.retriever import KnowledgeBase, citizen_wordings  # noqa: E402
 from knowledge.schema import load_entries  # noqa: E402
 
 EVAL = ROOT / "knowledge" / "evalset"
@@ -107,7 +107,7 @@ def run_variant(name: str) -> dict:
     kbtext.USE_DIALECT = dialect
     t0 = time.perf_counter()
     emb = E5Embedder(str(model), precision=precision, threads=int(os.environ.get("EMBEDDING_THREADS", "1"))) if model else None
-    kb = KnowledgeBase(load_entries(), emb, CACHE)
+    kb = KnowledgeBase(load_entries(), emb, CACHE, extra_views=citizen_wordings())
     t_index = time.perf_counter() - t0
     t0 = time.perf_counter()
     kb.calibration = fit_shipped(kb)

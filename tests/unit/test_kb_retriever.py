@@ -92,3 +92,32 @@ def test_reindex_embeds_only_changed_texts(tmp_path):
     second = KnowledgeBase(load_entries(content), emb, tmp_path / "cache")
     assert second.embedded_now == 1
     assert second.search("社保卡弄丢了咋整")[0].entry.id == "test-0001"
+
+
+def test_citizen_wordings_go_to_the_first_accepted_entry_and_are_searched(tmp_path):
+    from knowledge.retriever import citizen_wordings
+
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (labels / "a.yml").write_text(
+        "items:\n"
+        "  - {n: 0, text: 俺那个小卡片洗衣机里转了一圈刷不出来了, expected: [card-0002, card-0001]}\n"
+        "  - {n: 1, text: 没有哪一条能答的问题, expected: []}\n", encoding="utf-8")
+    extra = citizen_wordings(labels)
+    assert extra == {"card-0002": ["俺那个小卡片洗衣机里转了一圈刷不出来了"]}  # first accepted only; none for []
+    entries = load_entries(SMALL)
+    target = "test-0003"  # about the retirement age: nothing to do with a washed card
+    plain = KnowledgeBase(entries, None, tmp_path)
+    kb = KnowledgeBase(entries, None, tmp_path, extra_views={target: ["俺那个小卡片洗衣机里转了一圈刷不出来了"]})
+    assert len(kb.views) == len(plain.views) + 1
+    assert kb.search("小卡片洗衣机里转了一圈", k=1)[0].entry.id == target
+    assert plain.search("小卡片洗衣机里转了一圈", k=1)[0].entry.id != target
+
+
+def test_the_shipped_index_holds_the_training_questions_and_no_evaluation_question():
+    from knowledge.retriever import citizen_wordings
+
+    extra = citizen_wordings()
+    assert sum(map(len, extra.values())) > 500  # knowledge/trainset: about 600 labelled questions
+    ids = {e.id for e in load_entries()}
+    assert set(extra) <= ids  # every wording belongs to an existing entry
