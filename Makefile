@@ -29,9 +29,14 @@ index: model ## embed the knowledge base and calibrate the answer bands (cached;
 
 setup: envs model index ## everything `make run` needs
 
-system-deps: ## Debian packages the tests need (Chromium, espeak-ng, sox, sipp…) and the test Asterisk; idempotent
+REPORT_PACKAGES := fonts-noto-cjk poppler-utils  # Chinese font for the PDF report; pdftotext/pdftoppm for its tests
+
+system-deps: ## Debian packages the tests need (Chromium, espeak-ng, sox, sipp, CJK font, poppler…) and the test Asterisk; idempotent
 	@bash scripts/setup_system.sh
 	@bash scripts/voice/setup_system.sh
+	@need=$$(for p in $(REPORT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	 if [ -n "$$need" ]; then echo "[system] installing" $$need; apt-get update -qq; \
+	   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$need >/dev/null; fi
 
 voice-model: ## download the official Mandarin Vosk model (needs internet; see docs/voice.md)
 	@bash scripts/voice/download_model.sh
@@ -90,7 +95,7 @@ analytics-demo: envs ## a simulated month of traffic (var/sim) ingested into the
 analytics-bench: envs ## ingest rate (1 M events) and detector precision/recall on simulated years (figures into docs/analytics.md)
 	@bash -c '. scripts/env.sh && $(SVC) scripts/bench_analytics.py'
 
-report: envs ## the monthly analysis report in Chinese: make report MONTH=YYYY-MM (var/reports/YYYY-MM.html)
+report: envs ## the monthly analysis report in Chinese: make report MONTH=YYYY-MM (var/reports/YYYY-MM.html, .pdf, .xlsx)
 	@test -n "$(MONTH)" || { echo "usage: make report MONTH=YYYY-MM"; exit 2; }
 	@bash -c '. scripts/env.sh && $(SVC) -m analytics.report --month $(MONTH)'
 

@@ -53,7 +53,11 @@ FIGURES: dict[str, Figure] = {f.name: f for f in (
     Figure("answers", "解答次数", "次", "knowledge answers given (bands confident and chosen), per topic or per entry"),
     Figure("unhelpful_rate", "没帮助率", "%", "answers followed by 没帮助 before the next answer ÷ answers"),
     Figure("handoff_after_rate", "答后转人工率", "%", "answers followed by a hand-off request before the next answer ÷ answers"),
+    Figure("repeat_rate", "重复咨询率", "%",
+           "web sessions with a topic whose citizen (the same chat conversation) had a session on the same topic in the "
+           "7 days before ÷ web sessions with a topic"),
 )}
+REPEAT_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -223,6 +227,35 @@ def topic_sessions(s: Session, period: Period, by: Sequence[str] = (), level: st
         counts[tuple(row[: len(by)]) + (name,)] += row[len(by) + 1]
     rows = [{**dict(zip(by, k[:-1], strict=True)), "topic": k[-1], "sessions": n} for k, n in counts.items()]
     return sorted(rows, key=lambda r: (tuple(r[b] for b in by), -r["sessions"], r["topic"]))
+
+
+def repeat_contacts(s: Session, period: Period, days: int = REPEAT_DAYS) -> dict[str, Any]:
+    """Citizens who came back about the same topic within `days` days (web chat only: a phone call has no caller key
+    in the store). A citizen is a chat conversation (the web app keeps it in a cookie); no identifier is returned."""
+    lookback = period.start - dt.timedelta(days=days)
+    rows = s.execute(select(ChatSession.conversation_id, ChatSession.topic, ChatSession.started_at, ChatSession.day)
+                     .where(ChatSession.day >= lookback.isoformat(), ChatSession.day < period.end.isoformat(),
+                            ChatSession.citizen_turns > 0, ChatSession.topic.is_not(None), ChatSession.channel == "web")
+                     .order_by(ChatSession.conversation_id, ChatSession.started_ts)).all()
+    last: dict[tuple[str, str], dt.datetime] = {}
+    sessions = repeats = 0
+    citizens: set[str] = set()
+    per_topic: dict[str, list] = defaultdict(lambda: [0, set()])
+    for conv, topic, started, day in rows:
+        before = last.get((conv, topic))
+        last[(conv, topic)] = started
+        if day < period.start.isoformat():
+            continue
+        sessions += 1
+        if before is not None and started - before <= dt.timedelta(days=days):
+            repeats += 1
+            citizens.add(conv)
+            per_topic[topic][0] += 1
+            per_topic[topic][1].add(conv)
+    topics = sorted(({"topic": t, "repeat_sessions": n, "citizens": len(c)} for t, (n, c) in per_topic.items()),
+                    key=lambda r: (-r["repeat_sessions"], r["topic"]))
+    return {"days": days, "sessions": sessions, "repeat_sessions": repeats, "repeat_citizens": len(citizens),
+            "repeat_rate": rate(repeats, sessions), "topics": topics}
 
 
 def summary(s: Session, period: Period) -> dict[str, Any]:

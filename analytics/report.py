@@ -1,11 +1,14 @@
 """The monthly analysis report (月度分析报告) as one self-contained HTML page in Chinese.
 
-    python -m analytics.report --month 2026-10        # writes var/reports/2026-10.html
+    python -m analytics.report --month 2026-10        # writes var/reports/2026-10.html, .xlsx and .pdf
 
-Contents: the month's volume with 环比 (previous month) and 同比 (same month last year), by channel;
-直接解答率 / 转人工率 / 满意率 for the month and the six months before (trend); hand-off reasons; the seat's
-waiting and handling times; top-10 topics with 环比; the alerts fired; knowledge gaps (questions not
-found, entries most often rated 没帮助 or followed by a hand-off). Every number comes from analytics.figures.
+Contents: the month's volume with 环比 (previous month) and 同比 (same month last year), by channel, with a
+chart of daily volume by channel; 直接解答率 / 转人工率 / 满意率 for the month and the six months before
+(trend, charted); hand-off reasons; the seat's waiting and handling times; top-10 topics with 环比; the
+alerts fired; repeat contacts; knowledge gaps (clustered by analytics.gaps, and the entries most often rated
+没帮助 or followed by a hand-off). Every number comes from analytics.figures (or analytics.gaps). The same
+data is written as a workbook (analytics.report_xlsx) and the page is printed to PDF by headless Chromium
+(analytics.report_pdf).
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics import figures as F
+from analytics.charts import rate_lines, stacked_bars
+from analytics.gaps import REASONS, Searcher, gap_questions, knowledge_gaps, load_knowledge
 from analytics.settings import ROOT, load_settings
 from analytics.store import Alert, AnalyticsStore, Turn
 from analytics.topics import NOT_FOUND
@@ -39,8 +44,10 @@ def trend(current: float | None, previous: float | None) -> float | None:
     return (current - previous) / previous if current is not None and previous else None
 
 
-def report_data(s: Session, month: str, min_answers: int = 20) -> dict[str, Any]:
-    """Everything the report shows, as plain values (the tests compare them with the store)."""
+def report_data(s: Session, month: str, min_answers: int = 20, kb: Searcher | None = None) -> dict[str, Any]:
+    """Everything the report shows, as plain values (the tests compare them with the store).
+
+    kb: the knowledge base the gap clusters' nearest entries are looked up in (none without it)."""
     period, prev, last_year = F.Period.month(month), F.Period.month(shift_month(month, -1)), F.Period.month(shift_month(month, -12))
     now, before, year_ago = F.summary(s, period), F.summary(s, prev), F.summary(s, last_year)
     history = []
@@ -63,6 +70,9 @@ def report_data(s: Session, month: str, min_answers: int = 20) -> dict[str, Any]
     for text in not_found:
         if text and not text.startswith("/"):
             counts[text] = counts.get(text, 0) + 1
+    daily = {(r["day"], r["channel"]): r["sessions"] for r in F.session_figures(s, period, ("day", "channel"))}
+    days = [(period.start + dt.timedelta(days=i)).isoformat() for i in range((period.end - period.start).days)]
+    clusters, unclustered = knowledge_gaps(gap_questions(s, period), kb)
     return {
         "month": month, "period": period.label(), "now": now, "before": before, "year_ago": year_ago,
         "mom": trend(now["sessions"], before["sessions"]), "yoy": trend(now["sessions"], year_ago["sessions"]),
@@ -73,6 +83,10 @@ def report_data(s: Session, month: str, min_answers: int = 20) -> dict[str, Any]
                     "entries": a.entries[:3]} for a in alerts],
         "gaps_unhelpful": gaps_unhelpful, "gaps_handoff": gaps_handoff,
         "not_found": sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:15], "min_answers": min_answers,
+        "daily": [{"day": d, **{c: daily.get((d, c), 0) for c in CHANNELS}} for d in days],
+        "repeat": F.repeat_contacts(s, period), "topics_all": F.topic_sessions(s, period),
+        "answers_by_topic": {r["topic"]: r for r in F.answer_figures(s, period, "topic")},
+        "gaps": [c.as_dict() for c in clusters], "gaps_unclustered": unclustered,
     }
 
 
@@ -99,7 +113,9 @@ h1{font-size:1.6em}h2{border-bottom:2px solid #2b6cb0;padding-bottom:.2em;margin
 table{border-collapse:collapse;width:100%;margin:.6em 0}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}
 th{background:#edf2f7}td:first-child,th:first-child{text-align:left}.kpi{display:flex;gap:1em}
 .kpi div{flex:1;border:1px solid #ccc;padding:.6em;border-radius:6px}.kpi b{font-size:1.6em;display:block}
-.small{color:#666;font-size:.9em}
+.small{color:#666;font-size:.9em}.chart{margin:.6em 0}.chart svg{max-width:100%;height:auto}
+table.gaps td{font-size:.85em}table.gaps td:nth-child(2){text-align:left;white-space:nowrap}tr{page-break-inside:avoid}h2{page-break-after:avoid}
+@page{size:A4;margin:14mm 12mm}@media print{body{margin:0;max-width:none}}
 </style></head><body>
 <h1>济南社保智能客服月度分析报告（{{ d.month }}）</h1>
 <p class="small">统计期间：{{ d.period }}（按本地时间）。数据来自智能客服会话、人工坐席和电话语音系统，个人信息已脱敏。</p>
@@ -115,7 +131,9 @@ th{background:#edf2f7}td:first-child,th:first-child{text-align:left}.kpi{display
 {% for r in d.channels if r.sessions %}<tr><td>{{ channels.get(r.channel, r.channel) }}</td><td>{{ r.sessions }}</td>
 <td>{{ pct(r.sessions / d.now.sessions) }}</td><td>{{ pct(r.direct_answer_rate) }}</td><td>{{ pct(r.handoff_rate) }}</td>
 <td>{{ pct(r.abandonment_rate) }}</td></tr>{% endfor %}</table>
+<div class="chart">{{ charts.daily | safe }}</div>
 <h2>三、近七个月趋势</h2>
+<div class="chart">{{ charts.rates | safe }}</div>
 <table><tr><th>月份</th><th>服务量</th><th>直接解答率</th><th>转人工率</th><th>满意率</th><th></th></tr>
 {% for h in d.history %}<tr><td>{{ h.month }}</td><td>{{ h.sessions }}</td><td>{{ pct(h.direct_answer_rate) }}</td>
 <td>{{ pct(h.handoff_rate) }}</td><td>{{ pct(h.satisfaction_rate) }}</td>
@@ -133,7 +151,19 @@ th{background:#edf2f7}td:first-child,th:first-child{text-align:left}.kpi{display
 {% for a in d.alerts %}<tr><td>{{ a.topic }}</td><td>{{ a.started_at.strftime('%m-%d %H:%M') }}</td><td>{{ a.detected_at.strftime('%m-%d %H:%M') }}</td>
 <td>{{ a.count }} / {{ '%.1f' % a.expected }}</td><td>{{ a.total_count }}</td><td style="text-align:left">{{ a.examples | join('；') }}</td></tr>{% endfor %}</table>
 {% else %}<p>本月未发生热点预警。</p>{% endif %}
-<h2>七、知识库待改进</h2>
+<h2>七、重复咨询</h2>
+<p>网页渠道 {{ d.repeat.days }} 天内就同一问题再次咨询：<b id="repeat">{{ d.repeat.repeat_sessions }}</b> 次，涉及 {{ d.repeat.repeat_citizens }} 位市民，
+重复咨询率 {{ pct(d.repeat.repeat_rate) }}（占网页有问题类别的会话 {{ d.repeat.sessions }} 次）。电话渠道暂无来电号码，不统计。</p>
+{% if d.repeat.topics %}<table><tr><th>问题类别</th><th>重复咨询次数</th><th>市民数</th></tr>
+{% for r in d.repeat.topics[:10] %}<tr><td>{{ r.topic }}</td><td>{{ r.repeat_sessions }}</td><td>{{ r.citizens }}</td></tr>{% endfor %}</table>{% endif %}
+<h2>八、知识缺口（待补充的知识条目）</h2>
+<p>未找到答案、被评“没帮助”或答后即转人工的问题共 {{ d.gaps | sum(attribute='volume') + d.gaps_unclustered }} 次，按问法相似度归为 {{ d.gaps | length }} 组，按次数排序（前 15 组）。</p>
+<table class="gaps"><tr><th>#</th><th>关键词</th><th>次数</th><th>原因</th><th>市民问法举例（已脱敏）</th><th>最接近的现有条目</th></tr>
+{% for g in d.gaps[:15] %}<tr><td>{{ loop.index }}</td><td>{{ g.keywords | join('、') }}</td><td>{{ g.volume }}</td>
+<td style="text-align:left">{% for k, n in g.reasons.items() %}{{ reasons[k] }} {{ n }}{% if not loop.last %}<br>{% endif %}{% endfor %}</td>
+<td style="text-align:left">{% for text, n in g.examples[:3] %}{{ text }}（{{ n }}）{% if not loop.last %}<br>{% endif %}{% endfor %}</td>
+<td style="text-align:left">{% for e in g.nearest %}{{ e.entry_id }} {{ e.question }}{% if not loop.last %}<br>{% endif %}{% else %}—{% endfor %}</td></tr>{% endfor %}</table>
+<h2>九、知识库待改进</h2>
 <p class="small">只列本月解答 {{ d.min_answers }} 次以上的知识条目。</p>
 <table><tr><th>“没帮助”最多的条目</th><th>解答次数</th><th>没帮助率</th><th>答后转人工率</th></tr>
 {% for r in d.gaps_unhelpful %}<tr><td>{{ r.entry_id }}</td><td>{{ r.answers }}</td><td>{{ pct(r.unhelpful_rate) }}</td><td>{{ pct(r.handoff_after_rate) }}</td></tr>{% endfor %}</table>
@@ -149,23 +179,43 @@ def render_html(data: dict[str, Any]) -> str:
     """The report page."""
     env = Environment(autoescape=select_autoescape(default=True))
     peak = max((h["sessions"] for h in data["history"]), default=0)
-    return env.from_string(TEMPLATE).render(d=data, pct=pct, signed=signed, seconds=seconds, channels=CHANNELS, peak=peak)
+    charts = {
+        "daily": stacked_bars([d["day"][5:] for d in data["daily"]], {CHANNELS[c]: [d[c] for d in data["daily"]] for c in CHANNELS},
+                              "每日服务量（按渠道）"),
+        "rates": rate_lines([h["month"] for h in data["history"]],
+                            {"直接解答率": [h["direct_answer_rate"] for h in data["history"]],
+                             "转人工率": [h["handoff_rate"] for h in data["history"]],
+                             "满意率": [h["satisfaction_rate"] for h in data["history"]]}, "直接解答率、转人工率、满意率（近七个月）"),
+    }
+    return env.from_string(TEMPLATE).render(d=data, pct=pct, signed=signed, seconds=seconds, channels=CHANNELS, peak=peak,
+                                            charts=charts, reasons=REASONS)
 
 
-def write_report(store: AnalyticsStore, month: str, out_dir: Path) -> Path:
-    """Write <out_dir>/<month>.html and return its path."""
-    data = store.call(lambda s: report_data(s, month))
+def write_report(store: AnalyticsStore, month: str, out_dir: Path, formats: tuple[str, ...] = ("html",),
+                 kb: Searcher | None = None) -> dict[str, Path]:
+    """Write <out_dir>/<month>.html (and .xlsx, .pdf when asked); returns the paths by format."""
+    data = store.call(lambda s: report_data(s, month, kb=kb))
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{month}.html"
-    path.write_text(render_html(data), encoding="utf-8")
-    return path
+    paths = {"html": out_dir / f"{month}.html"}
+    html = render_html(data)
+    paths["html"].write_text(html, encoding="utf-8")
+    if "xlsx" in formats:
+        from analytics.report_xlsx import write_xlsx
+
+        paths["xlsx"] = write_xlsx(data, out_dir / f"{month}.xlsx")
+    if "pdf" in formats:
+        from analytics.report_pdf import write_pdf
+
+        paths["pdf"] = write_pdf(html, out_dir / f"{month}.pdf")
+    return paths
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: python -m analytics.report --month YYYY-MM [--out var/reports]."""
-    p = argparse.ArgumentParser(prog="python -m analytics.report", description="Write the monthly analysis report (HTML).")
+    p = argparse.ArgumentParser(prog="python -m analytics.report", description="Write the monthly analysis report (HTML, XLSX, PDF).")
     p.add_argument("--month", required=True, help="YYYY-MM")
     p.add_argument("--out", default=str(ROOT / "var" / "reports"))
+    p.add_argument("--formats", default="html,xlsx,pdf", help="comma-separated: html (always), xlsx, pdf")
     args = p.parse_args(argv)
     try:
         dt.date.fromisoformat(args.month + "-01")
@@ -173,8 +223,16 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"Give --month as YYYY-MM ({exc}).", file=sys.stderr)
         return 2
-    path = write_report(AnalyticsStore(settings.database_url), args.month, Path(args.out))
-    print(f"[report] {path}")
+    from analytics.report_pdf import ChromiumMissingError
+
+    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    try:
+        paths = write_report(AnalyticsStore(settings.database_url), args.month, Path(args.out), formats, kb=load_knowledge())
+    except ChromiumMissingError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    for path in paths.values():
+        print(f"[report] {path} ({path.stat().st_size:,} bytes)")
     return 0
 
 

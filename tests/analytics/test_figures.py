@@ -104,3 +104,12 @@ def test_every_figure_is_defined_in_the_docs():
     docs = (Path(__file__).resolve().parents[2] / "docs" / "analytics.md").read_text(encoding="utf-8")
     for fig in F.FIGURES.values():
         assert re.search(rf"`{fig.name}`.*{re.escape(fig.label)}", docs), f"docs/analytics.md does not define {fig.name} ({fig.label})"
+
+
+def test_repeat_contacts(store):
+    # S7: the citizen of S1 (web conversation w1) back the next morning about 社保卡/挂失; phone calls have no caller key
+    row = read(store, F.repeat_contacts, PERIOD)
+    assert (row["sessions"], row["repeat_sessions"], row["repeat_citizens"]) == (6, 1, 1)
+    assert row["repeat_rate"] == pytest.approx(1 / 6) and row["topics"] == [{"topic": "社保卡/挂失", "repeat_sessions": 1, "citizens": 1}]
+    assert read(store, F.repeat_contacts, F.Period.days(dt.date(2026, 3, 3), 1))["repeat_sessions"] == 1  # looks back before the period
+    assert read(store, F.repeat_contacts, PERIOD, days=0)["repeat_sessions"] == 0

@@ -30,8 +30,7 @@ def test_months_shift_across_years():
 
 
 def test_the_report_numbers_are_the_stores(store, tmp_path):
-    path = write_report(store, "2026-10", tmp_path)
-    html = path.read_text(encoding="utf-8")
+    html = write_report(store, "2026-10", tmp_path)["html"].read_text(encoding="utf-8")
     october = store.call(lambda s: F.summary(s, F.Period.month("2026-10")))
     september = store.call(lambda s: F.summary(s, F.Period.month("2026-09")))
     assert october["sessions"] > 0 and september["sessions"] > 0
