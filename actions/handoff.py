@@ -18,10 +18,12 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.settings import settings
+from common.handoff import DEFAULT_QUEUE, HANDOFF_PATH, HandoffReply, HandoffRequest
 from common.privacy import mask_text, mask_value
 
 log = logging.getLogger(__name__)
 PERSONAL_SLOTS = ("id_number", "phone", "person_name", "card_number")
+# knowledge entry id prefix -> skill queue (common/handoff.py: QUEUES)
 QUEUE_BY_AREA = {"card": "社保卡", "ecard": "社保卡", "pension": "养老", "certify": "养老", "transfer": "养老",
                  "unemp": "失业", "injury": "工伤"}
 
@@ -30,11 +32,11 @@ def choose_queue(tracker: Tracker) -> str:
     """The skill queue from the conversation's topic (last knowledge entry or card intents)."""
     entry = tracker.get_slot("kb_last_entry") or ""
     if entry:
-        return QUEUE_BY_AREA.get(entry.split("-")[0], "综合")
+        return QUEUE_BY_AREA.get(entry.split("-")[0], DEFAULT_QUEUE)
     intents = [e.get("parse_data", {}).get("intent", {}).get("name") for e in tracker.events if e.get("event") == "user"]
     if any(i in ("report_card_loss", "query_card_progress") for i in intents):
         return "社保卡"
-    return "综合"
+    return DEFAULT_QUEUE
 
 
 def handoff_reason(tracker: Tracker) -> str:
@@ -77,13 +79,14 @@ class ActionHandoffToHuman(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[EventType]:
         """Create the hand-off in the web app; fall back to the hotline numbers if it is down."""
         queue, reason = choose_queue(tracker), handoff_reason(tracker)
-        body = {"conversation_id": tracker.sender_id, "channel": tracker.get_latest_input_channel() or "web",
-                "queue": queue, "reason": reason, **conversation_context(tracker)}
+        context = conversation_context(tracker)
+        asked = HandoffRequest(conversation_id=tracker.sender_id, channel=tracker.get_latest_input_channel() or "web",
+                               queue=queue, reason=reason, summary=context["summary"], slots=context["slots"])
         try:
-            r = await _desk_client().post(f"{settings.webapp_url}/api/handoff", json=body,
+            r = await _desk_client().post(f"{settings.webapp_url}{HANDOFF_PATH}", json=asked.to_json(),
                                           headers={"Authorization": f"Bearer {settings.service_token}"})
             r.raise_for_status()
-            info = r.json()
+            info = HandoffReply.from_json(r.json(), queue)
         except (httpx.HTTPError, ValueError) as exc:
             log.error("hand-off to the agent desk failed: %s", exc)
             dispatcher.utter_message(
@@ -91,7 +94,6 @@ class ActionHandoffToHuman(Action):
                 json_message={"handoff": {"queue": queue, "reason": reason, "position": None, "status": "unavailable"}},
             )
             return [SlotSet("handoff_reason", None), ActiveLoop(None)]
-        handoff = {"queue": queue, "reason": reason, "position": info.get("position"), "status": info.get("status", "queued"),
-                   "id": info.get("id")}
-        dispatcher.utter_message(text=info.get("message") or "正在为您转接人工客服，请稍候。", json_message={"handoff": handoff})
+        handoff = {"queue": queue, "reason": reason, "position": info.position, "status": info.status, "id": info.id}
+        dispatcher.utter_message(text=info.message or "正在为您转接人工客服，请稍候。", json_message={"handoff": handoff})
         return [SlotSet("handoff_reason", None), ActiveLoop(None)]

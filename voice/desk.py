@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
 
+from common.handoff import HANDOFF_PATH, HandoffRequest
 from common.privacy import mask_slots, mask_text
 
 
@@ -30,15 +31,22 @@ class HandoffTicket:
     transcript: tuple[TranscriptLine, ...] = ()
     channel: str = "phone"
 
+    def request(self) -> HandoffRequest:
+        """The hand-off request (common/handoff.py) for the web app, masked."""
+        return HandoffRequest(
+            conversation_id=self.conversation_id,
+            channel=self.channel,
+            reason=self.reason,
+            summary=mask_text(self.summary),
+            slots=mask_slots(self.slots),
+            transcript=tuple(
+                {"role": line.role, "text": mask_text(line.text), "ts": line.ts} for line in self.transcript
+            ),
+        )
+
     def to_json(self) -> dict[str, Any]:
         """The JSON body of POST /api/handoff, masked."""
-        body = asdict(self)
-        body["summary"] = mask_text(self.summary)
-        body["slots"] = mask_slots(self.slots)
-        body["transcript"] = [
-            {"role": line.role, "text": mask_text(line.text), "ts": line.ts} for line in self.transcript
-        ]
-        return body
+        return self.request().to_json()
 
 
 class HandoffDesk(Protocol):
@@ -49,7 +57,7 @@ class HandoffDesk(Protocol):
 
 
 class HttpHandoffDesk:
-    """POST {WEBAPP_URL}/api/handoff with the service token."""
+    """POST {WEBAPP_URL}/api/handoff (common/handoff.py) with the service token."""
 
     def __init__(self, base_url: str, token: str, client: httpx.AsyncClient | None = None) -> None:
         self.base_url = base_url.rstrip("/")
@@ -59,7 +67,7 @@ class HttpHandoffDesk:
     async def hand_off(self, ticket: HandoffTicket) -> None:
         """Send the ticket; raises httpx.HTTPError when the web app refuses or is down."""
         response = await self.client.post(
-            f"{self.base_url}/api/handoff",
+            f"{self.base_url}{HANDOFF_PATH}",
             json=ticket.to_json(),
             headers={"Authorization": f"Bearer {self.token}"},
         )

@@ -19,7 +19,8 @@ import argparse
 import getpass
 import sys
 
-from webapp.auth import QUEUES, end_desk_sessions, hash_password
+from common.handoff import QUEUES
+from webapp.auth import end_desk_sessions, hash_password
 from webapp.settings import ROOT
 from webapp.store import Agent, AuditEvent, Store
 

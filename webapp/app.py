@@ -1,42 +1,39 @@
-"""Sanic application factory of the web app: chat page, chat WebSocket, health, agent desk."""
+"""Sanic application factory of the web app: the services, wired once here, and the routes (webapp/routes/).
+
+    citizen page ─▶ routes/chat_*.py ─▶ ChatService (chat.py) ─▶ Rasa (rasa_client.py)
+                                            │ a person involved: HandoffService (handoffs.py), an off-hours
+                                            │ message: WorkOrderService (workorders.py), after the service:
+                                            ▼ RatingService (ratings.py)
+    bot, phone ─▶ routes/handoff_api.py ─▶ HandoffService ◀─ routes/desk_*.py ◀─ agent page
+    every live event ─▶ Hub (hub.py) ─▶ the citizen's page (routes/chat_live.py), the desk (routes/desk_live.py)
+"""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from pathlib import Path
 from urllib.parse import urlsplit
 
-import yaml
-from sanic import Request, Sanic, Websocket, response
+from sanic import Request, Sanic, response
 from sanic.exceptions import SanicException
 from sqlalchemy.exc import SQLAlchemyError
 
 from common.privacy import install_masking
-from webapp.auth import CHAT_COOKIE, CHAT_COOKIE_SECONDS, new_chat_id, read_chat, sign_chat
-from webapp.chat import BUSY_TEXT, ChatBusy, ChatError, ChatService, valid_cid
-from webapp.desk import attach_desk
+from webapp.audit import AuditLog
+from webapp.auth import LoginThrottle, prepare_demo_agents
+from webapp.chat import ChatService
 from webapp.handoffs import HandoffService
 from webapp.hub import Hub
 from webapp.rasa_client import RasaClient
+from webapp.ratings import RatingService
+from webapp.routes import register_all
 from webapp.settings import Settings, load_settings
 from webapp.store import Store, dumps
+from webapp.workorders import WorkOrderService
 
 log = logging.getLogger(__name__)
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 WEBSOCKETS = {"/ws/chat", "/desk/ws"}
 SWEEP_MAX_SECONDS = 5.0  # the hand-off time limits are checked at least this often
-STATIC = Path(__file__).resolve().parent / "static"
-
-
-def client_source(request: Request) -> str:
-    """web:<client address> for the card system's per-source limits.
-
-    The address is the TCP peer's, or what a trusted reverse proxy says (Sanic reads X-Forwarded-For only
-    when SANIC_PROXIES_COUNT / SANIC_REAL_IP_HEADER / SANIC_FORWARDED_SECRET are set): a client cannot choose it.
-    """
-    address = (request.remote_addr or request.ip or "").strip()
-    return f"web:{address}" if address else ""
 
 
 def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -> Sanic:
@@ -49,10 +46,15 @@ def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -
     app.ctx.store = Store(settings.database_url)
     app.ctx.hub = Hub()
     app.ctx.rasa = RasaClient(settings.rasa_url, settings.rasa_timeout, settings.channel_token)
-    app.ctx.handoffs = HandoffService(app.ctx.store)
-    app.ctx.chat = ChatService(app.ctx.store, app.ctx.rasa, app.ctx.hub, settings, app.ctx.handoffs)
-    app.static("/static", STATIC, name="static")
-    attach_desk(app)  # the expert seat plugs into the chat
+    app.ctx.handoffs = HandoffService(app.ctx.store, settings.desk_hours, settings.desk_days)
+    app.ctx.workorders = WorkOrderService(app.ctx.store)
+    app.ctx.ratings = RatingService(app.ctx.store)
+    app.ctx.audit = AuditLog(app.ctx.store)
+    app.ctx.login_throttle = LoginThrottle()
+    app.ctx.chat = ChatService(app.ctx.store, app.ctx.rasa, app.ctx.hub, settings,
+                               handoffs=app.ctx.handoffs, workorders=app.ctx.workorders, ratings=app.ctx.ratings)
+    prepare_demo_agents(app.ctx.store, settings.dev_mode)
+    register_all(app)
 
     @app.before_server_start
     async def _start(app: Sanic) -> None:
@@ -98,103 +100,6 @@ def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -
     async def _stop(app: Sanic) -> None:
         await app.ctx.rasa.close()
         app.ctx.store.engine.dispose()
-
-    @app.get("/")
-    async def chat_page(request: Request):
-        return await response.file(STATIC / "chat.html", mime_type="text/html; charset=utf-8")
-
-    openapi = yaml.safe_load((Path(__file__).resolve().parent / "openapi.yaml").read_text(encoding="utf-8"))
-
-    @app.get("/openapi.json")
-    async def openapi_document(request: Request):
-        """The description of these HTTP APIs (webapp/openapi.yaml)."""
-        return response.json(openapi, dumps=dumps)
-
-    @app.get("/health")
-    async def health(request: Request):
-        rasa_ok = await app.ctx.rasa.healthy()
-        return response.json({"status": "ok", "service": "webapp", "rasa": "ok" if rasa_ok else "unreachable"})
-
-    secret = str(settings.session_secret)
-
-    def conversation(request: Request, claimed: object = None) -> tuple[str | None, bool]:
-        """(conversation id, newly issued) from the signed cookie; a new one when there is none.
-
-        A request naming another conversation than its cookie's gets (None, False): ids are never
-        taken from the request, so knowing or guessing one gives nothing.
-        """
-        cid = read_chat(request.cookies.get(CHAT_COOKIE), secret)
-        if cid is None:
-            return new_chat_id(), True
-        if claimed not in (None, "", cid):
-            return None, False
-        return cid, False
-
-    def with_cookie(resp, cid: str, issued: bool):
-        if issued:
-            resp.add_cookie(CHAT_COOKIE, sign_chat(cid, secret), httponly=True, samesite="Lax", path="/",
-                            max_age=CHAT_COOKIE_SECONDS, secure=not settings.dev_mode)
-        return resp
-
-    @app.get("/api/chat/state")
-    async def chat_state(request: Request):
-        """The citizen's own conversation (created with its cookie on the first visit)."""
-        cid, issued = conversation(request, request.args.get("cid"))
-        if cid is None:
-            return response.json({"error": "这个会话不属于当前浏览器，请刷新页面。"}, status=403)
-        return with_cookie(response.json({"cid": cid, **(await app.ctx.chat.state(cid))}), cid, issued)
-
-    @app.post("/api/chat/message")
-    async def chat_message(request: Request):
-        """HTTP fallback of the WebSocket: send one line, get the conversation's new lines back."""
-        body = request.json if isinstance(request.json, dict) else {}
-        cid, issued = conversation(request, body.get("cid"))
-        if cid is None:
-            return response.json({"error": "这个会话不属于当前浏览器，请刷新页面。"}, status=403)
-        try:
-            before = await app.ctx.chat.state(cid)
-            last = before["messages"][-1]["id"] if before["messages"] else 0
-            await app.ctx.chat.citizen_message(cid, body.get("text"), body.get("display"), source=client_source(request),
-                                               client_id=body.get("client_id"))
-            after = await app.ctx.chat.state(cid)
-        except ChatError as exc:
-            return with_cookie(response.json({"error": str(exc)}, status=400), cid, issued)
-        except (ChatBusy, SQLAlchemyError):  # nothing lost: send the same line (and client_id) again
-            return with_cookie(response.json({"error": BUSY_TEXT, "retry": True}, status=503, headers={"Retry-After": "2"}),
-                               cid, issued)
-        return with_cookie(response.json({"cid": cid, "mode": after["mode"],
-                                          "messages": [m for m in after["messages"] if m["id"] > last]}), cid, issued)
-
-    @app.websocket("/ws/chat")
-    async def chat_ws(request: Request, ws: Websocket):
-        """Citizen page <-> web app: {"type":"message","text"} in; state and message events out.
-
-        The conversation is the one of the signed cookie (set by GET /api/chat/state before connecting).
-        """
-        cid = read_chat(request.cookies.get(CHAT_COOKIE), secret)
-        claimed = request.args.get("cid")
-        if cid is None or not valid_cid(cid) or claimed not in (None, "", cid):
-            await ws.send(json.dumps({"type": "error", "code": "session", "text": "会话已失效，请刷新页面。"},
-                                     ensure_ascii=False))
-            return
-        topic = f"conv:{cid}"
-        queue = app.ctx.hub.subscribe(topic)
-
-        async def pump() -> None:
-            while True:
-                await ws.send(dumps(await queue.get()))
-
-        pump_task = asyncio.create_task(pump())
-        try:
-            await ws.send(dumps(await app.ctx.chat.state_event(cid)))
-            async for raw in ws:
-                answer = await app.ctx.chat.frame(cid, raw, source=client_source(request))
-                if answer is not None:
-                    await ws.send(dumps(answer))
-        finally:
-            pump_task.cancel()
-            app.ctx.hub.unsubscribe(topic, queue)
-            app.ctx.chat.page_closed(cid)
 
     @app.exception(SanicException)
     async def _errors(request: Request, exc: SanicException):

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import time
 
@@ -13,8 +14,11 @@ import bcrypt
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from webapp.store import Agent, DeskSession
+from common.handoff import QUEUES
+from webapp.store import Agent, DeskSession, Store
 from webapp.store import now as utcnow
+
+log = logging.getLogger(__name__)
 
 COOKIE = "desk_session"
 SESSION_SECONDS = 12 * 3600
@@ -22,9 +26,8 @@ SESSION_SECONDS = 12 * 3600
 DEMO_AGENTS = [
     ("agent1", "坐席一号", "agent1-demo", "agent", ["社保卡", "综合"]),
     ("agent2", "坐席二号", "agent2-demo", "agent", ["养老", "失业", "工伤"]),
-    ("supervisor", "值班长", "supervisor-demo", "supervisor", ["社保卡", "养老", "失业", "工伤", "综合"]),
+    ("supervisor", "值班长", "supervisor-demo", "supervisor", list(QUEUES)),
 ]
-QUEUES = ["社保卡", "养老", "失业", "工伤", "综合"]
 
 
 def hash_password(password: str) -> str:
@@ -59,6 +62,16 @@ def disable_demo_agents(s: Session) -> list[str]:
             agent.active = False
             disabled.append(username)
     return disabled
+
+
+def prepare_demo_agents(store: Store, dev_mode: bool) -> None:
+    """At start: the demo accounts in development; in production, any still holding its published password is disabled."""
+    if dev_mode:
+        store.call(ensure_demo_agents)
+        return
+    for name in store.call(disable_demo_agents):
+        log.warning("desk: demo account %s still had its published password and was disabled "
+                    "(production; create real accounts with `python -m webapp.accounts`)", name)
 
 
 # checked when the user name is unknown, so that a failed login takes as long either way

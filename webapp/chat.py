@@ -22,11 +22,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from common.privacy import mask_slash_payload, mask_text
-from webapp.handoffs import CLOSED, HandoffRefused, HandoffService, open_handoff, queue_position
+from webapp.handoffs import CLOSED, HandoffService, open_handoff, queue_position
 from webapp.hub import Hub
 from webapp.rasa_client import RasaClient, RasaUnavailable
+from webapp.ratings import RatingService
+from webapp.refusals import Refused
 from webapp.settings import Settings
 from webapp.store import Conversation, Message, Store, message_dict, now
+from webapp.workorders import WorkOrderService
 
 log = logging.getLogger(__name__)
 CID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -84,12 +87,14 @@ class ChatService:
     """Business logic of the citizen chat, independent of the HTTP framework."""
 
     def __init__(self, store: Store, rasa: RasaClient, hub: Hub, settings: Settings,
-                 handoffs: HandoffService | None = None) -> None:
+                 handoffs: HandoffService | None = None, workorders: WorkOrderService | None = None,
+                 ratings: RatingService | None = None) -> None:
         self.store, self.rasa, self.hub, self.settings = store, rasa, hub, settings
-        self.handoffs = handoffs or HandoffService(store)
-        # hooks the desk registers: what to do with a citizen line while a person serves
-        self.on_human_message = None
-        self.on_rating_reply = None
+        # the desk's side of a conversation: a line while a person is involved goes to the hand-off (the desk
+        # sees it live), an off-hours message to a work order, the line after the service to the rating
+        self.handoffs = handoffs or HandoffService(store, settings.desk_hours, settings.desk_days)
+        self.workorders = workorders or WorkOrderService(store)
+        self.ratings = ratings or RatingService(store)
         # conversation -> time.monotonic() since when no chat page of it is open (for abandoned hand-offs)
         self._away: dict[str, float] = {}
         # conversation -> [lock, users]: one citizen line at a time per conversation, in the order they came
@@ -222,7 +227,7 @@ class ChatService:
         if text == CALLBACK:
             await self.callback(cid)
             return
-        if awaiting and self.on_rating_reply is not None and await self.on_rating_reply(cid, text):
+        if awaiting and await self.rating_reply(cid, text):
             return
         if mode == "callback":
             wid = await self.handoffs.add_to_callback(cid, text)
@@ -230,10 +235,39 @@ class ChatService:
                 await self.deliver(cid, "system", f"已补充到回电工单（编号 {wid}）。还有其他问题可以继续问我。", {"workorder": wid})
                 self.hub.publish("desk", {"type": "workorders_changed"})
                 return
-        if mode in ("human", "message") and self.on_human_message is not None:
-            await self.on_human_message(cid, shown)
+        if mode in ("human", "message"):
+            await self.to_the_desk(cid, shown, mode)
             return
         await self.bot_turn(cid, text, source)
+
+    async def to_the_desk(self, cid: str, shown: str, mode: str) -> None:
+        """A line while a person is involved: off hours it is filed as a work order; otherwise the agents of the
+        hand-off's queue see it live, and a waiting citizen sees their place in the queue again."""
+        if mode == "message":
+            wid = await self.workorders.file_message(cid, shown)
+            if wid is not None:
+                await self.record(cid, "system", f"您的留言已登记为工单（编号 {wid}），工作人员上班后会尽快处理。", {"workorder": wid})
+                self.hub.publish("desk", {"type": "workorders_changed"})
+                return
+        h = await self.handoffs.waiting(cid)
+        if h is None:
+            return
+        self.hub.publish("desk", {"type": "citizen_message", "handoff_id": h["id"], "conversation_id": cid, "text": shown,
+                                  "queue": h["queue"], "agent": h.get("agent")})
+        if h["status"] == "queued":
+            self.hub.publish(f"conv:{cid}", {"type": "handoff", "handoff": {"status": "queued", "position": h["position"],
+                                                                             "queue": h["queue"]}})
+
+    async def rating_reply(self, cid: str, text: str) -> bool:
+        """The line after a person served the citizen: a rating is stored and thanked for (True); any line ends
+        the waiting for one."""
+        score = await self.ratings.reply(cid, text)
+        self.hub.publish(f"conv:{cid}", {"type": "rating", "show": False})
+        if score is None:
+            return False
+        await self.record(cid, "system", "感谢您的评价！还有其他问题可以继续问我。", {"rating": score})
+        self.hub.publish("desk", {"type": "rating", "conversation_id": cid, "score": score})
+        return True
 
     async def bot_turn(self, cid: str, text: str, source: str = "") -> None:
         """Send the citizen's words to Rasa and record each reply.
@@ -253,6 +287,28 @@ class ChatService:
         for r in replies:
             payload = {k: r[k] for k in ("buttons", "custom", "image") if r.get(k)}
             await self.deliver(cid, "bot", r.get("text") or "", payload)
+
+    # ------------------------------------------------------------------ what the desk does, told to the citizen
+    async def agent_joined(self, cid: str, agent_name: str) -> None:
+        """An agent claimed the conversation's hand-off."""
+        await self.record(cid, "system", f"人工客服（{agent_name}）已接入，请讲。", {"handoff": {"status": "claimed"}})
+        self.hub.publish(f"conv:{cid}", {"type": "handoff", "handoff": {"status": "claimed"}})
+
+    async def agent_says(self, cid: str, hid: int, agent_name: str, text: str) -> dict:
+        """A line of the serving agent."""
+        return await self.record(cid, "agent", text, {"agent_name": agent_name, "handoff": hid})
+
+    async def service_ended(self, cid: str) -> None:
+        """The agent ended the service: the bot serves again and the citizen is asked for a rating."""
+        await self.record(cid, "system", "人工服务已结束，请您对本次服务进行评价（满意 / 基本满意 / 不满意）。之后有问题可以继续问智能客服。",
+                          {"handoff": {"status": "resolved"}, "rating_prompt": True})
+        self.hub.publish(f"conv:{cid}", {"type": "rating", "show": True})
+        self.hub.publish(f"conv:{cid}", {"type": "handoff", "handoff": {"status": "resolved"}})
+
+    async def transferred(self, cid: str, queue: str, position: int) -> None:
+        """The agent put the hand-off into another queue: the citizen waits there, at `position`."""
+        await self.record(cid, "system", f"已为您转接{queue}专家坐席，请稍候。", {"handoff": {"status": "queued"}})
+        self.hub.publish(f"conv:{cid}", {"type": "handoff", "handoff": {"status": "queued", "position": position, "queue": queue}})
 
     # ------------------------------------------------------------------ hand-off promises
     def closed_for_desk(self, h: dict[str, Any]) -> None:
@@ -277,7 +333,7 @@ class ChatService:
         hours = self.settings.handoff_callback_hours
         try:
             h, w, new = await self.handoffs.callback(cid, hours)
-        except HandoffRefused as refused:
+        except Refused as refused:
             await self.deliver(cid, "system", refused.message)
             return
         if not new:

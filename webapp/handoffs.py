@@ -12,34 +12,35 @@ UPDATE … WHERE status = <expected>: SQLite and PostgreSQL both apply it atomic
 count says who won. A row read beforehand only explains a refusal; it never decides one.
 The time limits apply to web chats only: a phone hand-off is a transfer to the PBX's queue, and the
 desk's row only shows the call's transcript.
+
+Opening a hand-off (POST /api/handoff, the contract in common/handoff.py) also lives here: a complaint
+jumps the queue (priority), and outside DESK_HOURS the conversation's next line becomes a work order
+(webapp/workorders.py) instead. Every queue position anybody sees — the answer to the bot, the chat page
+live and after a reload, the desk's list — comes from `queue_position`, the one rule.
 """
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from common.privacy import mask_text
+from common.handoff import QUEUES, HandoffReply, HandoffRequest
+from common.privacy import mask_slots, mask_text
+from webapp.refusals import Refused
 from webapp.store import Agent, Conversation, Handoff, Store, WorkOrder, now
+from webapp.store import set_where as _set
+from webapp.workorders import workorder_dict
 
 OPEN = ("queued", "claimed")
 # how a hand-off ended, in the words the desk shows
 CLOSED = {"resolved": "坐席已结束服务", "timed_out": "等待超时，无人接入", "callback": "等待超时，市民预约了回电",
           "abandoned": "市民已离开", "returned": "市民回到了机器人"}
-WORKORDER_STATES = ("open", "in_progress", "closed")
-WORKORDER_STATE_TEXT = {"open": "待处理", "in_progress": "处理中", "closed": "已办结"}
 CALLBACK_SUPPLEMENT_MINUTES = 30  # a line within this time after asking for a callback is added to its work order
 
 
-class HandoffRefused(Exception):
-    """A change that did not happen, with the words to show; kind: not_found | forbidden | conflict."""
-
-    def __init__(self, message: str, kind: str = "conflict") -> None:
-        super().__init__(message)
-        self.message, self.kind = message, kind
+HandoffRefused = Refused  # a refused hand-off change (the name its callers know)
 
 
 def handoff_dict(h: Handoff, waiting_now: dt.datetime | None = None) -> dict[str, Any]:
@@ -53,32 +54,45 @@ def handoff_dict(h: Handoff, waiting_now: dt.datetime | None = None) -> dict[str
             "closed": CLOSED.get(h.status), "workorder_id": h.workorder_id}
 
 
-def workorder_dict(w: WorkOrder) -> dict[str, Any]:
-    """A work order as JSON."""
-    return {"id": w.id, "conversation_id": w.conversation_id, "category": w.category, "title": w.title,
-            "detail": w.detail, "contact": w.contact, "status": w.status, "deadline": w.deadline.isoformat() + "Z",
-            "overdue": w.status != "closed" and w.deadline < now(), "created_by": w.created_by,
-            "created_at": w.created_at.isoformat() + "Z", "resolution": w.resolution,
-            "closed_at": w.closed_at.isoformat() + "Z" if w.closed_at else None}
-
-
 def queue_position(s: Session, h: Handoff) -> int:
-    """1 = next to be served in its queue (higher priority first, then first come)."""
+    """1 = next to be served in its queue (higher priority first, then first come): the one rule everybody shows."""
     ahead = Store.count(s, Handoff, Handoff.queue == h.queue, Handoff.status == "queued",
                         (Handoff.priority > h.priority) | ((Handoff.priority == h.priority) & (Handoff.id < h.id)))
     return ahead + 1
+
+
+def in_queue_order() -> tuple[Any, ...]:
+    """ORDER BY of a queue's hand-offs, next served first: the order `queue_position` counts in."""
+    return Handoff.priority.desc(), Handoff.id
+
+
+def priority_of(reason: str) -> int:
+    """A complaint or an unhappy citizen is served first (1); everybody else in arrival order (0)."""
+    return 1 if ("投诉" in reason or "不满" in reason) else 0
+
+
+def on_duty(hours: str, days: str, at: dt.datetime) -> bool:
+    """Whether the expert seat is on duty at a local time ("08:30-17:00", "1,2,3,4,5")."""
+    try:
+        start, end = hours.split("-")
+        weekdays = {int(d) for d in days.split(",") if d.strip()}
+    except ValueError:
+        return True  # a malformed setting must not lock citizens out
+    if at.isoweekday() not in weekdays:
+        return False
+    hm = at.strftime("%H:%M")
+    return start <= hm < end if end != "24:00" else hm >= start
+
+
+def visible_to(agent: Agent, h: Handoff) -> bool:
+    """Supervisors see every hand-off; agents those of their queues and the ones they serve."""
+    return agent.role == "supervisor" or h.queue in (agent.queues or []) or h.agent == agent.username
 
 
 def open_handoff(s: Session, cid: str) -> Handoff | None:
     """The conversation's queued or claimed hand-off, if any."""
     return s.scalars(select(Handoff).where(Handoff.conversation_id == cid, Handoff.status.in_(OPEN))
                      .order_by(Handoff.id.desc())).first()
-
-
-def _set(s: Session, model: type, *where: Any, **values: Any) -> int:
-    """UPDATE model SET values WHERE …: the number of rows changed (0 = someone else changed them first)."""
-    result = s.execute(update(model).where(*where).values(**values).execution_options(synchronize_session=False))
-    return result.rowcount
 
 
 def _fresh(s: Session, hid: int) -> Handoff | None:
@@ -110,10 +124,96 @@ def _close(s: Session, hid: int, status: str, expected: tuple[str, ...]) -> dict
 
 
 class HandoffService:
-    """State changes of hand-offs and work orders, each one atomic (see the module's docstring)."""
+    """Opening and state changes of hand-offs, each one atomic (see the module's docstring)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, desk_hours: str = "00:00-24:00", desk_days: str = "1,2,3,4,5,6,7") -> None:
         self.store = store
+        self.desk_hours, self.desk_days = desk_hours, desk_days
+
+    # ------------------------------------------------------------------ the bot and the voice gateway
+    async def open(self, request: HandoffRequest) -> HandoffReply:
+        """Queue the conversation for a person (one open hand-off however often it is asked), or, off duty,
+        let its next line become a work order. The request's texts are masked again, with the citizen's name."""
+        duty = on_duty(self.desk_hours, self.desk_days, dt.datetime.now())
+        cid, channel = request.conversation_id, request.channel
+        # the citizen's name, when a service sends it unmasked, is masked wherever it appears
+        names = tuple(str(v) for k, v in request.slots.items() if k == "person_name" and v and "*" not in str(v))
+        reason = mask_text(request.reason, names)[:200]
+
+        def create(s: Session) -> dict[str, Any]:
+            conv = Store.ensure_conversation(s, cid, channel)
+            for line in request.transcript:  # phone calls bring their transcript along
+                if line.get("text"):
+                    role = "citizen" if line.get("role") in ("caller", "citizen", "user") else "bot"
+                    Store.add_message(s, cid, role, mask_text(str(line["text"]), names)[:2000], {"source": "phone"}, channel)
+            h = open_handoff(s, cid)
+            if not duty:
+                conv.mode = "message"
+                return {"id": None, "status": "offhours", "position": None, "queue": request.queue}
+            if h is None:
+                h = Handoff(conversation_id=cid, channel=channel, queue=request.queue, priority=priority_of(reason),
+                            reason=reason, summary=mask_text(request.summary, names)[:500],
+                            slots=mask_slots({str(k)[:64]: str(v) for k, v in request.slots.items()}))
+                s.add(h)
+                s.flush()
+            conv.mode = "human"
+            return {"id": h.id, "status": h.status, "position": queue_position(s, h), "queue": h.queue}
+
+        info = await self.store.run_once_more_on_conflict(create)  # two requests at once: one hand-off, both answered
+        if info["status"] == "offhours":
+            message = (f"现在不是人工服务时间（{self.desk_hours}）。您可以直接留言，说明要办的事和联系电话，"
+                       "我们会登记为工单，上班后尽快处理；也可以拨打 12345 热线。")
+        else:
+            message = f"正在为您转接{info['queue']}专家坐席，您前面还有 {info['position'] - 1} 位，请稍候。"
+            if channel == "web":
+                message += "等待期间可以随时说“回到机器人”。"
+        return HandoffReply(message=message, **info)
+
+    async def latest(self, cid: str) -> dict[str, Any] | None:
+        """The conversation's latest hand-off (with its queue position while queued), None when it has none."""
+        def read(s: Session) -> dict[str, Any] | None:
+            h = s.scalars(select(Handoff).where(Handoff.conversation_id == cid).order_by(Handoff.id.desc())).first()
+            return (handoff_dict(h) | {"position": queue_position(s, h) if h.status == "queued" else None}) if h else None
+        return await self.store.run(read)
+
+    async def waiting(self, cid: str) -> dict[str, Any] | None:
+        """The conversation's open hand-off with its queue position, None when none is open."""
+        def read(s: Session) -> dict[str, Any] | None:
+            h = open_handoff(s, cid)
+            return handoff_dict(h) | {"position": queue_position(s, h)} if h else None
+        return await self.store.run(read)
+
+    # ------------------------------------------------------------------ the desk
+    async def board(self, agent: Agent) -> dict[str, Any]:
+        """What an agent's desk lists: the waiting hand-offs of its queues (next served first), its own, and
+        for supervisors the ones other agents serve."""
+        def read(s: Session) -> dict[str, Any]:
+            rows = s.scalars(select(Handoff).where(Handoff.status.in_(OPEN)).order_by(*in_queue_order())).all()
+            visible = [h for h in rows if visible_to(agent, h)]
+            by_queue = {q: [handoff_dict(h) for h in visible if h.queue == q and h.status == "queued"]
+                        for q in QUEUES if agent.role == "supervisor" or q in agent.queues}
+            mine = [handoff_dict(h) for h in visible if h.status == "claimed" and h.agent == agent.username]
+            others = [handoff_dict(h) for h in visible if h.status == "claimed" and h.agent != agent.username] \
+                if agent.role == "supervisor" else []
+            return {"queues": by_queue, "mine": mine, "claimed_by_others": others}
+        return await self.store.run(read)
+
+    async def get(self, hid: int, agent: Agent) -> Handoff:
+        """The hand-off, if the agent may see it; HandoffRefused (not_found, forbidden) otherwise."""
+        h = await self.store.run(lambda s: s.get(Handoff, hid))
+        if h is None:
+            raise HandoffRefused("没有这个转人工记录", "not_found")
+        if not visible_to(agent, h):
+            raise HandoffRefused("这个会话不属于您的队列", "forbidden")
+        return h
+
+    async def served_by(self, hid: int, agent: Agent) -> Handoff:
+        """The hand-off, if the agent serves it now; HandoffRefused otherwise (e.g. not claimed, or closed)."""
+        h = await self.get(hid, agent)
+        if h.status != "claimed" or h.agent != agent.username:
+            raise HandoffRefused("请先接入这个会话" if h.status in OPEN else
+                                 f"这个会话已结束（{handoff_dict(h)['closed'] or h.status}）")
+        return h
 
     # ------------------------------------------------------------------ the desk
     async def claim(self, hid: int, agent: Agent) -> dict[str, Any]:
@@ -146,27 +246,6 @@ class HandoffService:
             h = _fresh(s, hid)
             _set(s, Conversation, Conversation.id == h.conversation_id, mode="bot", awaiting_rating=True)
             return handoff_dict(h)
-        return await self.store.run(do)
-
-    async def update_workorder(self, wid: int, visible: Callable[[WorkOrder], bool], status: str, resolution: str = "",
-                               expected: str | None = None) -> dict[str, Any]:
-        """Move a work order to a status, if it is still in the status the agent saw (`expected`).
-
-        Without `expected` the status read in this transaction is the one expected. `visible(work order)`
-        says whether the agent may see it.
-        """
-        def do(s: Session) -> dict[str, Any]:
-            w = s.get(WorkOrder, wid)
-            if w is None or not visible(w):
-                raise HandoffRefused("没有这个工单", "not_found")
-            values: dict[str, Any] = {"status": status, "closed_at": now() if status == "closed" else None}
-            if resolution:
-                values["resolution"] = mask_text(resolution)[:4000]
-            if not _set(s, WorkOrder, WorkOrder.id == wid, WorkOrder.status == (expected or w.status), **values):
-                s.refresh(w)
-                raise HandoffRefused(f"工单已被其他坐席改为“{WORKORDER_STATE_TEXT.get(w.status, w.status)}”，请刷新后再操作")
-            s.refresh(w)
-            return workorder_dict(w)
         return await self.store.run(do)
 
     # ------------------------------------------------------------------ the citizen

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, func, select, text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, func, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -238,6 +238,12 @@ class Store:
     def count(s: Session, model: type[Base], *where) -> int:
         """Rows of a table matching the conditions."""
         return s.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def set_where(s: Session, model: type[Base], *where: Any, **values: Any) -> int:
+    """UPDATE model SET values WHERE …: the number of rows changed (0 = someone else changed them first)."""
+    result = s.execute(update(model).where(*where).values(**values).execution_options(synchronize_session=False))
+    return result.rowcount
 
 
 def message_dict(m: Message) -> dict[str, Any]:

@@ -162,3 +162,43 @@ async def test_state_survives_a_restart(tmp_path, monkeypatch):
     c = await login(second, "agent1", "agent1-demo")
     _, q = await second.asgi_client.get("/desk/api/queues", headers=c)
     assert [h["conversation_id"] for h in q.json["queues"]["社保卡"]] == ["desk-restart-01"]
+
+
+async def test_a_complaint_sees_the_same_queue_position_live_and_after_a_reload(database_url, tmp_path, monkeypatch):
+    """One queue-position rule (webapp/handoffs.queue_position) for the bot's answer, the chat page live and after
+    a reload, and the desk's list: a complaint waits ahead of the citizens who came before, everywhere."""
+    async def fake_send(self, sender, text, metadata=None, channel="web"):
+        return [{"recipient_id": sender, "text": "机器人回答：" + text}]
+
+    monkeypatch.setattr(RasaClient, "send", fake_send)
+    app = create_app(Settings(database_url=database_url), name=f"q{abs(hash(tmp_path)) % 10**8}")
+
+    async def live(cid: str, cookie: dict) -> int:
+        """The position pushed to the open chat page when the waiting citizen writes."""
+        events = app.ctx.hub.subscribe(f"conv:{cid}")
+        _, r = await app.asgi_client.post("/api/chat/message", headers=cookie, json={"text": "还要等多久"})
+        app.ctx.hub.unsubscribe(f"conv:{cid}", events)
+        assert r.status == 200
+        pushed = []
+        while not events.empty():
+            event = events.get_nowait()
+            pushed += [event["handoff"]["position"]] if event["type"] == "handoff" else []
+        assert pushed, "the waiting citizen was not told their place"
+        return pushed[-1]
+
+    async def after_reload(cookie: dict) -> int:
+        _, s = await app.asgi_client.get("/api/chat/state", headers=cookie)
+        return s.json["handoff"]["position"]
+
+    earlier, earlier_cookie = await browser(app)
+    assert (await handoff(app, earlier))["position"] == 1
+    assert (await handoff(app, "desk-order-0002"))["position"] == 2
+    complaint, complaint_cookie = await browser(app)
+    answer = await handoff(app, complaint, reason="市民投诉/情绪不满")
+    assert answer["position"] == 1 and "前面还有 0 位" in answer["message"]
+    assert await live(complaint, complaint_cookie) == await after_reload(complaint_cookie) == 1
+    assert await live(earlier, earlier_cookie) == await after_reload(earlier_cookie) == 2
+    agent = await login(app, "agent1", "agent1-demo")
+    _, q = await app.asgi_client.get("/desk/api/queues", headers=agent)
+    assert [h["conversation_id"] for h in q.json["queues"]["社保卡"]] == [complaint, earlier, "desk-order-0002"]
+    app.ctx.store.engine.dispose()

@@ -8,10 +8,11 @@ import secrets
 import httpx
 from sqlalchemy import func, select
 
+from common.handoff import QUEUES
 from tests.service.test_desk import TOKEN
 from voice.testing import serve
 from webapp.app import create_app
-from webapp.auth import COOKIE, QUEUES, hash_password
+from webapp.auth import COOKIE, hash_password
 from webapp.handoffs import HandoffRefused
 from webapp.rasa_client import RasaClient
 from webapp.settings import Settings
@@ -128,7 +129,7 @@ async def test_a_work_order_is_taken_by_one_agent(database_url, monkeypatch):
     app.asgi_client.cookies.clear()
     _, w = await app.asgi_client.post("/desk/api/workorders", headers=cookie, json={"title": "回访", "category": "社保卡"})
     wid = w.json["id"]
-    results = await asyncio.gather(*(app.ctx.handoffs.update_workorder(wid, lambda _w: True, "in_progress", expected="open")
+    results = await asyncio.gather(*(app.ctx.workorders.update(wid, lambda _w: True, "in_progress", expected="open")
                                      for _ in range(N)), return_exceptions=True)
     assert sum(isinstance(r, dict) for r in results) == 1
     assert all("处理中" in r.message for r in results if isinstance(r, HandoffRefused))

@@ -26,7 +26,7 @@ from cardsys.store import CardStore
 from tests.personal_data import Citizen, citizens, raw_digits_in, readable, sample
 from voice.desk import TranscriptLine
 from voice.store import CallRecord, CallStore
-from webapp import desk
+from webapp import handoffs
 from webapp.app import create_app
 from webapp.auth import COOKIE
 from webapp.rasa_client import RasaClient
@@ -63,7 +63,7 @@ def webapp(tmp_path, monkeypatch):
 
     monkeypatch.setattr(RasaClient, "send", fake_send)
     duty = {"on": True}
-    monkeypatch.setattr(desk, "on_duty", lambda *_: duty["on"])
+    monkeypatch.setattr(handoffs, "on_duty", lambda *_: duty["on"])
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/web.db"), name=f"m{abs(hash(tmp_path)) % 10**8}")
     app.ctx.duty, app.ctx.db, app.ctx.agent = duty, tmp_path / "web.db", None
     return app

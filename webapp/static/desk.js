@@ -173,7 +173,9 @@
     if (window.Notification && Notification.permission === "default") Notification.requestPermission();
     $("who").textContent = me.name + "（" + (me.role === "supervisor" ? "值班长" : "坐席") + "）· 队列：" + me.queues.join("、");
     $("supervisor").hidden = me.role !== "supervisor";
-    me.all_queues.forEach((q) => { const o = document.createElement("option"); o.textContent = q; $("transfer-to").appendChild(o); });
+    ["transfer-to", "wo-category"].forEach((id) => me.all_queues.forEach((q) => {  // the queue names: common/handoff.py
+      const o = document.createElement("option"); o.textContent = q; $(id).appendChild(o);
+    }));
     await loadQueues(); await loadWorkorders(); connect();
     setInterval(loadQueues, 15000); // waiting times tick even when nothing happens
   })();

@@ -1,0 +1,49 @@
+"""/ws/chat: the citizen's page live — lines in, the conversation's state and new lines out (webapp/chat.py)."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+from sanic import Request, Sanic, Websocket
+
+from webapp.auth import CHAT_COOKIE, read_chat
+from webapp.chat import valid_cid
+from webapp.routes.chat_api import client_source
+from webapp.store import dumps
+
+
+async def chat_ws(request: Request, ws: Websocket):
+    """Citizen page <-> web app: {"type":"message","text"} in; state and message events out.
+
+    The conversation is the one of the signed cookie (set by GET /api/chat/state before connecting).
+    """
+    ctx = request.app.ctx
+    cid = read_chat(request.cookies.get(CHAT_COOKIE), str(ctx.settings.session_secret))
+    claimed = request.args.get("cid")
+    if cid is None or not valid_cid(cid) or claimed not in (None, "", cid):
+        await ws.send(json.dumps({"type": "error", "code": "session", "text": "会话已失效，请刷新页面。"},
+                                 ensure_ascii=False))
+        return
+    topic = f"conv:{cid}"
+    queue = ctx.hub.subscribe(topic)
+
+    async def pump() -> None:
+        while True:
+            await ws.send(dumps(await queue.get()))
+
+    pump_task = asyncio.create_task(pump())
+    try:
+        await ws.send(dumps(await ctx.chat.state_event(cid)))
+        async for raw in ws:
+            answer = await ctx.chat.frame(cid, raw, source=client_source(request))
+            if answer is not None:
+                await ws.send(dumps(answer))
+    finally:
+        pump_task.cancel()
+        ctx.hub.unsubscribe(topic, queue)
+        ctx.chat.page_closed(cid)
+
+
+def register(app: Sanic) -> None:
+    """Add the route to the web app."""
+    app.add_websocket_route(chat_ws, "/ws/chat")

@@ -1,0 +1,66 @@
+"""What every route checks before it calls a service: the service token, the agent's session, the agent's role."""
+from __future__ import annotations
+
+import asyncio
+import hmac
+from typing import Any
+
+from sanic import HTTPResponse, Request, response
+
+from webapp.auth import COOKIE, desk_session_valid, read_session_claims
+from webapp.refusals import Refused
+from webapp.store import Agent
+
+REFUSED_STATUS = {"not_found": 404, "forbidden": 403, "conflict": 409}
+
+
+def service_authorized(request: Request) -> bool:
+    """True when the request carries the service token (action server, voice gateway)."""
+    auth = request.headers.get("authorization", "")
+    return auth.startswith("Bearer ") and hmac.compare_digest(auth[7:], str(request.app.ctx.settings.service_token))
+
+
+def current_agent(request: Request) -> Agent | None:
+    """The agent of a signed cookie whose server-side session is still open (not logged out, not revoked)."""
+    ctx = request.app.ctx
+    claims = read_session_claims(request.cookies.get(COOKIE), str(ctx.settings.session_secret))
+    if not claims:
+        return None
+
+    def find(s) -> Agent | None:
+        if not desk_session_valid(s, claims["u"], str(claims.get("s") or "")):
+            return None
+        agent = s.get(Agent, claims["u"])
+        return agent if agent and agent.active else None
+    return ctx.store.call(find)
+
+
+async def require_agent(request: Request) -> tuple[Agent | None, HTTPResponse | None]:
+    """(agent, None) for a logged-in agent; (None, 401 answer) otherwise."""
+    agent = await asyncio.to_thread(current_agent, request)
+    if agent is None:
+        return None, response.json({"error": "请先登录"}, status=401)
+    return agent, None
+
+
+async def require_supervisor(request: Request) -> tuple[Agent | None, HTTPResponse | None]:
+    """(agent, None) for a logged-in supervisor; (None, 401 or 403 answer) otherwise."""
+    agent, err = await require_agent(request)
+    if err is None and agent.role != "supervisor":
+        return None, response.json({"error": "仅值班长可查看"}, status=403)
+    return agent, err
+
+
+def refused(r: Refused) -> HTTPResponse:
+    """The desk's answer to a change that did not happen (someone else was first, or it is not the agent's)."""
+    return response.json({"error": r.message}, status=REFUSED_STATUS.get(r.kind, 409))
+
+
+def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object ({} for anything else)."""
+    return request.json if isinstance(request.json, dict) else {}
+
+
+def notify_desk(request: Request, kind: str, **data: Any) -> None:
+    """A live event for the agents' pages (webapp/routes/desk_live.py decides who sees it)."""
+    request.app.ctx.hub.publish("desk", {"type": kind, **data})
