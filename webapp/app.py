@@ -28,6 +28,7 @@ from webapp.ratings import RatingService
 from webapp.routes import register_all
 from webapp.settings import Settings, load_settings
 from webapp.store import Store, dumps
+from webapp.supervision import Supervision
 from webapp.workorders import WorkOrderService
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -
     app.ctx.ratings = RatingService(app.ctx.store)
     app.ctx.audit = AuditLog(app.ctx.store)
     app.ctx.login_throttle = LoginThrottle()
+    app.ctx.supervision = Supervision(settings.analytics.database_url, settings.analytics.zone, settings.reports_dir)
     app.ctx.chat = ChatService(app.ctx.store, app.ctx.rasa, app.ctx.hub, settings,
                                handoffs=app.ctx.handoffs, workorders=app.ctx.workorders, ratings=app.ctx.ratings)
     prepare_demo_agents(app.ctx.store, settings.dev_mode)
@@ -100,6 +102,7 @@ def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -
     async def _stop(app: Sanic) -> None:
         await app.ctx.rasa.close()
         app.ctx.store.engine.dispose()
+        app.ctx.supervision.dispose()
 
     @app.exception(SanicException)
     async def _errors(request: Request, exc: SanicException):

@@ -5,6 +5,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from analytics.settings import Settings as AnalyticsSettings
+from analytics.settings import load_settings as load_analytics_settings
 from common.secrets import Secret, secret
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +37,10 @@ class Settings:
     handoff_wait_seconds: float = float(os.environ.get("HANDOFF_WAIT_SECONDS", "300"))
     handoff_abandon_seconds: float = float(os.environ.get("HANDOFF_ABANDON_SECONDS", "120"))
     handoff_callback_hours: int = int(os.environ.get("HANDOFF_CALLBACK_HOURS", "24"))  # deadline of a callback work order
+    # the supervisors' alerts and monthly reports (webapp/supervision.py): the analytics store and time zone as
+    # analytics reads them (ANALYTICS_DATABASE_URL, ANALYTICS_TIMEZONE), and the folder `make report` writes to
+    analytics: AnalyticsSettings = field(default_factory=load_analytics_settings, repr=False)
+    reports_dir: Path = ROOT / "var" / "reports"
 
 
 def load_settings() -> Settings:

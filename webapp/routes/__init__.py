@@ -6,7 +6,7 @@
                     desk_handoffs.py (queues, claim, reply, resolve, transfer) ────▶ webapp/handoffs.py, chat.py
                     desk_workorders.py (/desk/api/workorders*) ─────────────────────▶ webapp/workorders.py
                     desk_kb.py (/desk/api/kb/search) ───────────────────────────────▶ knowledge/
-                    desk_supervision.py (stats, audit) ─────────────────────────────▶ webapp/stats.py, audit.py
+                    desk_supervision.py (stats, audit, alerts, reports) ────────────▶ webapp/stats.py, audit.py, supervision.py
                     desk_live.py (/desk/ws: the events of the agent's queues)
 
 The guards every route uses (service token, desk session, role) are in guards.py.

@@ -1,4 +1,5 @@
-// Agent desk: live queues over /desk/ws, conversation view, replies, transfer, resolve, work orders, KB search.
+// Agent desk: live queues over /desk/ws, conversation view, replies, transfer, resolve, work orders, KB search;
+// for supervisors also the hot-issue alert banner and the monthly reports.
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
@@ -74,6 +75,55 @@
         try { await post("/desk/api/workorders/" + w.id, { status: next, resolution: resolution || "", expected_status: w.status }); }
         finally { loadWorkorders(); }
       }, w.overdue ? "overdue" : "")));
+  }
+
+  // hot-issue alerts (analytics store, read by /desk/api/alerts): a banner while any is open; click shows the masked examples
+  const since = (iso) => { const m = /^\d{4}-(\d{2})-(\d{2})T(\d{2}:\d{2})/.exec(iso || ""); return m ? (+m[1]) + "月" + (+m[2]) + "日 " + m[3] : iso; };
+  const shownExamples = new Set();
+  async function loadAlerts() {
+    let data;
+    try {
+      const r = await fetch("/desk/api/alerts?open=1", { credentials: "same-origin" });
+      if (!r.ok) return;  // the next refresh tries again; the banner keeps what it showed
+      data = await r.json();
+    } catch (e) { return; }
+    const box = $("alerts"); box.innerHTML = "";
+    data.alerts.forEach((a) => {
+      const item = document.createElement("div"); item.className = "alert-item"; item.dataset.id = a.id;
+      const head = document.createElement("div");
+      const title = document.createElement("b"); title.textContent = "热点预警：" + a.topic;
+      const meta = document.createElement("span"); meta.className = "meta";
+      meta.textContent = "自 " + since(a.started_at) + " 起 " + a.count + " 次，通常约 " + a.expected + " 次" +
+        (a.expected ? "（" + (a.count / a.expected).toFixed(1) + " 倍）" : "") + " · 点击查看市民问法";
+      head.appendChild(title); head.appendChild(meta); item.appendChild(head);
+      const ul = document.createElement("ul"); ul.className = "examples"; ul.hidden = !shownExamples.has(a.id);
+      (a.examples.length ? a.examples : ["（无示例）"]).forEach((q) => { const e = document.createElement("li"); e.textContent = q; ul.appendChild(e); });
+      item.appendChild(ul);
+      head.addEventListener("click", () => {
+        ul.hidden = !ul.hidden;
+        if (ul.hidden) shownExamples.delete(a.id); else shownExamples.add(a.id);
+      });
+      box.appendChild(item);
+    });
+    box.hidden = data.alerts.length === 0;
+  }
+
+  // monthly reports written by `make report`: open the HTML, download PDF / XLSX
+  async function loadReports() {
+    const data = await api("/desk/api/reports");
+    const ul = $("reports"); ul.innerHTML = "";
+    if (!data.reports.length) { const e = document.createElement("li"); e.className = "meta"; e.textContent = "暂无报告"; ul.appendChild(e); }
+    const labels = { html: "打开", pdf: "PDF", xlsx: "XLSX" };
+    data.reports.forEach((rep) => {
+      const e = document.createElement("li");
+      const b = document.createElement("b"); b.textContent = rep.month.replace("-", "年") + "月"; e.appendChild(b);
+      rep.formats.forEach((f) => {
+        const a = document.createElement("a"); a.href = "/desk/api/reports/" + rep.month + "." + f; a.textContent = labels[f] || f;
+        if (f === "html") { a.target = "_blank"; a.rel = "noopener"; } else a.download = rep.month + "." + f;
+        e.appendChild(a);
+      });
+      ul.appendChild(e);
+    });
   }
 
   let noticeTimer = null;
@@ -177,6 +227,10 @@
       const o = document.createElement("option"); o.textContent = q; $(id).appendChild(o);
     }));
     await loadQueues(); await loadWorkorders(); connect();
+    if (me.role === "supervisor") {
+      loadAlerts(); loadReports();
+      setInterval(loadAlerts, 60000);  // the detector runs hourly; a minute is soon enough
+    }
     setInterval(loadQueues, 15000); // waiting times tick even when nothing happens
   })();
 })();
