@@ -48,3 +48,15 @@ def test_devset_is_labelled_with_existing_entries_and_independent(entries):
             assert set(exp) <= ids, it
         assert it["text"] not in wordings, it["text"]
     assert sum(1 for it in items if it["expected"] == "none") >= 30
+
+
+def test_the_coverage_table_in_docs_is_what_the_content_gives():
+    """docs/coverage.md (issue 16's coverage table) is regenerated whenever entries or training questions change."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    run = subprocess.run([sys.executable, str(root / "scripts" / "eval" / "coverage.py"), "--check"],
+                         capture_output=True, text=True, cwd=root)
+    assert run.returncode == 0, run.stdout + run.stderr
