@@ -277,7 +277,7 @@ def format_gaps(gaps: dict[str, Any], limit: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: python -m analytics.gaps --month YYYY-MM [--limit N] [--no-knowledge]."""
-    from analytics.settings import load_settings
+    from analytics.settings import settings_for_month
 
     p = argparse.ArgumentParser(prog="python -m analytics.gaps", description="The month's knowledge gaps, clustered.")
     p.add_argument("--month", required=True, help="YYYY-MM")
@@ -285,8 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-knowledge", action="store_true", help="skip the nearest existing entries")
     args = p.parse_args(argv)
     try:
-        dt.date.fromisoformat(args.month + "-01")
-        settings = load_settings()
+        settings = settings_for_month(args.month)
     except ValueError as exc:
         print(f"Give --month as YYYY-MM ({exc}).", file=sys.stderr)
         return 2

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from analytics import figures as F
 from analytics.charts import rate_lines, stacked_bars
 from analytics.gaps import REASONS, Searcher, gap_questions, knowledge_gaps, load_knowledge
-from analytics.settings import ROOT, load_settings
+from analytics.settings import ROOT, settings_for_month
 from analytics.store import Alert, AnalyticsStore, Turn
 from analytics.topics import NOT_FOUND
 
@@ -218,8 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--formats", default="html,xlsx,pdf", help="comma-separated: html (always), xlsx, pdf")
     args = p.parse_args(argv)
     try:
-        dt.date.fromisoformat(args.month + "-01")
-        settings = load_settings()
+        settings = settings_for_month(args.month)
     except ValueError as exc:
         print(f"Give --month as YYYY-MM ({exc}).", file=sys.stderr)
         return 2

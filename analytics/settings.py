@@ -61,3 +61,11 @@ def load_settings() -> Settings:
     if settings.alert_webhook and not settings.alert_webhook.startswith(("http://", "https://")):
         raise ValueError("Set ANALYTICS_ALERT_WEBHOOK to an http:// or https:// URL, or leave it empty.")
     return settings
+
+
+def settings_for_month(month: str) -> Settings:
+    """The settings, for a command given --month YYYY-MM; ValueError names what is wrong (the month or a setting)."""
+    import datetime as dt
+
+    dt.date.fromisoformat(month + "-01")
+    return load_settings()

@@ -52,16 +52,23 @@ async def claim(request: Request, hid: int):
     return response.json(h)
 
 
+async def _serving(request: Request, hid: int):
+    """(agent, the hand-off it serves, None), or (None, None, the refusal) when not logged in or not serving it."""
+    agent, err = await require_agent(request)
+    if err:
+        return None, None, err
+    try:
+        return agent, await request.app.ctx.handoffs.served_by(hid, agent), None
+    except Refused as r:
+        return None, None, refused(r)
+
+
 async def reply(request: Request, hid: int):
     """The serving agent writes to the citizen."""
     ctx = request.app.ctx
-    agent, err = await require_agent(request)
+    agent, h, err = await _serving(request, hid)
     if err:
         return err
-    try:
-        h = await ctx.handoffs.served_by(hid, agent)
-    except Refused as r:
-        return refused(r)
     text = str(json_body(request).get("text") or "").strip()
     if not text or len(text) > 2000:
         return response.json({"error": "回复内容不能为空，且不超过 2000 字"}, status=400)
@@ -73,11 +80,10 @@ async def reply(request: Request, hid: int):
 async def resolve(request: Request, hid: int):
     """The serving agent ends the service; the citizen is asked for a rating."""
     ctx = request.app.ctx
-    agent, err = await require_agent(request)
+    agent, h, err = await _serving(request, hid)
     if err:
         return err
     try:
-        h = await ctx.handoffs.served_by(hid, agent)
         await ctx.handoffs.resolve(hid, agent)
     except Refused as r:  # e.g. it closed (citizen left or returned to the bot) since it was read
         return refused(r)
@@ -89,13 +95,9 @@ async def resolve(request: Request, hid: int):
 async def transfer(request: Request, hid: int):
     """The serving agent puts the conversation into another queue."""
     ctx = request.app.ctx
-    agent, err = await require_agent(request)
+    agent, h, err = await _serving(request, hid)
     if err:
         return err
-    try:
-        h = await ctx.handoffs.served_by(hid, agent)
-    except Refused as r:
-        return refused(r)
     target = json_body(request).get("queue")
     if target not in QUEUES:
         return response.json({"error": "请选择要转到的队列"}, status=400)
