@@ -36,7 +36,9 @@ from common.privacy import mask_id_number, mask_name
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-IDENTITY_SLOTS = ("id_number", "person_name", "phone_last4")
+IDENTITY_SLOTS = ("id_number", "person_name", "phone_last4", "identity_code")
+SPOKEN_IDENTITY = ["id_number", "person_name", "phone_last4"]  # what the form asks (domain.yml lists all four)
+KEYPAD_IDENTITY = ["id_number", "phone_last4", "identity_code"]  # no name by keys: a code to the registered phone instead
 NAME_RE = re.compile(r"[\u4e00-\u9fff][\u4e00-\u9fff·]{1,5}")
 NOT_NAMES = {"取消", "算了", "不办了", "退出", "不知道", "转人工", "人工", "你好", "您好", "谢谢", "不是", "是的", "好的"}
 NAME_PREFIX = re.compile(r"^(我(的名字)?(叫|是)|姓名(是|叫)?|名字(是|叫)|俺叫|俺是|本人)")
@@ -147,6 +149,16 @@ def source_of(tracker: Tracker) -> str:
     return source if isinstance(source, str) and SOURCE_RE.fullmatch(source) else ""
 
 
+def keypad_only(tracker: Tracker) -> bool:
+    """The caller can only press keys (the phone gateway has no speech model): no name can be given.
+
+    The gateway says so in the message's metadata ({"speech": false}); the path it selects asks for more
+    (a one-time code to the registered phone instead of the name), so a client that lies gains nothing.
+    """
+    metadata = (tracker.latest_message or {}).get("metadata") or {}
+    return channel_of(tracker) == "phone" and isinstance(metadata, dict) and metadata.get("speech") is False
+
+
 def reset_identity(conversation_id: str) -> list[EventType]:
     """Forget the identity answers (slots and raw values)."""
     pending.drop(conversation_id)
@@ -218,6 +230,13 @@ class ValidateVerifyIdentityForm(FormValidationAction):
         """Validation action of verify_identity_form."""
         return "validate_verify_identity_form"
 
+    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker,
+                             domain: dict) -> list[str]:
+        """ID number, name, phone's last four; keypad-only callers: ID number, last four, then an SMS code."""
+        if keypad_only(tracker):
+            return list(KEYPAD_IDENTITY)
+        return [slot for slot in domain_slots if slot not in KEYPAD_IDENTITY or slot in SPOKEN_IDENTITY]
+
     async def validate_id_number(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                  domain: dict) -> dict[str, Any]:
         """18 digits with a valid GB 11643 check digit; spoken and keypad digits are normalised."""
@@ -251,6 +270,17 @@ class ValidateVerifyIdentityForm(FormValidationAction):
         pending.put(tracker.sender_id, "phone_last4", last4)
         return {"phone_last4": "****"}
 
+    async def validate_identity_code(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                     domain: dict) -> dict[str, Any]:
+        """Six digits (keypad callers' second factor instead of the name); the card system checks them."""
+        digits = normalize_digits(str(value or "")) or normalize_digits(tracker.latest_message.get("text") or "")
+        if not re.fullmatch(r"\d{6}", digits or ""):
+            dispatcher.utter_message(text="请按键输入短信里的 6 位数字验证码。", json_message={"voice": {"expect": "code"}})
+            pending.put(tracker.sender_id, "code_prompted", "1")
+            return {"identity_code": None}
+        pending.put(tracker.sender_id, "identity_code", digits)
+        return {"identity_code": "******"}
+
 
 class ActionVerifyIdentity(Action):
     """Check the answers with the card system, then continue with the goal or ask again."""
@@ -265,12 +295,16 @@ class ActionVerifyIdentity(Action):
         goal = tracker.get_slot("card_goal") or "progress"
         next_action = {"loss": "action_card_loss_confirm", "progress": "action_card_progress"}.get(goal, "action_card_progress")
         raw = pending.get(cid)
-        if not all(raw.get(k) for k in IDENTITY_SLOTS):
+        by_code = bool(raw.get("identity_code"))  # a keypad caller: ID number, last four, then the SMS code
+        if not all(raw.get(k) for k in (KEYPAD_IDENTITY if by_code else SPOKEN_IDENTITY)):
             dispatcher.utter_message(text="核验信息已过期，请重新输入。")
             return reset_identity(cid) + [FollowupAction("verify_identity_form")]
         system = card_system()
-        result = await asyncio.to_thread(system.verify, raw["id_number"], raw["person_name"], raw["phone_last4"],
-                                         channel=channel_of(tracker), conversation_id=cid, source=source_of(tracker))
+        where = {"channel": channel_of(tracker), "conversation_id": cid, "source": source_of(tracker)}
+        if by_code:
+            result = await asyncio.to_thread(system.verify_code, raw["id_number"], raw["identity_code"], **where)
+        else:
+            result = await asyncio.to_thread(system.verify, raw["id_number"], raw["person_name"], raw["phone_last4"], **where)
         pending.drop(cid)
         if result.ok and result.citizen is not None:
             previous = handles.pop(cid)
@@ -498,6 +532,38 @@ class ActionAskPersonName(_AskSlot, Action):
 
     slot, expect = "person_name", "free"  # spoken, never keypad digits
     question = "请告诉我身份证上的姓名。"
+
+
+class ActionAskIdentityCode(Action):
+    """Keypad callers: send a one-time code to the registered phone (if ID number and last four match), ask for it."""
+
+    def name(self) -> str:
+        """action_ask_<form>_<slot>: Rasa's form asks with it."""
+        return "action_ask_verify_identity_form_identity_code"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[EventType]:
+        """The first time: send the code (the same answer whether or not the data matched). Then: ask again."""
+        cid = tracker.sender_id
+        raw = pending.get(cid)
+        if raw.get("code_prompted"):  # the validation already asked again in this turn
+            pending.put(cid, "code_prompted", "")
+            return []
+        if raw.get("code_sent"):
+            dispatcher.utter_message(text="请按键输入短信里的 6 位数字验证码。", json_message={"voice": {"expect": "code"}})
+            return []
+        if not (raw.get("id_number") and raw.get("phone_last4")):
+            dispatcher.utter_message(text="核验信息已过期，请重新输入。")
+            return reset_identity(cid) + [FollowupAction("verify_identity_form")]
+        sent = await asyncio.to_thread(card_system().send_code, raw["id_number"], phone_last4=raw["phone_last4"],
+                                       channel=channel_of(tracker), conversation_id=cid, source=source_of(tracker))
+        if not sent.ok:  # no SMS here, too soon, or this ID is slowed down: a person can still help
+            why = texts.KEYPAD_CODE_UNAVAILABLE if sent.code == "unavailable" else sent.message
+            dispatcher.utter_message(text=why + "转人工服务请按零。", buttons=[HUMAN_BUTTON])
+            return ([ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("card_goal", None)]
+                    + reset_identity(cid))
+        pending.put(cid, "code_sent", "1")
+        dispatcher.utter_message(text=sent.message, json_message={"voice": {"expect": "code"}})
+        return []
 
 
 class ActionAskPhoneLast4(_AskSlot, Action):

@@ -17,7 +17,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.settings import settings
+from actions.settings import current
 from common.handoff import DEFAULT_QUEUE, HANDOFF_PATH, HandoffReply, HandoffRequest
 from common.privacy import mask_text, mask_value
 
@@ -83,8 +83,8 @@ class ActionHandoffToHuman(Action):
         asked = HandoffRequest(conversation_id=tracker.sender_id, channel=tracker.get_latest_input_channel() or "web",
                                queue=queue, reason=reason, summary=context["summary"], slots=context["slots"])
         try:
-            r = await _desk_client().post(f"{settings.webapp_url}{HANDOFF_PATH}", json=asked.to_json(),
-                                          headers={"Authorization": f"Bearer {settings.service_token}"})
+            r = await _desk_client().post(f"{current().webapp_url}{HANDOFF_PATH}", json=asked.to_json(),
+                                          headers={"Authorization": f"Bearer {current().service_token.reveal()}"})
             r.raise_for_status()
             info = HandoffReply.from_json(r.json(), queue)
         except (httpx.HTTPError, ValueError) as exc:

@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 
-from actions.settings import settings
+from actions.settings import Settings, current
 from knowledge.retriever import KnowledgeBase
 from knowledge.schema import content_fingerprint
 
@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 class KbService:
     """Holds the current KnowledgeBase and swaps in a new one when the content changes."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings  # None: the action server's settings (actions.settings.current())
         self._kb: KnowledgeBase | None = None
         self._fingerprint = ""
         self._embedder = None
@@ -31,7 +32,13 @@ class KbService:
         self._started = False
         self.error: str | None = None
 
+    @property
+    def settings(self) -> Settings:
+        """The settings this service indexes with."""
+        return self._settings or current()
+
     def _load_embedder(self):
+        settings = self.settings
         if settings.embedding_model.lower() in ("", "off", "none"):
             return None
         from knowledge.embedding import E5Embedder  # imported lazily: torch is heavy
@@ -47,6 +54,7 @@ class KbService:
         try:
             if self._embedder is None:
                 self._embedder = self._load_embedder()
+            settings = self.settings
             fp = content_fingerprint(settings.kb_content_dir)
             kb = KnowledgeBase.from_content(settings.kb_content_dir, self._embedder, settings.kb_cache_dir)
             with self._lock:
@@ -68,10 +76,10 @@ class KbService:
     def reindex_if_changed(self) -> bool:
         """Start a background re-index when the content fingerprint changed; True if one started."""
         now = time.monotonic()
-        if self._reindexing or now - self._last_check < settings.kb_watch_seconds:
+        if self._reindexing or now - self._last_check < self.settings.kb_watch_seconds:
             return False
         self._last_check = now
-        if content_fingerprint(settings.kb_content_dir) == self._fingerprint:
+        if content_fingerprint(self.settings.kb_content_dir) == self._fingerprint:
             return False
         self.start()
         return True

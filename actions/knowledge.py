@@ -19,7 +19,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.kb_service import kb_service
 from actions.routing import kb_answers_out_of_scope
-from actions.settings import settings
+from actions.settings import current
 from knowledge.retriever import Hit
 from knowledge.schema import KbEntry
 
@@ -108,7 +108,7 @@ class ActionAnswerFromKb(Action):
             utter_entry(dispatcher, entry, 1.0, "chosen")
             return [SlotSet("kb_last_entry", entry.id), SlotSet("failed_turns", 0.0)]
 
-        question = (tracker.latest_message.get("text") or "")[: settings.max_message_chars]
+        question = (tracker.latest_message.get("text") or "")[: current().max_message_chars]
         decision = kb.decide(question, strict=intent == "out_of_scope")
         hits: list[Hit] = decision.hits
         log.info("kb decision intent=%s band=%s conf=%.3f top=%s", intent, decision.band, decision.confidence,

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 
 from rasa_sdk.endpoint import create_app as create_sdk_app
 from rasa_sdk.executor import ActionExecutor
 from sanic import Request, Sanic, response
 
-from common.secrets import same, secret
+from actions.settings import load_settings, use
+from common.secrets import same
+from common.settings import SettingsError
 
 log = logging.getLogger(__name__)
 TOKEN_HEADER = "X-Action-Token"
@@ -58,13 +59,17 @@ def create_app(token: str, preload: bool = False) -> Sanic:
 
 
 def main() -> None:
-    """Parse -p/--port, check the token, run in one process."""
+    """Read the settings (stop with one sentence if one is wrong), parse -p/--port, run in one process."""
+    try:
+        settings = use(load_settings())
+    except SettingsError as e:
+        raise SystemExit(f"action server not started: {e}") from None
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("-p", "--port", type=int, default=int(os.environ.get("ACTION_PORT", "5055")))
-    ap.add_argument("--host", default=os.environ.get("ACTION_HOST", "127.0.0.1"))
+    ap.add_argument("-p", "--port", type=int, default=settings.port)
+    ap.add_argument("--host", default=settings.host)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(str(secret("ACTION_TOKEN")), preload=os.environ.get("KB_PRELOAD") == "1")
+    app = create_app(settings.action_token.reveal(), preload=settings.kb_preload)
     app.run(host=args.host, port=args.port, single_process=True, access_log=False, motd=False)
 
 

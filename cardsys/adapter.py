@@ -53,8 +53,10 @@ class CardSystem(Protocol):
     def verify(self, id_number: str, name: str, phone_last4: str, *, channel: str, conversation_id: str, source: str = "") -> VerificationResult:
         """Check ID number, name and the last four digits of the registered phone; never says which one was wrong."""
 
-    def send_code(self, id_number: str, name: str, *, channel: str, conversation_id: str, source: str = "") -> CodeSent:
-        """Send a one-time code to the registered phone if ID number and name match (same answer either way)."""
+    def send_code(self, id_number: str, name: str = "", *, phone_last4: str = "", channel: str, conversation_id: str,
+                  source: str = "") -> CodeSent:
+        """Send a one-time code to the registered phone if the ID number and the name (or, for keypad callers, the
+        phone's last four digits) match (same answer either way)."""
 
     def verify_code(self, id_number: str, code: str, *, channel: str, conversation_id: str, source: str = "") -> VerificationResult:
         """Check a one-time code sent by `send_code` in this conversation."""
@@ -115,7 +117,7 @@ class SqlCardSystem:
         """Build from CARDSYS_* settings (raises ValueError naming the setting to fix)."""
         s = settings or load_settings()
         sms: SmsGateway | None = (LogSmsGateway(s.sms_log) if s.sms_gateway == "log" else
-                                  HttpSmsGateway(s.sms_url, s.sms_token) if s.sms_gateway == "http" else None)
+                                  HttpSmsGateway(s.sms_url, s.sms_token.reveal()) if s.sms_gateway == "http" else None)
         return cls(CardStore(s.database_url), sms=sms, codes=OneTimeCodes(s.otp_ttl_seconds, s.otp_max_attempts),
                    verified_minutes=s.verified_minutes, max_failures=s.max_failures,
                    max_failures_per_citizen=s.max_failures_per_citizen, max_failures_per_source=s.max_failures_per_source)
@@ -158,10 +160,18 @@ class SqlCardSystem:
             return self._fail(s, row, masked, channel, conversation_id, "verify", f"不一致：{wrong}", texts.VERIFY_MISMATCH,
                               source)
 
-    def send_code(self, id_number: str, name: str, *, channel: str, conversation_id: str, source: str = "") -> CodeSent:
-        """Send a one-time code to the registered phone if ID number and name match (same answer either way)."""
-        id_number = normalize_id(id_number)
+    def send_code(self, id_number: str, name: str = "", *, phone_last4: str = "", channel: str, conversation_id: str,
+                  source: str = "") -> CodeSent:
+        """Send a one-time code to the registered phone if the ID number and the name match (same answer either way).
+
+        Keypad callers cannot say a name: they give the registered phone's last four digits instead, and the code,
+        which only the registered phone receives, stands in for the name (`verify_code` checks it).
+        """
+        id_number, last4 = normalize_id(id_number), normalize_digits(phone_last4 or "")
         masked = mask_id_number(id_number)
+        by_name = bool((name or "").strip())
+        if not by_name and not re.fullmatch(r"\d{4}", last4):
+            return CodeSent(False, "invalid_input", texts.NAME_MISSING if not last4 else texts.LAST4_INVALID, masked)
         if self.sms is None:
             return CodeSent(False, "unavailable", texts.CODE_UNAVAILABLE, masked)
         early = self._precheck(id_number, masked, channel, conversation_id, "send_code", source=source)
@@ -169,7 +179,10 @@ class SqlCardSystem:
             return CodeSent(False, early.code, early.message, masked)
         with self.store.session() as s:
             row = self._citizen(s, id_number)
-            matched = row is not None and _same(name_key(row.name), name_key(name))
+            if by_name:
+                matched = row is not None and _same(name_key(row.name), name_key(name))
+            else:
+                matched = row is not None and _same(row.phone[-4:], last4)
             # a decoy code under another key keeps the answer (and the resend pause) the same for wrong data
             code = self.codes.issue(self._code_key(conversation_id, id_number, decoy=not matched))
             if code is None:
@@ -184,7 +197,7 @@ class SqlCardSystem:
                 self._audit(s, channel, conversation_id, "send_code", "ok", row, f"{masked} 验证码已发送")
             else:
                 self._audit(s, channel, conversation_id, "send_code", "mismatch", row,
-                            f"{masked} 未发送：{'身份证号未登记' if row is None else '姓名不一致'}")
+                            f"{masked} 未发送：{'身份证号未登记' if row is None else ('姓名不一致' if by_name else '手机尾号不一致')}")
                 self._source_failed(s, source)
         return CodeSent(True, "sent", texts.CODE_SENT.format(minutes=minutes), masked)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import random
 import sys
 from collections import Counter
@@ -22,6 +21,7 @@ from cardsys.idnumber import compose_id
 from cardsys.models import CARD_STATES, AuditEntry, Card, CardState, Citizen, utcnow
 from cardsys.settings import load_settings, redact_url
 from cardsys.store import CardStore
+from common.settings import is_production
 
 S = CardState
 AREA_CODES = tuple(f"3701{n}" for n in range(90, 100))
@@ -169,12 +169,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reset", action="store_true", help="delete all card-system rows first")
     ap.add_argument("--seed", type=int, default=20240601, help="random seed (default 20240601)")
     args = ap.parse_args(argv)
-    if os.environ.get("APP_ENV") == "production":
-        print("cardsys.seed writes synthetic citizens; run it against a development database, not with APP_ENV=production.", file=sys.stderr)
-        return 2
     if args.count < 0:
         ap.error("--count must be 0 or more")
     try:
+        if is_production():  # the one APP_ENV rule (common/settings.py); an unknown APP_ENV is a SettingsError
+            print("cardsys.seed writes synthetic citizens; run it against a development database, not with APP_ENV=production.",
+                  file=sys.stderr)
+            return 2
         settings = load_settings()
         store = CardStore(settings.database_url)
     except (ValueError, RuntimeError) as e:

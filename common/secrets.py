@@ -13,8 +13,10 @@ may lie about who it is:
 | SESSION_SECRET | — | signs desk sessions and citizens' chat cookies |
 
 In development each has a fixed default starting with "dev-" so that `make run` works with nothing
-set. With APP_ENV other than development a missing, short or development value stops the service
-at start (`python -m common.secrets check` does the same for scripts/run.sh).
+set. With APP_ENV=production (common/settings.py: the one APP_ENV rule) a missing, short or development
+value stops the service at start (`python -m common.secrets check` does the same for scripts/run.sh).
+Values travel as `Secret`, which shows no value in repr(), str(), f-strings or logs; `.reveal()` is
+called only where the value is sent or compared.
 """
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ import hmac
 import os
 import sys
 from collections.abc import Mapping
+
+from common.settings import SettingsError, is_production
 
 DEV_DEFAULTS = {
     "CHANNEL_TOKEN": "dev-channel-token",
@@ -34,21 +38,43 @@ DEV_DEFAULTS = {
 MIN_PRODUCTION_LENGTH = 16
 
 
-class Secret(str):
-    """A string that does not show its value in repr() or logs."""
+class Secret:
+    """A secret value that shows no value in repr(), str(), f-strings or logs; `.reveal()` where it is sent."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str | Secret = "") -> None:
+        self._value = value.reveal() if isinstance(value, Secret) else str(value)
+
+    def reveal(self) -> str:
+        """The value, for the one place that sends or compares it."""
+        return self._value
 
     def __repr__(self) -> str:
-        return "Secret('**********')" if self else "Secret('')"
+        return "Secret('**********')" if self._value else "Secret('')"
+
+    def __str__(self) -> str:
+        return "**********" if self._value else ""
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Secret):
+            other = other.reveal()
+        if not isinstance(other, str):
+            return NotImplemented
+        return hmac.compare_digest(self._value.encode("utf-8"), other.encode("utf-8"))
+
+    def __hash__(self) -> int:
+        return hash(self._value)
 
 
-class SecretError(ValueError):
+class SecretError(SettingsError):
     """A secret that must not be used in this environment, naming the variable to set."""
-
-
-def is_production(env: Mapping[str, str] | None = None) -> bool:
-    """True unless APP_ENV is development (the default)."""
-    env = os.environ if env is None else env
-    return env.get("APP_ENV", "development") != "development"
 
 
 def problem(name: str, env: Mapping[str, str] | None = None) -> str | None:
@@ -58,11 +84,11 @@ def problem(name: str, env: Mapping[str, str] | None = None) -> str | None:
         return None
     value = env.get(name, "").strip()
     if not value:
-        return f"{name} is not set (required when APP_ENV is not development)"
+        return f"Set {name} to a random value of at least {MIN_PRODUCTION_LENGTH} characters (it is not set, and APP_ENV=production)."
     if value.startswith("dev-") or value == DEV_DEFAULTS[name]:
-        return f"{name} still has a development value"
+        return f"Set {name} to a random value of at least {MIN_PRODUCTION_LENGTH} characters (it still has a development value, and APP_ENV=production)."
     if len(value) < MIN_PRODUCTION_LENGTH:
-        return f"{name} is shorter than {MIN_PRODUCTION_LENGTH} characters"
+        return f"Set {name} to a random value of at least {MIN_PRODUCTION_LENGTH} characters (it is shorter, and APP_ENV=production)."
     return None
 
 
@@ -75,8 +101,9 @@ def secret(name: str, env: Mapping[str, str] | None = None) -> Secret:
     return Secret(env.get(name, "").strip() or DEV_DEFAULTS[name])
 
 
-def same(presented: object, expected: str) -> bool:
+def same(presented: object, expected: str | Secret) -> bool:
     """Constant-time comparison of a presented secret with the expected one (False for non-strings)."""
+    expected = expected.reveal() if isinstance(expected, Secret) else expected
     if not isinstance(presented, str) or not expected:
         return False
     return hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8"))
@@ -88,7 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] != ["check"]:
         print("usage: python -m common.secrets check", file=sys.stderr)
         return 2
-    problems = [p for p in (problem(n) for n in DEV_DEFAULTS) if p]
+    try:
+        problems = [p for p in (problem(n) for n in DEV_DEFAULTS) if p]
+    except SettingsError as e:  # an unknown APP_ENV
+        problems = [str(e)]
     for p in problems:
         print(f"[secrets] {p}", file=sys.stderr)
     return 1 if problems else 0

@@ -92,7 +92,8 @@ cat <<TXT
   Rasa REST:      $RASA_URL/webhooks/rest/webhook   (header X-Channel-Token: \$CHANNEL_TOKEN)
   Action server:  http://127.0.0.1:$ACTION_PORT/health
   Phone gateway:  ${optional[*]:+$voice_url/health  (Asterisk AudioSocket 127.0.0.1:$AUDIOSOCKET_PORT, $voice_mode)}${optional[*]:-not running}
-  Logs:           $logdir/
+${optional[*]:+  Web softphone:  $WEBAPP_URL/phone   (call the phone bot from a browser)
+}  Logs:           $logdir/
 
   Press Ctrl-C to stop everything.
 TXT

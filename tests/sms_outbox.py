@@ -17,7 +17,7 @@ def latest_code(phone_last4: str, path: str | None = None) -> str:
     lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
     for line in reversed(lines):
         if f"****{phone_last4} " in line:
-            m = re.search(r"验证码(\d{6})", line)
+            m = re.search(r"验证码是?(\d{6})", line)
             if m:
                 return m.group(1)
     raise AssertionError(f"no code for a phone ending in {phone_last4} in {log}")

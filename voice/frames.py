@@ -27,6 +27,7 @@ class CallStarted(Frame):
     call_id: str
     transport: str
     caller: str = ""
+    source: str = ""  # web:<client address> from our own web softphone (a token-holding front end), else ""
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ class RasaPhoneChannel:
         self.base_url = base_url.rstrip("/")
         self.client = client or httpx.AsyncClient(timeout=timeout_s)
         # Rasa's channels answer only our services (bot/channels/rich_rest.py); default: CHANNEL_TOKEN
-        token = str(secret("CHANNEL_TOKEN")) if channel_token is None else channel_token
+        token = secret("CHANNEL_TOKEN").reveal() if channel_token is None else channel_token
         self.headers = {"X-Channel-Token": token} if token else {}
 
     async def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:

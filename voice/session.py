@@ -28,6 +28,7 @@ from voice.stages.player import Player
 from voice.stages.recogniser import Recogniser
 from voice.stages.recorder import Recorder
 from voice.stages.synthesiser import Synthesiser
+from voice.stages.transcript_feed import TranscriptFeed
 from voice.store import CallRecord, CallStore
 from voice.transports.base import CallSink, RouteBook
 from voice.tts import SpeechCache
@@ -85,6 +86,7 @@ def build_stages(sink: CallSink, services: Services, record: CallRecord, pipelin
         KeypadCollector(settings.timings.keypad_timeout_ms),    # keys → entries, 0 → a person
         dialogue,                                               # input → Rasa turn (or keypad menu) → reply
         Recorder(record, services.store),                       # transcript and outcome, saved at the end
+        TranscriptFeed(sink, record),                           # the lines, live, to a web softphone that asked
         Handoff(services.desk, record),                         # transfer → ticket for the expert seat
         SpeechFormatter(),                                      # reply → speakable text
         Synthesiser(services.speech),                           # text → 8 kHz audio

@@ -1,60 +1,20 @@
-"""Settings of the phone gateway, read once from environment variables."""
+"""Settings of the phone gateway, read from environment variables by `Settings.from_env()` at start.
+
+Every key is in docs/voice.md and .env.example; how they are read is common/settings.py.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common.secrets import SecretError, secret
+from common.secrets import Secret
+from common.settings import Env, SettingsError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-class SettingsError(ValueError):
-    """A setting is missing or malformed; the message says what to fix."""
-
-
-class Secret(str):
-    """A string whose repr hides its value, so settings can be logged safely."""
-
-    def __repr__(self) -> str:
-        return "Secret('**********')" if self else "Secret('')"
-
-    def __str__(self) -> str:
-        return self.__repr__()
-
-    def reveal(self) -> str:
-        """The secret value, for the one place that sends it."""
-        return str.__str__(self)
-
-
-def _int(env: dict[str, str], key: str, default: int) -> int:
-    raw = env.get(key, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise SettingsError(f"Set {key} to a whole number (got {raw!r}).") from None
-
-
-def _float(env: dict[str, str], key: str, default: float) -> float:
-    raw = env.get(key, "").strip()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise SettingsError(f"Set {key} to a number (got {raw!r}).") from None
-
-
-def _url(env: dict[str, str], key: str, default: str) -> str:
-    value = env.get(key, "").strip() or default
-    if not value.startswith(("http://", "https://")):
-        raise SettingsError(f"Set {key} to an http:// or https:// URL (got {value!r}).")
-    return value.rstrip("/")
+__all__ = ["ENV_KEYS", "REPO_ROOT", "ListenTimings", "Settings", "SettingsError", "load_settings"]
 
 
 @dataclass(frozen=True)
@@ -82,8 +42,8 @@ class Settings:
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_timeout_s: float = 10.0
     webapp_url: str = "http://127.0.0.1:8080"
-    service_token: Secret = field(default_factory=lambda: Secret(""))
-    channel_token: Secret = field(default_factory=lambda: Secret(""))
+    service_token: Secret = field(default_factory=Secret)
+    channel_token: Secret = field(default_factory=Secret)
     media_stream_token: Secret = field(default_factory=lambda: Secret("dev-media-stream-token"))
     audiosocket_peers: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
     max_calls: int = 50
@@ -99,50 +59,51 @@ class Settings:
     open_grammar: tuple[str, ...] = ()
     timings: ListenTimings = field(default_factory=ListenTimings)
 
+    def __post_init__(self) -> None:
+        for name in ("service_token", "channel_token", "media_stream_token"):
+            if not isinstance(getattr(self, name), Secret):  # tests may pass plain strings
+                object.__setattr__(self, name, Secret(getattr(self, name)))
+
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        """Read and validate the settings; raise SettingsError naming the fix."""
-        env = dict(os.environ if environ is None else environ)
-        backend = env.get("VOICE_HANDOFF", "http").strip() or "http"
-        if backend not in ("http", "local"):
-            raise SettingsError(f"Set VOICE_HANDOFF to 'http' or 'local' (got {backend!r}).")
-        token = Secret(env.get("SERVICE_TOKEN", "").strip())
+    def from_env(cls, environ: Mapping[str, str] | Env | None = None) -> Settings:
+        """Read and validate the settings (default: os.environ); raise SettingsError naming the fix."""
+        env, d = Env.of(environ), cls()
+        backend = env.choice("VOICE_HANDOFF", d.handoff_backend, ("http", "local"))
+        # no development default here: the web app's hand-off API needs the token it was given
+        token = env.secret("SERVICE_TOKEN") if env.text("SERVICE_TOKEN") else Secret()
         if backend == "http" and not token:
             raise SettingsError(
                 "Set SERVICE_TOKEN to the web app's service token, or VOICE_HANDOFF=local "
                 "to keep hand-offs in the local call store only."
             )
-        try:
-            channel_token = Secret(secret("CHANNEL_TOKEN", env))
-            media_token = Secret(secret("MEDIA_STREAM_TOKEN", env))
-        except SecretError as exc:
-            raise SettingsError(str(exc)) from exc
-        peers = tuple(p.strip() for p in env.get("AUDIOSOCKET_PEERS", "127.0.0.1/32,::1/128").split(",") if p.strip())
+        channel_token = env.secret("CHANNEL_TOKEN")
+        media_token = env.secret("MEDIA_STREAM_TOKEN")
+        peers = tuple(p.strip() for p in env.text("AUDIOSOCKET_PEERS", ",".join(d.audiosocket_peers)).split(",") if p.strip())
         try:
             for p in peers:
                 ipaddress.ip_network(p, strict=False)
         except ValueError as exc:
             raise SettingsError(f"Set AUDIOSOCKET_PEERS to addresses or networks, e.g. 10.0.0.5,10.1.0.0/24 ({exc}).") from exc
-        queue = env.get("VOICE_HANDOFF_QUEUE", "shebao-experts").strip()
+        queue = env.text("VOICE_HANDOFF_QUEUE", d.handoff_queue)
         if not queue.replace("-", "").replace("_", "").isalnum():
             raise SettingsError("Set VOICE_HANDOFF_QUEUE to letters, digits, '-' or '_' only.")
         queue_map: dict[str, str] = {}
-        for pair in filter(None, (p.strip() for p in env.get("VOICE_QUEUE_MAP", "").split(","))):
+        for pair in filter(None, (p.strip() for p in env.text("VOICE_QUEUE_MAP").split(","))):
             bot_queue, _, pbx_queue = pair.partition("=")
             if not pbx_queue.replace("-", "").replace("_", "").isalnum() or not pbx_queue.isascii():
                 raise SettingsError("Set VOICE_QUEUE_MAP as bot=pbx pairs, e.g. 养老=shebao-pension,社保卡=shebao-card.")
             queue_map[bot_queue.strip()] = pbx_queue.strip()
+        t = d.timings
         timings = ListenTimings(
-            speech_threshold_dbfs=_float(env, "VOICE_SPEECH_THRESHOLD_DBFS", -38.0),
-            min_speech_ms=_int(env, "VOICE_MIN_SPEECH_MS", 200),
-            eou_silence_ms=_int(env, "VOICE_EOU_SILENCE_MS", 500),
-            eou_silence_number_ms=_int(env, "VOICE_EOU_SILENCE_NUMBER_MS", 1200),
-            max_utterance_ms=_int(env, "VOICE_MAX_UTTERANCE_MS", 15000),
-            no_input_timeout_ms=_int(env, "VOICE_NO_INPUT_TIMEOUT_MS", 7000),
-            keypad_timeout_ms=_int(env, "VOICE_KEYPAD_TIMEOUT_MS", 10000),
+            speech_threshold_dbfs=env.number("VOICE_SPEECH_THRESHOLD_DBFS", t.speech_threshold_dbfs),
+            min_speech_ms=env.integer("VOICE_MIN_SPEECH_MS", t.min_speech_ms, minimum=0),
+            eou_silence_ms=env.integer("VOICE_EOU_SILENCE_MS", t.eou_silence_ms, minimum=1),
+            eou_silence_number_ms=env.integer("VOICE_EOU_SILENCE_NUMBER_MS", t.eou_silence_number_ms, minimum=1),
+            max_utterance_ms=env.integer("VOICE_MAX_UTTERANCE_MS", t.max_utterance_ms, minimum=1),
+            no_input_timeout_ms=env.integer("VOICE_NO_INPUT_TIMEOUT_MS", t.no_input_timeout_ms, minimum=1),
+            keypad_timeout_ms=env.integer("VOICE_KEYPAD_TIMEOUT_MS", t.keypad_timeout_ms, minimum=1),
         )
-        db_raw = env.get("VOICE_DB_PATH", "").strip()
-        grammar_file = env.get("VOICE_GRAMMAR_FILE", "").strip()
+        grammar_file = env.text("VOICE_GRAMMAR_FILE")
         open_grammar: tuple[str, ...] = ()
         if grammar_file:
             path = Path(grammar_file)
@@ -151,31 +112,36 @@ class Settings:
             lines = path.read_text(encoding="utf-8").splitlines()
             open_grammar = tuple(x.strip() for x in lines if x.strip() and not x.startswith("#"))
         return cls(
-            http_host=env.get("VOICE_HTTP_HOST", "127.0.0.1").strip() or "127.0.0.1",
-            http_port=_int(env, "VOICE_HTTP_PORT", 8081),
-            audiosocket_host=env.get("AUDIOSOCKET_HOST", "127.0.0.1").strip() or "127.0.0.1",
-            audiosocket_port=_int(env, "AUDIOSOCKET_PORT", 9092),
-            vosk_model_path=env.get("VOSK_MODEL_PATH", "").strip(),
-            rasa_url=_url(env, "RASA_URL", "http://127.0.0.1:5005"),
-            rasa_timeout_s=_float(env, "VOICE_RASA_TIMEOUT_S", 10.0),
-            webapp_url=_url(env, "WEBAPP_URL", "http://127.0.0.1:8080"),
+            http_host=env.text("VOICE_HTTP_HOST", d.http_host),
+            http_port=env.integer("VOICE_HTTP_PORT", d.http_port, minimum=0),
+            audiosocket_host=env.text("AUDIOSOCKET_HOST", d.audiosocket_host),
+            audiosocket_port=env.integer("AUDIOSOCKET_PORT", d.audiosocket_port, minimum=0),
+            vosk_model_path=env.text("VOSK_MODEL_PATH", d.vosk_model_path),
+            rasa_url=env.url("RASA_URL", d.rasa_url).rstrip("/"),
+            rasa_timeout_s=env.number("VOICE_RASA_TIMEOUT_S", d.rasa_timeout_s, positive=True),
+            webapp_url=env.url("WEBAPP_URL", d.webapp_url).rstrip("/"),
             service_token=token,
             channel_token=channel_token,
             media_stream_token=media_token,
             audiosocket_peers=peers,
-            max_calls=_int(env, "VOICE_MAX_CALLS", 50),
+            max_calls=env.integer("VOICE_MAX_CALLS", d.max_calls, minimum=1),
             handoff_backend=backend,
             handoff_queue=queue,
             queue_map=queue_map,
-            tts_voice=env.get("VOICE_TTS_VOICE", "sit/cmn-latn-pinyin").strip() or "sit/cmn-latn-pinyin",
-            tts_rate=_int(env, "VOICE_TTS_RATE", 170),
-            tts_cache_entries=_int(env, "VOICE_TTS_CACHE_ENTRIES", 512),
-            confirm_below=_float(env, "VOICE_CONFIRM_BELOW", 0.6),
-            no_input_max_reprompts=_int(env, "VOICE_NO_INPUT_MAX_REPROMPTS", 2),
-            db_path=Path(db_raw) if db_raw else REPO_ROOT / "var" / "voice_calls.sqlite3",
+            tts_voice=env.text("VOICE_TTS_VOICE", d.tts_voice),
+            tts_rate=env.integer("VOICE_TTS_RATE", d.tts_rate, minimum=1),
+            tts_cache_entries=env.integer("VOICE_TTS_CACHE_ENTRIES", d.tts_cache_entries, minimum=0),
+            confirm_below=env.number("VOICE_CONFIRM_BELOW", d.confirm_below, minimum=0),
+            no_input_max_reprompts=env.integer("VOICE_NO_INPUT_MAX_REPROMPTS", d.no_input_max_reprompts, minimum=0),
+            db_path=env.path("VOICE_DB_PATH", d.db_path),
             open_grammar=open_grammar,
             timings=timings,
         )
+
+
+def load_settings(env: Mapping[str, str] | Env | None = None) -> Settings:
+    """The gateway's settings, read and checked like every service's (`Settings.from_env`)."""
+    return Settings.from_env(env)
 
 
 # Every environment key read above, for the documentation drift test.

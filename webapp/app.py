@@ -6,6 +6,7 @@
                                             ▼ RatingService (ratings.py)
     bot, phone ─▶ routes/handoff_api.py ─▶ HandoffService ◀─ routes/desk_*.py ◀─ agent page
     every live event ─▶ Hub (hub.py) ─▶ the citizen's page (routes/chat_live.py), the desk (routes/desk_live.py)
+    softphone page ─▶ routes/phone_page.py ─▶ Softphone (softphone.py) ─▶ the voice gateway's media stream
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from sanic.exceptions import SanicException
 from sqlalchemy.exc import SQLAlchemyError
 
 from common.privacy import install_masking
+from common.settings import SettingsError
 from webapp.audit import AuditLog
 from webapp.auth import LoginThrottle, prepare_demo_agents
 from webapp.chat import ChatService
@@ -27,13 +29,14 @@ from webapp.rasa_client import RasaClient
 from webapp.ratings import RatingService
 from webapp.routes import register_all
 from webapp.settings import Settings, load_settings
+from webapp.softphone import Softphone
 from webapp.store import Store, dumps
 from webapp.supervision import Supervision
 from webapp.workorders import WorkOrderService
 
 log = logging.getLogger(__name__)
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-WEBSOCKETS = {"/ws/chat", "/desk/ws"}
+WEBSOCKETS = {"/ws/chat", "/desk/ws", "/phone/ws"}
 SWEEP_MAX_SECONDS = 5.0  # the hand-off time limits are checked at least this often
 
 
@@ -46,7 +49,7 @@ def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -
     app.ctx.settings = settings
     app.ctx.store = Store(settings.database_url)
     app.ctx.hub = Hub()
-    app.ctx.rasa = RasaClient(settings.rasa_url, settings.rasa_timeout, settings.channel_token)
+    app.ctx.rasa = RasaClient(settings.rasa_url, settings.rasa_timeout, settings.channel_token.reveal())
     app.ctx.handoffs = HandoffService(app.ctx.store, settings.desk_hours, settings.desk_days)
     app.ctx.workorders = WorkOrderService(app.ctx.store)
     app.ctx.ratings = RatingService(app.ctx.store)
@@ -55,6 +58,7 @@ def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -
     app.ctx.supervision = Supervision(settings.analytics.database_url, settings.analytics.zone, settings.reports_dir)
     app.ctx.chat = ChatService(app.ctx.store, app.ctx.rasa, app.ctx.hub, settings,
                                handoffs=app.ctx.handoffs, workorders=app.ctx.workorders, ratings=app.ctx.ratings)
+    app.ctx.softphone = Softphone(settings.voice_url, settings.media_stream_token.reveal())
     prepare_demo_agents(app.ctx.store, settings.dev_mode)
     register_all(app)
 
@@ -129,8 +133,11 @@ async def keep_time_limits(chat: ChatService, settings: Settings) -> None:
 
 
 def main() -> None:
-    """Run the web app: python -m webapp.app"""
-    settings = load_settings()
+    """Run the web app: python -m webapp.app (a bad setting stops it with one sentence naming the variable)."""
+    try:
+        settings = load_settings()
+    except SettingsError as e:
+        raise SystemExit(f"web app not started: {e}") from None
     app = create_app(settings)
     app.run(host=settings.host, port=settings.port, single_process=True, access_log=False)
 

@@ -49,7 +49,7 @@ class RichRestInput(RestInput):
     """Base for our REST-style channels (web, phone, rest): one JSON list of whole messages per turn."""
 
     def __init__(self, token: str | None = None) -> None:
-        self.token = token if token is not None else str(secret("CHANNEL_TOKEN"))
+        self.token = token if token is not None else secret("CHANNEL_TOKEN").reveal()
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:

@@ -154,7 +154,7 @@ async def test_logging_out_ends_the_session_on_the_server_not_only_in_the_browse
 async def test_a_validly_signed_cookie_without_its_server_session_opens_nothing(app):
     from webapp.auth import read_session_claims, sign_session
 
-    secret = str(app.ctx.settings.session_secret)
+    secret = app.ctx.settings.session_secret.reveal()
     agent1 = await login(app, "agent1", "agent1-demo")
     sid = read_session_claims(agent1["Cookie"].split("=", 1)[1], secret)["s"]
     for forged in (sign_session("agent1", secret),  # no session id (a cookie from before sessions were kept)

@@ -94,7 +94,7 @@ def real_cards(tmp_path, monkeypatch):
 
 
 async def _verify(sender: str, person: tuple[str, str, str], slots: dict) -> list[dict]:
-    for key, value in zip(cs.IDENTITY_SLOTS, person, strict=True):
+    for key, value in zip(cs.SPOKEN_IDENTITY, person, strict=True):
         cs.pending.put(sender, key, value)
     return await cs.ActionVerifyIdentity().run(CollectingDispatcher(), _card_tracker(sender, person[2], slots), {})
 
@@ -215,7 +215,7 @@ async def test_a_slowed_down_citizen_is_told_to_wait_or_ask_a_person_not_asked_a
     slots = {"card_goal": "progress"}
     await _verify("other", (ZHANG[0], ZHANG[1], "0000"), slots)  # a stranger's wrong guess
     d = CollectingDispatcher()
-    for key, value in zip(cs.IDENTITY_SLOTS, ZHANG, strict=True):
+    for key, value in zip(cs.SPOKEN_IDENTITY, ZHANG, strict=True):
         cs.pending.put("terminal", key, value)
     events = await cs.ActionVerifyIdentity().run(d, _card_tracker("terminal", ZHANG[2], slots), {})
     assert "分钟后再试" in d.messages[0]["text"] and d.messages[0]["buttons"][0]["payload"] == "/request_human"
@@ -226,7 +226,7 @@ async def test_the_source_our_front_end_reports_limits_failures_across_conversat
     monkeypatch.setattr(real_cards, "max_failures_per_source", 2)
 
     async def attempt(sender: str, person, source: str | None) -> CollectingDispatcher:
-        for key, value in zip(cs.IDENTITY_SLOTS, person, strict=True):
+        for key, value in zip(cs.SPOKEN_IDENTITY, person, strict=True):
             cs.pending.put(sender, key, value)
         metadata = {"source": source} if source is not None else {}
         t = Tracker(sender, {"card_goal": "progress"}, {"text": person[2], "intent": {"name": "inform"}, "entities": [],
@@ -248,3 +248,67 @@ async def test_the_source_our_front_end_reports_limits_failures_across_conversat
     assert cs.source_of(Tracker("x", {}, {"metadata": {"source": "web:1.2.3.4; DROP"}}, [], False, None, None, "")) == ""
     assert cs.source_of(Tracker("x", {}, {"metadata": {"source": "phone:+8613800000000"}}, [], False, None, None,
                                 "")) == "phone:+8613800000000"
+
+
+def _phone_tracker(sender: str, text: str, slots: dict, metadata: dict) -> Tracker:
+    """A phone turn inside the identity form, with the gateway's metadata."""
+    events = [{"event": "user", "text": text, "input_channel": "phone", "metadata": metadata,
+               "parse_data": {"text": text, "intent": {"name": "inform"}, "entities": []}}]
+    return Tracker(sender, dict(slots), {"text": text, "intent": {"name": "inform"}, "entities": [], "metadata": metadata},
+                   events, False, None, {"name": "verify_identity_form"}, "action_listen")
+
+
+async def test_keypad_only_callers_are_asked_for_keys_only_and_web_citizens_for_the_name():
+    form, d = cs.ValidateVerifyIdentityForm(), CollectingDispatcher()
+    domain_slots = ["id_number", "person_name", "phone_last4", "identity_code"]  # as domain.yml lists them
+    keypad = _phone_tracker("k", "1", {}, {"input": "keypad", "speech": False})
+    assert await form.required_slots(domain_slots, d, keypad, {}) == ["id_number", "phone_last4", "identity_code"]
+    speaking = _phone_tracker("k", "1", {}, {"input": "keypad"})  # a phone with speech: keys and the spoken name
+    assert await form.required_slots(domain_slots, d, speaking, {}) == ["id_number", "person_name", "phone_last4"]
+    web = Tracker("w", {}, {"text": "1", "intent": {"name": "inform"}, "entities": [], "metadata": {"speech": False}},
+                  [], False, None, {"name": "verify_identity_form"}, "action_listen")
+    assert await form.required_slots(domain_slots, d, web, {}) == ["id_number", "person_name", "phone_last4"]  # ignored off the phone
+
+
+async def test_a_keypad_caller_verifies_with_the_last_four_digits_and_a_code_sent_to_the_registered_phone(real_cards):
+    import re
+
+    meta = {"input": "keypad", "speech": False}
+    slots = {"card_goal": "progress"}
+    sender = "terminal"
+    form = cs.ValidateVerifyIdentityForm()
+    for slot, keys in (("id_number", ZHANG[0].replace("X", "*")), ("phone_last4", ZHANG[2])):
+        got = await getattr(form, f"validate_{slot}")(keys, CollectingDispatcher(), _phone_tracker(sender, keys, slots, meta), {})
+        slots.update(got)
+    assert slots["phone_last4"] == "****" and "001X" in slots["id_number"]
+    d = CollectingDispatcher()
+    await cs.ActionAskIdentityCode().run(d, _phone_tracker(sender, ZHANG[2], slots, meta), {})
+    assert d.messages[0]["custom"]["voice"]["expect"] == "code" and "验证码" in d.messages[0]["text"]
+    assert len(real_cards.sms.outbox) == 1  # sent once to the registered phone ...
+    d = CollectingDispatcher()
+    await cs.ActionAskIdentityCode().run(d, _phone_tracker(sender, "", slots, meta), {})
+    assert len(real_cards.sms.outbox) == 1 and "6 位" in d.messages[0]["text"]  # ... asking again does not resend
+    code = re.search(r"验证码是(\d{6})", real_cards.sms.outbox[-1].text).group(1)
+    d = CollectingDispatcher()
+    assert (await form.validate_identity_code("12", d, _phone_tracker(sender, "12", slots, meta), {})) == {"identity_code": None}
+    slots.update(await form.validate_identity_code(code, CollectingDispatcher(), _phone_tracker(sender, code, slots, meta), {}))
+    assert slots["identity_code"] == "******"  # the tracker never holds the code
+    events = await cs.ActionVerifyIdentity().run(CollectingDispatcher(), _phone_tracker(sender, code, slots, meta), {})
+    slots.update(_slots(events))
+    assert slots["verified_ref"] == "身份证尾号001X"
+    assert "正常" in await _progress(sender, slots)
+
+
+async def test_a_keypad_caller_with_the_wrong_last_four_digits_gets_no_code_and_no_card(real_cards):
+    meta = {"input": "keypad", "speech": False}
+    sender = "other"
+    cs.pending.put(sender, "id_number", ZHANG[0])
+    cs.pending.put(sender, "phone_last4", "1111")
+    d = CollectingDispatcher()
+    await cs.ActionAskIdentityCode().run(d, _phone_tracker(sender, "1111", {}, meta), {})
+    assert "验证码" in d.messages[0]["text"] and real_cards.sms.outbox == []  # the same words, nothing sent
+    cs.pending.put(sender, "identity_code", "123456")  # a guess
+    d = CollectingDispatcher()
+    events = await cs.ActionVerifyIdentity().run(d, _phone_tracker(sender, "123456", {}, meta), {})
+    assert cs.handles.get(sender) is None and not _slots(events).get("verified_ref")
+    assert "验证码" in d.messages[0]["text"]

@@ -216,6 +216,23 @@ class CardSystemContract:
         assert cards.verify_code(WANG.id_number, "000000", channel="phone", conversation_id="b").code == "mismatch"
         assert [e.outcome for e in audit(store) if e.conversation_id == "b"] == ["mismatch", "mismatch"]
 
+    def test_keypad_callers_get_a_code_by_the_phones_last_four_digits_instead_of_the_name(
+            self, cards: SqlCardSystem, sms: LogSmsGateway, store: CardStore) -> None:
+        right = cards.send_code(WANG.id_number, phone_last4="3579", channel="phone", conversation_id="k1")
+        wrong = cards.send_code(WANG.id_number, phone_last4="0000", channel="phone", conversation_id="k2")
+        assert (right.ok, right.code) == (True, "sent")
+        assert (wrong.ok, wrong.code, wrong.message) == (right.ok, right.code, right.message)  # nothing told
+        assert [m.masked_phone for m in sms.outbox] == ["199****3579"]  # only the matching request sent one
+        assert "手机尾号不一致" in [e for e in audit(store) if e.conversation_id == "k2"][0].detail
+        code = sms.outbox[0].text.split("验证码是")[1][:6]
+        assert cards.verify_code(WANG.id_number, code, channel="phone", conversation_id="k2").code == "mismatch"
+        result = cards.verify_code(WANG.id_number, code, channel="phone", conversation_id="k1")
+        assert result.ok and result.masked_name == "王*例"
+        # neither a name nor four digits: refused before anything is looked up or sent
+        assert cards.send_code(WANG.id_number, phone_last4="35", channel="phone", conversation_id="k3").code == "invalid_input"
+        assert cards.send_code(WANG.id_number, channel="phone", conversation_id="k3").code == "invalid_input"
+        assert len(sms.outbox) == 1
+
     def test_without_a_working_gateway_codes_are_unavailable(self, store: CardStore, cards: SqlCardSystem) -> None:
         assert SqlCardSystem(store).send_code(WANG.id_number, "王样例", channel="web", conversation_id="c").code == "unavailable"
 

@@ -5,16 +5,16 @@ from dataclasses import replace
 from pathlib import Path
 
 from actions import kb_service as ks
+from actions.settings import load_settings
 
 SMALL = Path(__file__).resolve().parent.parent / "fixtures" / "kb_small"
 
 
-def test_changed_content_is_reindexed_in_the_background(tmp_path, monkeypatch):
+def test_changed_content_is_reindexed_in_the_background(tmp_path):
     content = tmp_path / "content"
     shutil.copytree(SMALL, content)
-    monkeypatch.setattr(ks, "settings", replace(ks.settings, kb_content_dir=content, kb_cache_dir=tmp_path / "cache",
-                                                embedding_model="off", kb_watch_seconds=0.0))
-    service = ks.KbService()
+    service = ks.KbService(replace(load_settings({}), kb_content_dir=content, kb_cache_dir=tmp_path / "cache",
+                                   embedding_model="off", kb_watch_seconds=0.0))
     kb = service.get(timeout=30)
     assert kb is not None and "test-0005" not in kb.by_id
     text = (content / "small.yml").read_text(encoding="utf-8")
@@ -38,12 +38,11 @@ def test_changed_content_is_reindexed_in_the_background(tmp_path, monkeypatch):
     assert service.reindex_if_changed() is False  # nothing changed since
 
 
-def test_broken_content_keeps_the_old_index(tmp_path, monkeypatch):
+def test_broken_content_keeps_the_old_index(tmp_path):
     content = tmp_path / "content"
     shutil.copytree(SMALL, content)
-    monkeypatch.setattr(ks, "settings", replace(ks.settings, kb_content_dir=content, kb_cache_dir=tmp_path / "cache",
-                                                embedding_model="off", kb_watch_seconds=0.0))
-    service = ks.KbService()
+    service = ks.KbService(replace(load_settings({}), kb_content_dir=content, kb_cache_dir=tmp_path / "cache",
+                                   embedding_model="off", kb_watch_seconds=0.0))
     old = service.get(timeout=30)
     (content / "small.yml").write_text("entries: [this is: not valid", encoding="utf-8")
     service.reindex_if_changed()

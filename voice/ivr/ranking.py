@@ -24,11 +24,11 @@ def answer_counts(window_days: int, database_url: str | None = None,
     from sqlalchemy import create_engine, func, inspect, select
     from sqlalchemy.engine import make_url
 
-    from analytics.settings import Settings, redact_url
+    from analytics.settings import load_settings, redact_url
     from analytics.store import KnowledgeAnswer
 
     try:
-        settings = Settings()
+        settings = load_settings()
         url = database_url or settings.database_url
         local_now = now or dt.datetime.now(settings.zone).replace(tzinfo=None)
     except Exception as exc:  # a malformed analytics setting must not keep the phone service down

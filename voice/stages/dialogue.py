@@ -35,6 +35,7 @@ from voice.transports.base import is_safe_queue
 
 log = logging.getLogger(__name__)
 
+_WEB_SOURCE = re.compile(r"web:[0-9A-Za-z.:+_\-]{1,64}")  # the card system's source format (actions/card_service.py)
 _ASKS = re.compile(r"请(?:说|输入|告诉|提供|报)|是多少|是什么|[？?]")
 _KINDS: tuple[tuple[str, Expectation], ...] = (
     ("身份证", "id_number"), ("手机号", "phone_number"), ("电话号码", "phone_number"),
@@ -127,6 +128,8 @@ class Dialogue(Stage):
             # card system limits failed identity checks per source too; AudioSocket carries none
             digits = "".join(ch for ch in frame.caller if ch.isdigit() or ch == "+")[:32]
             self.source = f"phone:{digits}" if len(digits.lstrip("+")) >= 5 else ""
+            if _WEB_SOURCE.fullmatch(frame.source):  # the web softphone's client address (webapp/softphone.py)
+                self.source = frame.source
             async for out in self._say(self.last):
                 yield out
         elif isinstance(frame, PlaybackFinished):
@@ -222,7 +225,9 @@ class Dialogue(Stage):
         yield CallerTurn(text=text, source=source, at=at)  # type: ignore[arg-type]
         log.info("call %s caller (%s): %s", self.call_id, source, mask_text(text))
         try:
-            metadata = {"input": source, **({"source": self.source} if self.source else {})}
+            # speech False: a keypad-only call (no speech model); the card service then asks for keys only
+            metadata = {"input": source, **({"source": self.source} if self.source else {}),
+                        **({"speech": False} if self.keypad_only else {})}
             messages = tuple(await self.bot.send(self.call_id, text, metadata))
         except BotUnavailable as exc:
             log.error("call %s: %s", self.call_id, exc)

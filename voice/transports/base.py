@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 Action = Literal["transfer", "hangup"]
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -28,6 +28,14 @@ class CallSink(Protocol):
 
     async def end(self, action: Action, queue: str = "") -> None:
         """End our side of the call: hand it to a queue, or hang up."""
+
+
+@runtime_checkable
+class TranscriptSink(Protocol):
+    """A sink that can also show the call's lines to the caller (only our web softphone asks for them)."""
+
+    async def send_transcript(self, role: Literal["caller", "bot"], text: str) -> None:
+        """Send one masked transcript line, if the caller's side asked for them; otherwise nothing."""
 
 
 class RouteBook:

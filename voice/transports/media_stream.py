@@ -9,13 +9,14 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from voice.audio import pcm16_to_ulaw, ulaw_to_pcm16
+from voice.audio import level_dbfs, pcm16_to_ulaw, ulaw_to_pcm16
 from voice.frames import AudioIn, CallStarted, Dtmf, Frame
 from voice.transports.base import Action, CallAdmission, RouteBook
 
 log = logging.getLogger(__name__)
+HEARD_EVERY_FRAMES = 50  # with transcripts on: tell the caller's side every second how much audio arrived
 
 
 class WebSocketLike(Protocol):
@@ -42,6 +43,8 @@ class MediaStreamSink:
         self.stream_sid = ""
         self.call_id = ""
         self.closed = False
+        # opt-in extras for our web softphone (customParameters "transcript": "on"); PBX streams never get them
+        self.transcript_on = False
 
     async def _send(self, message: dict[str, Any]) -> None:
         if self.closed:
@@ -55,6 +58,17 @@ class MediaStreamSink:
         """Send one 20 ms frame as a media event (160 bytes of μ-law)."""
         payload = base64.b64encode(pcm16_to_ulaw(pcm)).decode("ascii")
         await self._send({"event": "media", "streamSid": self.stream_sid, "media": {"payload": payload}})
+
+    async def send_transcript(self, role: Literal["caller", "bot"], text: str) -> None:
+        """A transcript line (already masked), only when the stream's start asked for them."""
+        if self.transcript_on:
+            await self._send({"event": "transcript", "streamSid": self.stream_sid, "role": role, "text": text})
+
+    async def send_heard(self, frames: int, level: float) -> None:
+        """How much caller audio arrived so far and its loudest frame of the last second (dBFS), when asked for."""
+        if self.transcript_on:
+            await self._send({"event": "heard", "streamSid": self.stream_sid, "frames": frames,
+                              "level_dbfs": round(max(level, -99.0), 1)})
 
     async def clear(self) -> None:
         """Ask the platform to drop the audio it has queued (barge-in)."""
@@ -75,10 +89,13 @@ async def inbound_frames(ws: WebSocketLike, sink: MediaStreamSink,
     """Frames of one media stream: CallStarted at the start event, then audio, keys, until stop.
 
     The call id comes from the platform (callSid); a stream naming a call already in progress gets
-    an id of its own, so it can neither join that call nor change where it is routed.
+    an id of its own, so it can neither join that call nor change where it is routed. Custom parameters
+    `transcript: "on"` (transcript and `heard` events back) and `source: "web:<address>"` are what our
+    web app's softphone sends; only holders of the media-stream token reach this code.
     """
     loop = asyncio.get_running_loop()
     started = False
+    frames_in, loudest = 0, -120.0
     while True:
         try:
             raw = await ws.recv()
@@ -104,11 +121,20 @@ async def inbound_frames(ws: WebSocketLike, sink: MediaStreamSink,
                 admission.active.add(sink.call_id)
             params = start.get("customParameters") or {}
             started = True
-            yield CallStarted(call_id=sink.call_id, transport="media_stream", caller=str(params.get("from", "")))
+            sink.transcript_on = params.get("transcript") == "on"
+            yield CallStarted(call_id=sink.call_id, transport="media_stream", caller=str(params.get("from", ""))[:64],
+                              source=str(params.get("source", ""))[:80])
         elif event == "media" and started:
             media = message.get("media") or {}
             if media.get("track", "inbound") in ("inbound", "inbound_track"):
-                yield AudioIn(pcm=ulaw_to_pcm16(base64.b64decode(media.get("payload", ""))), at=loop.time())
+                pcm = ulaw_to_pcm16(base64.b64decode(media.get("payload", "")))
+                if sink.transcript_on:
+                    frames_in += 1
+                    loudest = max(loudest, level_dbfs(pcm))
+                    if frames_in % HEARD_EVERY_FRAMES == 0:
+                        await sink.send_heard(frames_in, loudest)
+                        loudest = -120.0
+                yield AudioIn(pcm=pcm, at=loop.time())
         elif event == "dtmf" and started:
             digit = str((message.get("dtmf") or {}).get("digit", ""))[:1]
             if digit:

@@ -1,6 +1,7 @@
 """The web app's HTTP and WebSocket routes, one module per door; each only checks, calls a service, answers.
 
     citizen page ── pages.py (/), chat_api.py (/api/chat/*), chat_live.py (/ws/chat) ──▶ webapp/chat.py
+    softphone    ── phone_page.py (/phone, /phone/ws) ──────────────────────────────▶ webapp/softphone.py ─▶ voice gateway
     bot, phone   ── handoff_api.py (/api/handoff*) ─────────────────────────────────▶ webapp/handoffs.py
     agent page   ── desk_auth.py (/desk, login, logout, me)                           webapp/auth.py
                     desk_handoffs.py (queues, claim, reply, resolve, transfer) ────▶ webapp/handoffs.py, chat.py
@@ -26,9 +27,10 @@ from webapp.routes import (
     desk_workorders,
     handoff_api,
     pages,
+    phone_page,
 )
 
-MODULES = (pages, chat_api, chat_live, handoff_api, desk_auth, desk_handoffs, desk_workorders, desk_kb,
+MODULES = (pages, phone_page, chat_api, chat_live, handoff_api, desk_auth, desk_handoffs, desk_workorders, desk_kb,
            desk_supervision, desk_live)
 
 

@@ -31,7 +31,7 @@ def conversation(request: Request, claimed: object = None) -> tuple[str | None, 
     A request naming another conversation than its cookie's gets (None, False): ids are never
     taken from the request, so knowing or guessing one gives nothing.
     """
-    cid = read_chat(request.cookies.get(CHAT_COOKIE), str(request.app.ctx.settings.session_secret))
+    cid = read_chat(request.cookies.get(CHAT_COOKIE), request.app.ctx.settings.session_secret.reveal())
     if cid is None:
         return new_chat_id(), True
     if claimed not in (None, "", cid):
@@ -43,7 +43,7 @@ def with_cookie(request: Request, resp: HTTPResponse, cid: str, issued: bool) ->
     """The answer, with the conversation's signed cookie when it was just issued."""
     settings = request.app.ctx.settings
     if issued:
-        resp.add_cookie(CHAT_COOKIE, sign_chat(cid, str(settings.session_secret)), httponly=True, samesite="Lax",
+        resp.add_cookie(CHAT_COOKIE, sign_chat(cid, settings.session_secret.reveal()), httponly=True, samesite="Lax",
                         path="/", max_age=CHAT_COOKIE_SECONDS, secure=not settings.dev_mode)
     return resp
 

@@ -18,7 +18,7 @@ async def chat_ws(request: Request, ws: Websocket):
     The conversation is the one of the signed cookie (set by GET /api/chat/state before connecting).
     """
     ctx = request.app.ctx
-    cid = read_chat(request.cookies.get(CHAT_COOKIE), str(ctx.settings.session_secret))
+    cid = read_chat(request.cookies.get(CHAT_COOKIE), ctx.settings.session_secret.reveal())
     claimed = request.args.get("cid")
     if cid is None or not valid_cid(cid) or claimed not in (None, "", cid):
         await ws.send(json.dumps({"type": "error", "code": "session", "text": "会话已失效，请刷新页面。"},

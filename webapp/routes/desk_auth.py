@@ -59,7 +59,7 @@ async def login(request: Request):
     await ctx.audit.record(agent.username, "login", detail=address)
     sid = await ctx.store.run(lambda s: open_desk_session(s, agent.username, address))
     r = response.json({"ok": True, "username": agent.username, "role": agent.role})
-    r.add_cookie(COOKIE, sign_session(agent.username, str(ctx.settings.session_secret), sid=sid), httponly=True,
+    r.add_cookie(COOKIE, sign_session(agent.username, ctx.settings.session_secret.reveal(), sid=sid), httponly=True,
                  samesite="Strict", max_age=SESSION_SECONDS, path="/", secure=not ctx.settings.dev_mode)
     return r
 
@@ -67,7 +67,7 @@ async def login(request: Request):
 async def logout(request: Request):
     """Ends this session on the server too: a copied cookie stops working at once."""
     ctx = request.app.ctx
-    claims = read_session_claims(request.cookies.get(COOKIE), str(ctx.settings.session_secret))
+    claims = read_session_claims(request.cookies.get(COOKIE), ctx.settings.session_secret.reveal())
     if claims and claims.get("s"):
         ended = await ctx.store.run(lambda s: end_desk_sessions(s, claims["u"], str(claims["s"])))
         if ended:

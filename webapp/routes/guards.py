@@ -17,13 +17,13 @@ REFUSED_STATUS = {"not_found": 404, "forbidden": 403, "conflict": 409}
 def service_authorized(request: Request) -> bool:
     """True when the request carries the service token (action server, voice gateway)."""
     auth = request.headers.get("authorization", "")
-    return auth.startswith("Bearer ") and hmac.compare_digest(auth[7:], str(request.app.ctx.settings.service_token))
+    return auth.startswith("Bearer ") and hmac.compare_digest(auth[7:], request.app.ctx.settings.service_token.reveal())
 
 
 def current_agent(request: Request) -> Agent | None:
     """The agent of a signed cookie whose server-side session is still open (not logged out, not revoked)."""
     ctx = request.app.ctx
-    claims = read_session_claims(request.cookies.get(COOKIE), str(ctx.settings.session_secret))
+    claims = read_session_claims(request.cookies.get(COOKIE), ctx.settings.session_secret.reveal())
     if not claims:
         return None
 
