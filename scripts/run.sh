@@ -28,7 +28,7 @@ start() {  # name, log file, command…
   echo "[run] started $name (pid $!, log $logf)"
 }
 
-# production (APP_ENV other than development) refuses missing or development secrets before anything starts
+# production (APP_ENV=production; any other value than development or production is refused) refuses missing or development secrets before anything starts
 "$SVC_VENV/bin/python" -m common.secrets check || { echo "[run] set the secrets above (see .env.example)"; exit 1; }
 
 if [ "$APP_ENV" = development ]; then  # synthetic citizens for the card self-service demo (idempotent)

@@ -128,8 +128,10 @@ class Call:
         Problems: "too_large" (the call is ended), "invalid" (ignored). Frames beyond the audio budget are
         dropped silently: a slow tab catching up is not a mistake.
         """
-        if not isinstance(raw, str) or len(raw) > MAX_MESSAGE_CHARS:
+        if isinstance(raw, (str, bytes)) and len(raw) > MAX_MESSAGE_CHARS:
             return None, "too_large"
+        if not isinstance(raw, str):  # binary frames are not part of the protocol
+            return None, "invalid"
         try:
             message = json.loads(raw)
         except ValueError:
@@ -233,10 +235,10 @@ class Softphone:
             await page.send(_error(problem or "unavailable", BUSY if problem == "busy" else UNAVAILABLE))
             return
         loop = asyncio.get_running_loop()
-        page_left = False
+        page_left = stopped = False
 
         async def page_to_gateway() -> None:
-            nonlocal page_left
+            nonlocal page_left, stopped
             while True:
                 try:
                     raw = await page.recv()
@@ -257,7 +259,7 @@ class Softphone:
                 if event is not None:
                     await gateway.send(json.dumps(event))
                     if event["event"] == "stop":
-                        page_left = True
+                        page_left = stopped = True
                         return
 
         async def gateway_to_page() -> None:
@@ -282,7 +284,7 @@ class Softphone:
         except WebSocketException:  # the gateway went away while we were writing to it
             pass
         finally:
-            if page_left:  # the caller hung up: the gateway ends the call (and saves it) at stop or close
+            if page_left and not stopped:  # the caller hung up: the gateway ends the call (and saves it) at stop
                 with contextlib.suppress(Exception):
                     await gateway.send(json.dumps({"event": "stop", "streamSid": call.stream_sid,
                                                    "stop": {"callSid": call.call_sid}}))
