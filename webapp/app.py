@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -
     app.ctx.workorders = WorkOrderService(app.ctx.store)
     app.ctx.ratings = RatingService(app.ctx.store)
     app.ctx.audit = AuditLog(app.ctx.store)
-    app.ctx.login_throttle = LoginThrottle()
+    app.ctx.login_throttle = LoginThrottle(app.ctx.store)
     app.ctx.supervision = Supervision(settings.analytics.database_url, settings.analytics.zone, settings.reports_dir)
     app.ctx.chat = ChatService(app.ctx.store, app.ctx.rasa, app.ctx.hub, settings,
                                handoffs=app.ctx.handoffs, workorders=app.ctx.workorders, ratings=app.ctx.ratings)

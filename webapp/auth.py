@@ -15,7 +15,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from common.handoff import QUEUES
-from webapp.store import Agent, DeskSession, Store
+from webapp.store import Agent, DeskSession, LoginFailure, Store
 from webapp.store import now as utcnow
 
 log = logging.getLogger(__name__)
@@ -88,45 +88,53 @@ class LoginThrottle:
     """Failed desk logins slow down further tries, per user name and per client address.
 
     After `free` failures within `window` seconds, each further try must wait: 1 minute, doubling with
-    every failure, at most `cap` seconds. A success clears the user name's count. In memory (one web
-    app process); with several replicas each keeps its own count.
+    every failure, at most `cap` seconds. A success clears the user name's count. The failures are rows
+    of the web app's database (`LoginFailure`), so replicas behind a load balancer share one count: an
+    attacker gains nothing by spreading guesses over them.
     """
 
-    def __init__(self, free: int = 5, window: float = 900.0, cap: float = 900.0, per_address: int = 30) -> None:
+    def __init__(self, store: Store, free: int = 5, window: float = 900.0, cap: float = 900.0,
+                 per_address: int = 30) -> None:
+        self.store = store
         self.free, self.window, self.cap, self.per_address = free, window, cap, per_address
-        self._fails: dict[str, list[float]] = {}
 
-    def _recent(self, key: str, now: float) -> list[float]:
-        fails = [t for t in self._fails.get(key, []) if now - t < self.window]
-        if fails:
-            self._fails[key] = fails
-        else:
-            self._fails.pop(key, None)
-        return fails
+    @staticmethod
+    def _keys(username: str, address: str) -> list[tuple[str, str]]:
+        digest = lambda text: hashlib.sha256(text.encode("utf-8")).hexdigest()  # noqa: E731
+        return [("user", digest("u:" + username.strip().lower())), ("address", digest("a:" + address))]
 
-    def wait(self, username: str, address: str, now: float | None = None) -> int:
+    async def wait(self, username: str, address: str, now: dt.datetime | None = None) -> int:
         """Seconds to wait before this login may be tried (0: go ahead)."""
-        now = time.time() if now is None else now
+        at = now or utcnow()
+        since = at - dt.timedelta(seconds=self.window)
+        keys = self._keys(username, address)
+
+        def recent(s: Session) -> list[list[dt.datetime]]:
+            return [list(s.scalars(select(LoginFailure.at).where(LoginFailure.key_hash == key, LoginFailure.at > since)
+                                   .order_by(LoginFailure.at))) for _, key in keys]
+
         longest = 0.0
-        for key, free in ((f"u:{username.lower()}", self.free), (f"a:{address}", self.per_address)):
-            fails = self._recent(key, now)
+        for fails, free in zip(await self.store.run(recent), (self.free, self.per_address), strict=True):
             if len(fails) >= free:
                 delay = min(self.cap, 60.0 * 2 ** (len(fails) - free))
-                longest = max(longest, fails[-1] + delay - now)
+                longest = max(longest, (fails[-1] - at).total_seconds() + delay)
         return int(longest + 0.999) if longest > 0 else 0
 
-    def failed(self, username: str, address: str, now: float | None = None) -> None:
-        """Count a failed login."""
-        now = time.time() if now is None else now
-        for key in (f"u:{username.lower()}", f"a:{address}"):
-            self._fails.setdefault(key, []).append(now)
-        if len(self._fails) > 100_000:  # bounded memory under a flood of random names
-            for key in list(self._fails)[:50_000]:
-                del self._fails[key]
+    async def failed(self, username: str, address: str, now: dt.datetime | None = None) -> None:
+        """Count a failed login (and drop failures older than the window)."""
+        at = now or utcnow()
 
-    def succeeded(self, username: str) -> None:
+        def record(s: Session) -> None:
+            s.add_all([LoginFailure(kind=kind, key_hash=key, at=at) for kind, key in self._keys(username, address)])
+            s.execute(delete(LoginFailure).where(LoginFailure.at < at - dt.timedelta(seconds=self.window)))
+
+        await self.store.run(record)
+
+    async def succeeded(self, username: str) -> None:
         """Forget the user name's failures."""
-        self._fails.pop(f"u:{username.lower()}", None)
+        kind, key = self._keys(username, "")[0]
+        await self.store.run(lambda s: s.execute(delete(LoginFailure).where(LoginFailure.kind == kind,
+                                                                            LoginFailure.key_hash == key)))
 
 
 def sign_session(username: str, secret: str, now: float | None = None, sid: str = "") -> str:

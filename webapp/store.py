@@ -117,6 +117,20 @@ class DeskSession(Base):
     address: Mapped[str] = mapped_column(String(64), default="")
 
 
+class LoginFailure(Base):
+    """A failed desk login, in the shared database so every web-app replica counts it (auth.LoginThrottle).
+
+    Only a hash of the typed user name or the client address is kept: whatever was typed as a name
+    (sometimes a password or a phone number) is not stored. Rows older than the window are deleted.
+    """
+
+    __tablename__ = "login_failures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(8))  # user | address
+    key_hash: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+
+
 class WorkOrder(Base):
     """A 工单 for what cannot be solved on the spot, tracked to closure within its deadline."""
 

@@ -9,13 +9,14 @@ import json
 import bcrypt
 import pytest
 import websockets
+from sqlalchemy import delete, select
 
 from tests.service.test_desk import TOKEN, browser, handoff, login
 from webapp.accounts import AccountError, run
 from webapp.app import create_app
 from webapp.auth import COOKIE
 from webapp.settings import Settings
-from webapp.store import Store
+from webapp.store import LoginFailure, Store
 
 
 async def test_live_events_reach_only_the_agents_of_the_queue(app):
@@ -66,8 +67,23 @@ async def test_repeated_wrong_passwords_slow_that_user_down_but_not_others(app):
         assert r.status == 401
     _, r = await app.asgi_client.post("/desk/login", json={"username": "agent1", "password": "agent1-demo"})
     assert r.status == 429 and int(r.headers["retry-after"]) > 0 and "分钟" in r.json["error"]
-    app.ctx.login_throttle._fails = {k: v for k, v in app.ctx.login_throttle._fails.items() if k.startswith("u:")}
+    # every test request comes from one address: forget its count, keep the user name's
+    await app.ctx.store.run(lambda s: s.execute(delete(LoginFailure).where(LoginFailure.kind == "address")))
     assert (await login(app, "agent2", "agent2-demo"))["Cookie"].startswith(COOKIE)
+
+
+async def test_replicas_share_the_login_throttle(tmp_path):
+    """Two web-app processes on one database (replicas behind a load balancer): guesses spread over both count once."""
+    db = f"sqlite:///{tmp_path}/shared.db"
+    first, second = create_app(Settings(database_url=db), name="replica_a"), create_app(Settings(database_url=db), name="replica_b")
+    for replica in (first, second, first, second, first):
+        _, r = await replica.asgi_client.post("/desk/login", json={"username": "agent1", "password": "guess"})
+        assert r.status == 401
+    for replica in (first, second):
+        _, r = await replica.asgi_client.post("/desk/login", json={"username": "agent1", "password": "agent1-demo"})
+        assert r.status == 429 and int(r.headers["retry-after"]) > 0
+    rows = await first.ctx.store.run(lambda s: list(s.scalars(select(LoginFailure.key_hash))))
+    assert rows and not any("agent1" in key for key in rows)  # hashes only: nothing typed is stored
 
 
 async def test_an_unknown_user_name_costs_a_password_check_like_a_known_one(app, monkeypatch):

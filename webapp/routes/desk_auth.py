@@ -43,7 +43,7 @@ async def login(request: Request):
     body = request.json if isinstance(request.json, dict) else {k: v[0] for k, v in (request.form or {}).items()}
     username, password = str(body.get("username") or "")[:64], str(body.get("password") or "")[:256]
     address = request.remote_addr or request.ip or ""
-    wait = ctx.login_throttle.wait(username, address)
+    wait = await ctx.login_throttle.wait(username, address)
     if wait:
         log.warning("desk login for %s from %s refused: too many failures", mask_text(username), address)
         return response.json({"error": f"登录失败次数过多，请 {max(1, wait // 60)} 分钟后再试"}, status=429,
@@ -51,11 +51,11 @@ async def login(request: Request):
     agent = await ctx.store.run(lambda s: s.get(Agent, username))
     ok = await asyncio.to_thread(check_login, agent, password)
     if not ok:
-        ctx.login_throttle.failed(username, address)
+        await ctx.login_throttle.failed(username, address)
         log.warning("desk login failed for %s from %s", mask_text(username), address)
         await ctx.audit.record(mask_text(username) or "?", "login_failed", detail=address)  # whatever was typed as a name
         return response.json({"error": "用户名或密码错误"}, status=401)
-    ctx.login_throttle.succeeded(username)
+    await ctx.login_throttle.succeeded(username)
     await ctx.audit.record(agent.username, "login", detail=address)
     sid = await ctx.store.run(lambda s: open_desk_session(s, agent.username, address))
     r = response.json({"ok": True, "username": agent.username, "role": agent.role})
