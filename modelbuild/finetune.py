@@ -8,7 +8,7 @@ hinge on numeric noise. Training on how citizens ask each entry pulls an entry's
 together and pushes the other entries of the same area away.
 
 Training data: the knowledge content (knowledge/content/*.yml) and the realistic training set
-(knowledge/trainset: about 610 labelled questions written from citizens' situations for training,
+(knowledge/trainset: 1,003 labelled questions written from citizens' situations for training,
 never part of an evaluation). For every entry, each wording (standard question and paraphrases,
 normalised as at query time, plus a colloquial variant with a phone-style opening, dialect words or
 no punctuation) is paired with another wording of the same entry; each realistic training question is
