@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 IDENTITY_SLOTS = ("id_number", "person_name", "phone_last4", "identity_code")
 SPOKEN_IDENTITY = ["id_number", "person_name", "phone_last4"]  # what the form asks (domain.yml lists all four)
-KEYPAD_IDENTITY = ["id_number", "phone_last4", "identity_code"]  # no name by keys: a code to the registered phone instead
+KEYPAD_IDENTITY = ["id_number", "phone_last4", "identity_code"]
+KEYPAD_CODE_QUESTION = "请按键输入短信里的 6 位数字验证码。"  # no name by keys: a code to the registered phone instead
 NAME_RE = re.compile(r"[\u4e00-\u9fff][\u4e00-\u9fff·]{1,5}")
 NOT_NAMES = {"取消", "算了", "不办了", "退出", "不知道", "转人工", "人工", "你好", "您好", "谢谢", "不是", "是的", "好的"}
 NAME_PREFIX = re.compile(r"^(我(的名字)?(叫|是)|姓名(是|叫)?|名字(是|叫)|俺叫|俺是|本人)")
@@ -159,6 +160,26 @@ def keypad_only(tracker: Tracker) -> bool:
     return channel_of(tracker) == "phone" and isinstance(metadata, dict) and metadata.get("speech") is False
 
 
+def six_digits(value: Any, tracker: Tracker) -> str | None:
+    """A one-time code from the slot value or the message (typed, spoken or keyed), or None."""
+    digits = normalize_digits(str(value or "")) or normalize_digits(tracker.latest_message.get("text") or "")
+    return digits if re.fullmatch(r"\d{6}", digits or "") else None
+
+
+def ask_for_code(dispatcher: CollectingDispatcher, conversation_id: str, text: str) -> None:
+    """Ask for a one-time code (with the phone gateway's keypad hint) and note that this turn has asked."""
+    dispatcher.utter_message(text=text, json_message={"voice": {"expect": "code"}})
+    pending.put(conversation_id, "code_prompted", "1")
+
+
+def asked_for_code(conversation_id: str) -> bool:
+    """True (once) when this turn already asked for the code: the form's own ask then stays silent."""
+    if not pending.get(conversation_id).get("code_prompted"):
+        return False
+    pending.put(conversation_id, "code_prompted", "")
+    return True
+
+
 def reset_identity(conversation_id: str) -> list[EventType]:
     """Forget the identity answers (slots and raw values)."""
     pending.drop(conversation_id)
@@ -273,10 +294,9 @@ class ValidateVerifyIdentityForm(FormValidationAction):
     async def validate_identity_code(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                      domain: dict) -> dict[str, Any]:
         """Six digits (keypad callers' second factor instead of the name); the card system checks them."""
-        digits = normalize_digits(str(value or "")) or normalize_digits(tracker.latest_message.get("text") or "")
-        if not re.fullmatch(r"\d{6}", digits or ""):
-            dispatcher.utter_message(text="请按键输入短信里的 6 位数字验证码。", json_message={"voice": {"expect": "code"}})
-            pending.put(tracker.sender_id, "code_prompted", "1")
+        digits = six_digits(value, tracker)
+        if digits is None:
+            ask_for_code(dispatcher, tracker.sender_id, KEYPAD_CODE_QUESTION)
             return {"identity_code": None}
         pending.put(tracker.sender_id, "identity_code", digits)
         return {"identity_code": "******"}
@@ -410,8 +430,7 @@ class ActionCardLossSendCode(Action):
         if not sent.ok:
             dispatcher.utter_message(text=sent.message, buttons=[HUMAN_BUTTON])
             return [SlotSet("card_goal", None)]
-        pending.put(tracker.sender_id, "code_prompted", "1")
-        dispatcher.utter_message(text=sent.message, json_message={"voice": {"expect": "code"}})
+        ask_for_code(dispatcher, tracker.sender_id, sent.message)
         return [SlotSet("loss_code", None), FollowupAction("loss_code_form")]
 
 
@@ -430,10 +449,9 @@ class ValidateLossCodeForm(FormValidationAction):
         any other outcome (reported, refused, code spent) ends the form and `action_card_report_loss`
         says it.
         """
-        digits = normalize_digits(str(value or "")) or normalize_digits(tracker.latest_message.get("text") or "")
-        if not re.fullmatch(r"\d{6}", digits or ""):
-            dispatcher.utter_message(text="请输入短信里的 6 位数字验证码。", json_message={"voice": {"expect": "code"}})
-            pending.put(tracker.sender_id, "code_prompted", "1")
+        digits = six_digits(value, tracker)
+        if digits is None:
+            ask_for_code(dispatcher, tracker.sender_id, "请输入短信里的 6 位数字验证码。")
             return {"loss_code": None}
         citizen = handles.get(tracker.sender_id)
         if citizen is None:  # expired meanwhile: the report action asks for a new verification
@@ -443,8 +461,7 @@ class ValidateLossCodeForm(FormValidationAction):
         except VerificationRequired:
             return {"loss_code": "******"}
         if result.code == "code_wrong":
-            dispatcher.utter_message(text=result.message, json_message={"voice": {"expect": "code"}})
-            pending.put(tracker.sender_id, "code_prompted", "1")
+            ask_for_code(dispatcher, tracker.sender_id, result.message)
             return {"loss_code": None}
         loss_outcomes.put(tracker.sender_id, result)
         return {"loss_code": "******"}
@@ -459,8 +476,7 @@ class ActionAskLossCode(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[EventType]:
         """Ask, with the keypad hint for the phone gateway, unless the turn's last message already asked."""
-        if pending.get(tracker.sender_id).get("code_prompted"):
-            pending.put(tracker.sender_id, "code_prompted", "")
+        if asked_for_code(tracker.sender_id):
             return []
         dispatcher.utter_message(text="请输入短信验证码（6 位数字）。", json_message={"voice": {"expect": "code"}})
         return []
@@ -544,12 +560,11 @@ class ActionAskIdentityCode(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[EventType]:
         """The first time: send the code (the same answer whether or not the data matched). Then: ask again."""
         cid = tracker.sender_id
-        raw = pending.get(cid)
-        if raw.get("code_prompted"):  # the validation already asked again in this turn
-            pending.put(cid, "code_prompted", "")
+        if asked_for_code(cid):  # the validation already asked again in this turn
             return []
+        raw = pending.get(cid)
         if raw.get("code_sent"):
-            dispatcher.utter_message(text="请按键输入短信里的 6 位数字验证码。", json_message={"voice": {"expect": "code"}})
+            dispatcher.utter_message(text=KEYPAD_CODE_QUESTION, json_message={"voice": {"expect": "code"}})
             return []
         if not (raw.get("id_number") and raw.get("phone_last4")):
             dispatcher.utter_message(text="核验信息已过期，请重新输入。")

@@ -100,8 +100,9 @@ class LoginThrottle:
 
     @staticmethod
     def _keys(username: str, address: str) -> list[tuple[str, str]]:
-        digest = lambda text: hashlib.sha256(text.encode("utf-8")).hexdigest()  # noqa: E731
-        return [("user", digest("u:" + username.strip().lower())), ("address", digest("a:" + address))]
+        """(kind, sha256) of the typed user name and of the client address: nothing typed is stored."""
+        return [("user", hashlib.sha256(("u:" + username.strip().lower()).encode("utf-8")).hexdigest()),
+                ("address", hashlib.sha256(("a:" + address).encode("utf-8")).hexdigest())]
 
     async def wait(self, username: str, address: str, now: dt.datetime | None = None) -> int:
         """Seconds to wait before this login may be tried (0: go ahead)."""

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +125,16 @@ async def wait_for(condition, timeout: float = 5.0) -> None:
             await asyncio.sleep(0.02)
 
 
+@contextlib.asynccontextmanager
+async def started_call(tmp_path: Path) -> AsyncIterator[tuple[Sanic, Page]]:
+    """A fake gateway, the web app in front of it, and a page whose call has started (15 s at most)."""
+    gateway = fake_gateway()
+    async with serve(gateway) as gw_port, serve(webapp(tmp_path, gw_port)) as port, asyncio.timeout(15):
+        page = await open_page(port)
+        await page.until(lambda m: m["event"] == "started")
+        yield gateway, page
+
+
 async def test_the_web_app_opens_the_stream_itself_and_the_page_never_sees_the_token(tmp_path: Path) -> None:
     gateway = fake_gateway()
     async with serve(gateway) as gw_port, serve(webapp(tmp_path, gw_port)) as port:
@@ -157,65 +169,53 @@ def _get(url: str) -> tuple[int, str]:
 
 
 async def test_keys_and_audio_reach_the_gateway_as_the_page_cannot_choose_them(tmp_path: Path) -> None:
-    gateway = fake_gateway()
-    async with serve(gateway) as gw_port, serve(webapp(tmp_path, gw_port)) as port:
-        async with asyncio.timeout(15):
-            page = await open_page(port)
-            await page.until(lambda m: m["event"] == "started")
-            await wait_for(lambda: len(gateway.ctx.events) >= 2)
-            stream = gateway.ctx.events[1]["streamSid"]
-            # the page tries to name another stream and track; the relay writes its own
-            await page.send({"event": "media", "streamSid": "MZother", "media": {"track": "outbound",
-                             "payload": base64.b64encode(pcm16_to_ulaw(tone_pcm8k(440, 20))).decode()}})
-            await page.send({"event": "dtmf", "streamSid": "MZother", "dtmf": {"digit": "1"}})
-            await page.until(lambda m: m["event"] == "clear")  # the gateway answered the key
-            sent = [e for e in gateway.ctx.events if e["event"] in ("media", "dtmf")]
-            assert sent[0] == {"event": "media", "streamSid": stream, "media": {"track": "inbound", "payload": sent[0]["media"]["payload"]}}
-            assert len(base64.b64decode(sent[0]["media"]["payload"])) == 160
-            assert sent[1] == {"event": "dtmf", "streamSid": stream, "dtmf": {"track": "inbound_track", "digit": "1"}}
-            # a key that is not on a phone, a start of the page's own, a broken frame: ignored, one clear error
-            for bad in ({"event": "dtmf", "dtmf": {"digit": "12"}}, {"event": "dtmf", "dtmf": {"digit": "A"}},
-                        {"event": "start", "start": {"callSid": "CAvictim", "customParameters": {"from": "13800000000"}}},
-                        media(b""), {"event": "media", "media": {"payload": "!!notbase64"}}, media(b"\x00" * 400), "not json"):
-                await page.send(bad)
-            await page.send({"event": "dtmf", "dtmf": {"digit": "#"}})  # the fake gateway hangs up on #
-            ended = await page.until(lambda m: m["event"] == "ended")
-            assert ended == {"event": "ended", "reason": "hangup"}
-            errors = page.events("error")
-            assert [e["code"] for e in errors] == ["invalid"] and "忽略" in errors[0]["text"]
-            starts = [e for e in gateway.ctx.events if e["event"] == "start"]
-            assert len(starts) == 1 and starts[0]["start"]["callSid"].startswith("web-")
-            assert [e["dtmf"]["digit"] for e in gateway.ctx.events if e["event"] == "dtmf"] == ["1", "#"]
-            assert [e for e in gateway.ctx.events if e["event"] == "media"] == sent[:1]
+    async with started_call(tmp_path) as (gateway, page):
+        await wait_for(lambda: len(gateway.ctx.events) >= 2)
+        stream = gateway.ctx.events[1]["streamSid"]
+        # the page tries to name another stream and track; the relay writes its own
+        await page.send({"event": "media", "streamSid": "MZother", "media": {"track": "outbound",
+                         "payload": base64.b64encode(pcm16_to_ulaw(tone_pcm8k(440, 20))).decode()}})
+        await page.send({"event": "dtmf", "streamSid": "MZother", "dtmf": {"digit": "1"}})
+        await page.until(lambda m: m["event"] == "clear")  # the gateway answered the key
+        sent = [e for e in gateway.ctx.events if e["event"] in ("media", "dtmf")]
+        assert sent[0] == {"event": "media", "streamSid": stream, "media": {"track": "inbound", "payload": sent[0]["media"]["payload"]}}
+        assert len(base64.b64decode(sent[0]["media"]["payload"])) == 160
+        assert sent[1] == {"event": "dtmf", "streamSid": stream, "dtmf": {"track": "inbound_track", "digit": "1"}}
+        # a key that is not on a phone, a start of the page's own, a broken frame: ignored, one clear error
+        for bad in ({"event": "dtmf", "dtmf": {"digit": "12"}}, {"event": "dtmf", "dtmf": {"digit": "A"}},
+                    {"event": "start", "start": {"callSid": "CAvictim", "customParameters": {"from": "13800000000"}}},
+                    media(b""), {"event": "media", "media": {"payload": "!!notbase64"}}, media(b"\x00" * 400), "not json"):
+            await page.send(bad)
+        await page.send({"event": "dtmf", "dtmf": {"digit": "#"}})  # the fake gateway hangs up on #
+        ended = await page.until(lambda m: m["event"] == "ended")
+        assert ended == {"event": "ended", "reason": "hangup"}
+        errors = page.events("error")
+        assert [e["code"] for e in errors] == ["invalid"] and "忽略" in errors[0]["text"]
+        starts = [e for e in gateway.ctx.events if e["event"] == "start"]
+        assert len(starts) == 1 and starts[0]["start"]["callSid"].startswith("web-")
+        assert [e["dtmf"]["digit"] for e in gateway.ctx.events if e["event"] == "dtmf"] == ["1", "#"]
+        assert [e for e in gateway.ctx.events if e["event"] == "media"] == sent[:1]
 
 
 async def test_an_oversized_message_ends_the_call_with_a_clear_error(tmp_path: Path) -> None:
-    gateway = fake_gateway()
-    async with serve(gateway) as gw_port, serve(webapp(tmp_path, gw_port)) as port:
-        async with asyncio.timeout(15):
-            page = await open_page(port)
-            await page.until(lambda m: m["event"] == "started")
-            await page.send(json.dumps({"event": "media", "media": {"payload": "A" * MAX_MESSAGE_CHARS}}))
-            error = await page.until(lambda m: m["event"] == "error")
-            assert error["code"] == "too_large" and "太大" in error["text"]
-            await gateway.ctx.closed.wait()  # the gateway's side ended too (stop, then close)
-            with pytest.raises(websockets.ConnectionClosed):
-                await asyncio.wait_for(page.ws.recv(), 5)
+    async with started_call(tmp_path) as (gateway, page):
+        await page.send(json.dumps({"event": "media", "media": {"payload": "A" * MAX_MESSAGE_CHARS}}))
+        error = await page.until(lambda m: m["event"] == "error")
+        assert error["code"] == "too_large" and "太大" in error["text"]
+        await gateway.ctx.closed.wait()  # the gateway's side ended too (stop, then close)
+        with pytest.raises(websockets.ConnectionClosed):
+            await asyncio.wait_for(page.ws.recv(), 5)
 
 
 async def test_audio_faster_than_real_time_is_dropped(tmp_path: Path) -> None:
-    gateway = fake_gateway()
-    async with serve(gateway) as gw_port, serve(webapp(tmp_path, gw_port)) as port:
-        async with asyncio.timeout(15):
-            page = await open_page(port)
-            await page.until(lambda m: m["event"] == "started")
-            for _ in range(300):  # 6 s of audio at once
-                await page.send(media(b"\xff" * 160))
-            await page.send({"event": "dtmf", "dtmf": {"digit": "5"}})
-            await page.until(lambda m: m["event"] == "clear")
-            relayed = sum(1 for e in gateway.ctx.events if e["event"] == "media")
-            assert 50 <= relayed <= 60  # one second ahead of real time, no more
-            assert not page.events("error")
+    async with started_call(tmp_path) as (gateway, page):
+        for _ in range(300):  # 6 s of audio at once
+            await page.send(media(b"\xff" * 160))
+        await page.send({"event": "dtmf", "dtmf": {"digit": "5"}})
+        await page.until(lambda m: m["event"] == "clear")
+        relayed = sum(1 for e in gateway.ctx.events if e["event"] == "media")
+        assert 50 <= relayed <= 60  # one second ahead of real time, no more
+        assert not page.events("error")
 
 
 async def test_calls_are_limited_per_address_and_overall(tmp_path: Path) -> None:
