@@ -6,7 +6,7 @@ SVC := .venv/svc/bin/python
 
 .PHONY: help setup envs system-deps model train run test test-unit validate-data nlu-report voice-model voice-asterisk voice-e2e voice-bench \
         kb-validate kb-bench routing-bench calibrate finetune bench lint clean index \
-        analytics analytics-alerts analytics-demo analytics-bench report
+        analytics analytics-alerts analytics-demo analytics-bench report dashboard-bench report-bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ voice-e2e: envs system-deps ## the real-Asterisk phone call end-to-end test only
 
 voice-bench: envs ## phone latency / CPU / concurrency benchmark (figures into docs/voice.md)
 	@bash -c '. scripts/env.sh && $(SVC) scripts/voice/bench_latency.py --turns 20 --calls 10'
+
+asr-eval: envs ## recognition quality of a Vosk model: make asr-eval DIR=folder-of-wavs-and-transcripts [PHRASES=list.txt]
+	@bash -c '. scripts/env.sh && $(SVC) scripts/voice/asr_eval.py "$(DIR)" --per-file $(if $(PHRASES),--phrases "$(PHRASES)")'
 
 train: envs ## train the Rasa model if training data, domain or config changed
 	@bash scripts/train.sh
@@ -95,9 +98,15 @@ analytics-demo: envs ## a simulated month of traffic (var/sim) ingested into the
 analytics-bench: envs ## ingest rate (1 M events) and detector precision/recall on simulated years (figures into docs/analytics.md)
 	@bash -c '. scripts/env.sh && $(SVC) scripts/bench_analytics.py'
 
+dashboard-bench: envs ## supervisor dashboard query latency on a simulated year (p50/p95; figures into docs/analytics.md)
+	@bash -c '. scripts/env.sh && $(SVC) scripts/bench_dashboard.py'
+
 report: envs ## the monthly analysis report in Chinese: make report MONTH=YYYY-MM (var/reports/YYYY-MM.html, .pdf, .xlsx)
 	@test -n "$(MONTH)" || { echo "usage: make report MONTH=YYYY-MM"; exit 2; }
 	@bash -c '. scripts/env.sh && $(SVC) -m analytics.report --month $(MONTH)'
+
+report-bench: envs ## the monthly report's wall time on a simulated month of >= 500k Rasa events (figures into docs/analytics.md)
+	@bash -c '. scripts/env.sh && $(SVC) scripts/bench_report.py'
 
 lint: envs ## ruff
 	@$(SVC) -m ruff check actions bot cardsys common knowledge modelbuild webapp voice analytics tests scripts
