@@ -6,7 +6,7 @@ SVC := .venv/svc/bin/python
 
 .PHONY: help setup envs system-deps model train run test test-unit validate-data nlu-report voice-model voice-asterisk voice-e2e voice-bench \
         kb-validate kb-bench routing-bench calibrate finetune bench lint clean index \
-        analytics analytics-alerts analytics-demo analytics-bench report dashboard-bench report-bench
+        analytics analytics-alerts analytics-demo analytics-bench report dashboard-bench report-bench fuzz
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -64,6 +64,12 @@ test: setup system-deps train ## run every test: unit, service, Rasa conversatio
 
 test-unit: envs ## only the fast unit and service tests (no running servers)
 	@bash -c '. scripts/env.sh && $(SVC) -m pytest -q tests/unit tests/service'
+
+fuzz: envs ## the fuzzers, long: hypothesis (FUZZ_EXAMPLES, default 5000, fresh seed) and schemathesis (docs/reliability.md)
+	@bash -c '. scripts/env.sh && FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-5000} FUZZ_SEED=random FUZZ_SCHEMATHESIS_EXAMPLES=$${FUZZ_SCHEMATHESIS_EXAMPLES:-200} \
+	  FUZZ_SCHEMATHESIS_SECONDS=$${FUZZ_SCHEMATHESIS_SECONDS:-900} $(SVC) -m pytest -q -p no:cacheprovider \
+	  tests/unit/test_fuzz_*.py tests/unit/test_privacy_properties.py tests/service/test_malformed_input.py \
+	  tests/service/test_openapi.py::test_schemathesis_finds_no_server_error'
 
 validate-data: envs ## rasa data validate
 	@bash -c '. scripts/env.sh && $$RASA_VENV/bin/rasa data validate --fail-on-warnings --config config.yml --domain domain.yml --data data'

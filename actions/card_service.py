@@ -26,6 +26,7 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.channel import SOURCE_RE, channel_of, source_of  # noqa: F401 (re-exported for the card tests)
 from actions.kb_service import kb_service
 from actions.knowledge import HUMAN_BUTTON, ActionAnswerFromKb, utter_entry
 from cardsys import texts
@@ -43,7 +44,6 @@ KEYPAD_CODE_QUESTION = "请按键输入短信里的 6 位数字验证码。"  # 
 NAME_RE = re.compile(r"[\u4e00-\u9fff][\u4e00-\u9fff·]{1,5}")
 NOT_NAMES = {"取消", "算了", "不办了", "退出", "不知道", "转人工", "人工", "你好", "您好", "谢谢", "不是", "是的", "好的"}
 NAME_PREFIX = re.compile(r"^(我(的名字)?(叫|是)|姓名(是|叫)?|名字(是|叫)|俺叫|俺是|本人)")
-SOURCE_RE = re.compile(r"(web|phone):[0-9A-Za-z.:+_\-]{1,64}")  # web:<client address> / phone:<caller number>
 
 
 class PendingIdentity:
@@ -132,22 +132,6 @@ def card_system():
 
             _card_system = SqlCardSystem.from_settings()
         return _card_system
-
-
-def channel_of(tracker: Tracker) -> str:
-    """web or phone."""
-    return "phone" if tracker.get_latest_input_channel() == "phone" else "web"
-
-
-def source_of(tracker: Tracker) -> str:
-    """Where the message came from, as our own front ends tell it (web:<client address>, phone:<caller number>).
-
-    Set by the web app and the phone gateway in the message's metadata; Rasa's channels take it only from
-    callers holding the channel token, so a citizen cannot choose it. "" when unknown or malformed.
-    """
-    metadata = (tracker.latest_message or {}).get("metadata") or {}
-    source = metadata.get("source") if isinstance(metadata, dict) else None
-    return source if isinstance(source, str) and SOURCE_RE.fullmatch(source) else ""
 
 
 def keypad_only(tracker: Tracker) -> bool:

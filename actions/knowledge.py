@@ -17,6 +17,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.answer_sms import OFFER_TEXT, SMS_BUTTON, offers_sms
 from actions.kb_service import kb_service
 from actions.routing import kb_answers_out_of_scope
 from actions.settings import current
@@ -51,12 +52,19 @@ def suggestion_button(entry: KbEntry) -> dict[str, str]:
 
 
 def utter_entry(dispatcher: CollectingDispatcher, entry: KbEntry, score: float, band: str,
-                related: list[KbEntry] | None = None) -> None:
-    """Send an entry's answer with the helpful/unhelpful buttons, then related questions if any."""
+                related: list[KbEntry] | None = None, sms_offer: bool = False) -> None:
+    """Send an entry's answer with the helpful/unhelpful buttons, then related questions if any.
+
+    sms_offer (phone callers from a mobile, actions/answer_sms.py): the spoken answer ends with the offer to
+    text the written details, and "发短信" is the first option (key 1)."""
     text = entry.answer
     if entry.local_review:
         text += "\n（本条涉及济南本地规定，以 12345/12333 或办事大厅答复为准。）"
-    dispatcher.utter_message(text=text, buttons=HELPFUL_BUTTONS, json_message=entry_payload(entry, score, band))
+    payload, buttons = entry_payload(entry, score, band), HELPFUL_BUTTONS
+    if sms_offer:
+        payload["kb"].update(voice_answer=entry.voice_answer + OFFER_TEXT, sms_offer=True)
+        buttons = [SMS_BUTTON, *HELPFUL_BUTTONS]
+    dispatcher.utter_message(text=text, buttons=buttons, json_message=payload)
     if related:
         dispatcher.utter_message(text="您可能还想问：", buttons=[suggestion_button(e) for e in related],
                                  json_message={"kb": {"related": [e.id for e in related]}})
@@ -105,7 +113,7 @@ class ActionAnswerFromKb(Action):
                           if e.get("entity") == "kb_entry"), None)
         if requested and requested in kb.by_id:
             entry = kb.by_id[requested]
-            utter_entry(dispatcher, entry, 1.0, "chosen")
+            utter_entry(dispatcher, entry, 1.0, "chosen", sms_offer=offers_sms(tracker, entry))
             return [SlotSet("kb_last_entry", entry.id), SlotSet("failed_turns", 0.0)]
 
         question = (tracker.latest_message.get("text") or "")[: current().max_message_chars]
@@ -119,7 +127,8 @@ class ActionAnswerFromKb(Action):
             return [SlotSet("kb_last_entry", None)]
         if decision.band == "confident":
             top = hits[0]
-            utter_entry(dispatcher, top.entry, decision.confidence, "confident", related_entries(hits))
+            utter_entry(dispatcher, top.entry, decision.confidence, "confident", related_entries(hits),
+                        sms_offer=offers_sms(tracker, top.entry))
             return [SlotSet("kb_last_entry", top.entry.id), SlotSet("failed_turns", 0.0)]
         if decision.band == "clarify" and decision.clarify:
             options = decision.clarify.options

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from analytics.store import ChatSession, HandoffRow, KnowledgeAnswer, RatingRow
-from analytics.topics import area
+from analytics.store import CallRow, ChatSession, HandoffRow, KnowledgeAnswer, RatingRow, Turn
+from analytics.topics import COMPLAINT_INTENTS, REQUEST_TYPES, area, request_type
 
 SATISFIED = ("满意", "基本满意")
 GROUPS = ("channel", "month", "day", "hour")
@@ -53,9 +53,12 @@ FIGURES: dict[str, Figure] = {f.name: f for f in (
     Figure("answers", "解答次数", "次", "knowledge answers given (bands confident and chosen), per topic or per entry"),
     Figure("unhelpful_rate", "没帮助率", "%", "answers followed by 没帮助 before the next answer ÷ answers"),
     Figure("handoff_after_rate", "答后转人工率", "%", "answers followed by a hand-off request before the next answer ÷ answers"),
+    Figure("request_types", "诉求类型", "次",
+           "sessions by what the citizen came for: 咨询 (a business question), 办理 (card self-service), 求助/转人工 "
+           "(a person asked for straight away), 投诉/举报 (the complain intent, or a hand-off for a complaint), 其他"),
     Figure("repeat_rate", "重复咨询率", "%",
-           "web sessions with a topic whose citizen (the same chat conversation) had a session on the same topic in the "
-           "7 days before ÷ web sessions with a topic"),
+           "sessions with a topic whose citizen (web: the same chat conversation; phone: the same caller key) had a session "
+           "on the same topic in the 7 days before ÷ sessions with a topic (phone calls without a caller number left out)"),
 )}
 REPEAT_DAYS = 7
 
@@ -112,54 +115,88 @@ def _count_if(condition: Any) -> Any:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
+# The sessions each session figure counts, one condition each, shared by the figure and its drill-down
+# (drill_down below), so the list a supervisor opens is exactly the set the figure counted.
+COUNTED = ChatSession.citizen_turns > 0  # a session the figures count: the citizen said something
+DIRECT = ChatSession.outcome == "direct"
+HANDED_OFF = ChatSession.handed_off.is_(True)
+UNHELPFUL = ChatSession.unhelpful.is_(True)
+ABANDONED = ChatSession.abandoned.is_(True)
+
+
 def session_figures(s: Session, period: Period, by: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Volume, direct-answer, hand-off and abandonment rates of the sessions started in the period."""
     cols = _groups(ChatSession, by, GROUPS + ("weekday",))
     stmt = (select(*cols, func.count().label("sessions"),
-                   _count_if(ChatSession.outcome == "direct").label("direct"),
-                   _count_if(ChatSession.handed_off.is_(True)).label("handed_off"),
-                   _count_if(ChatSession.unhelpful.is_(True)).label("unhelpful"),
-                   _count_if(ChatSession.abandoned.is_(True)).label("abandoned"))
-            .where(_in(ChatSession, period), ChatSession.citizen_turns > 0).group_by(*cols).order_by(*cols))
-    out = []
-    for row in s.execute(stmt).mappings():
-        r = dict(row)
-        r["direct_answer_rate"] = rate(r["direct"], r["sessions"])
-        r["handoff_rate"] = rate(r["handed_off"], r["sessions"])
-        r["abandonment_rate"] = rate(r["abandoned"], r["sessions"])
-        out.append(r)
-    return out
+                   _count_if(DIRECT).label("direct"),
+                   _count_if(HANDED_OFF).label("handed_off"),
+                   _count_if(UNHELPFUL).label("unhelpful"),
+                   _count_if(ABANDONED).label("abandoned"))
+            .where(_in(ChatSession, period), COUNTED).group_by(*cols).order_by(*cols))
+    return [_session_rates(dict(row)) for row in s.execute(stmt).mappings()]
+
+
+SESSION_COUNTS = ("sessions", "direct", "handed_off", "unhelpful", "abandoned")
+
+
+def _session_rates(r: dict[str, Any]) -> dict[str, Any]:
+    """A session_figures row's rates from its counts (the one place they are divided)."""
+    r["direct_answer_rate"] = rate(r["direct"], r["sessions"])
+    r["handoff_rate"] = rate(r["handed_off"], r["sessions"])
+    r["abandonment_rate"] = rate(r["abandoned"], r["sessions"])
+    return r
+
+
+def sum_session_figures(rows: Sequence[dict[str, Any]], by: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """session_figures rows of a finer grouping summed up to `by` (rows by day, channel and hour → days, hours, the
+    total): one scan of the store answers several groupings, each as session_figures(by) gives it."""
+    acc: dict[tuple, dict[str, Any]] = {}
+    for r in rows:
+        key = tuple(r[b] for b in by)
+        a = acc.setdefault(key, {**dict(zip(by, key, strict=True)), **dict.fromkeys(SESSION_COUNTS, 0)})
+        for k in SESSION_COUNTS:
+            a[k] += r[k]
+    return [_session_rates(acc[k]) for k in sorted(acc)]
 
 
 def handoff_reasons(s: Session, period: Period, by: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Sessions with a hand-off request, by the reason recorded (most frequent first)."""
     cols = _groups(ChatSession, by)
     stmt = (select(*cols, ChatSession.handoff_reason.label("reason"), func.count().label("count"))
-            .where(_in(ChatSession, period), ChatSession.citizen_turns > 0, ChatSession.handed_off.is_(True))
+            .where(_in(ChatSession, period), COUNTED, HANDED_OFF)
             .group_by(*cols, ChatSession.handoff_reason).order_by(*cols, func.count().desc(), ChatSession.handoff_reason))
     return [dict(r) for r in s.execute(stmt).mappings()]
+
+
+# The web hand-offs the seat figures count (queued in the period; off-hours messages are no queue), and those
+# the citizen gave up on before a seat came: left the page, or went back to the bot (the web app's outcomes)
+WEB_QUEUED = and_(HandoffRow.channel == "web", HandoffRow.status != "message")
+QUEUE_ABANDONED = and_(HandoffRow.status.in_(("abandoned", "returned")), HandoffRow.wait_seconds.is_(None))
+CLAIMED = HandoffRow.wait_seconds.is_not(None)  # the waits counted
+HANDLED = HandoffRow.handle_seconds.is_not(None)  # the handling times counted
+SURVEYED = HandoffRow.status == "resolved"  # each resolved web hand-off asks for a rating
 
 
 def seat_figures(s: Session, period: Period, by: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Web hand-offs queued in the period: queue abandonment, waiting and handling time at the seat."""
     cols = _groups(HandoffRow, by)
-    stmt = (select(*cols, HandoffRow.status, HandoffRow.wait_seconds, HandoffRow.handle_seconds)
-            .where(_in(HandoffRow, period), HandoffRow.channel == "web", HandoffRow.status != "message"))
+    stmt = (select(*cols, HandoffRow.status, HandoffRow.wait_seconds, HandoffRow.handle_seconds,
+                   case((QUEUE_ABANDONED, 1), else_=0))
+            .where(_in(HandoffRow, period), WEB_QUEUED))
     groups: dict[tuple, list] = defaultdict(list)
     for row in s.execute(stmt).all():
         groups[tuple(row[: len(by)])].append(row[len(by):])
     out = []
     for key in sorted(groups):
         rows = groups[key]
-        waits = [w for _, w, _ in rows if w is not None]
-        handles = [h for _, _, h in rows if h is not None]
-        # the citizen gave up before a seat came: left the page, or went back to the bot (the web app's outcomes)
-        abandoned = sum(1 for st, w, _ in rows if st in ("abandoned", "returned") and w is None)
+        waits = [w for _, w, _, _ in rows if w is not None]
+        handles = [h for _, _, h, _ in rows if h is not None]
+        abandoned = sum(gave_up for *_, gave_up in rows)
         out.append({**dict(zip(by, key, strict=True)), "queued": len(rows), "claimed": len(waits), "abandoned": abandoned,
-                    "resolved": sum(1 for st, _, _ in rows if st == "resolved"),
-                    "timed_out": sum(1 for st, _, _ in rows if st in ("timed_out", "callback")),
-                    "callback": sum(1 for st, _, _ in rows if st == "callback"),
-                    "returned": sum(1 for st, _, _ in rows if st == "returned"),
+                    "resolved": sum(1 for st, *_ in rows if st == "resolved"),
+                    "timed_out": sum(1 for st, *_ in rows if st in ("timed_out", "callback")),
+                    "callback": sum(1 for st, *_ in rows if st == "callback"),
+                    "returned": sum(1 for st, *_ in rows if st == "returned"),
                     "queue_abandonment_rate": rate(abandoned, len(rows)),
                     "wait_mean": rate(sum(waits), len(waits)), "wait_median": percentile(waits, 0.5), "wait_p90": percentile(waits, 0.9),
                     "handle_mean": rate(sum(handles), len(handles)), "handle_median": percentile(handles, 0.5),
@@ -167,16 +204,19 @@ def seat_figures(s: Session, period: Period, by: Sequence[str] = ()) -> list[dic
     return out
 
 
+RATED_SATISFIED = RatingRow.score.in_(SATISFIED)
+
+
 def rating_figures(s: Session, period: Period, by: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Ratings given in the period: count by score, satisfaction rate, response rate."""
     cols = _groups(RatingRow, by)
     rated = {tuple(r[: len(by)]): r[len(by):] for r in s.execute(
-        select(*cols, func.count(), _count_if(RatingRow.score.in_(SATISFIED)), _count_if(RatingRow.score == "满意"),
+        select(*cols, func.count(), _count_if(RATED_SATISFIED), _count_if(RatingRow.score == "满意"),
                _count_if(RatingRow.score == "基本满意"), _count_if(RatingRow.score == "不满意"))
         .where(_in(RatingRow, period)).group_by(*cols)).all()}
     hcols = _groups(HandoffRow, by)
     asked = {tuple(r[: len(by)]): r[len(by)] for r in s.execute(
-        select(*hcols, func.count()).where(_in(HandoffRow, period), HandoffRow.channel == "web", HandoffRow.status == "resolved")
+        select(*hcols, func.count()).where(_in(HandoffRow, period), HandoffRow.channel == "web", SURVEYED)
         .group_by(*hcols)).all()}
     out = []
     for key in sorted(set(rated) | set(asked)):
@@ -187,6 +227,10 @@ def rating_figures(s: Session, period: Period, by: Sequence[str] = ()) -> list[d
     return out
 
 
+ANSWER_UNHELPFUL = KnowledgeAnswer.feedback == "unhelpful"
+ANSWER_HANDOFF_AFTER = KnowledgeAnswer.handoff_after.is_(True)
+
+
 def answer_figures(s: Session, period: Period, key: str = "entry_id", by: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Knowledge answers per entry (key="entry_id"), per topic ("topic") or per area ("area"): count, 没帮助, hand-off after."""
     if key not in ("entry_id", "topic", "area"):
@@ -194,9 +238,9 @@ def answer_figures(s: Session, period: Period, key: str = "entry_id", by: Sequen
     cols = _groups(KnowledgeAnswer, by)
     column = KnowledgeAnswer.topic if key == "area" else getattr(KnowledgeAnswer, key)
     stmt = (select(*cols, column.label("key"), func.count().label("answers"),
-                   _count_if(KnowledgeAnswer.feedback == "unhelpful").label("unhelpful"),
+                   _count_if(ANSWER_UNHELPFUL).label("unhelpful"),
                    _count_if(KnowledgeAnswer.feedback == "helpful").label("helpful"),
-                   _count_if(KnowledgeAnswer.handoff_after.is_(True)).label("handoff_after"))
+                   _count_if(ANSWER_HANDOFF_AFTER).label("handoff_after"))
             .where(_in(KnowledgeAnswer, period)).group_by(*cols, column))
     merged: dict[tuple, dict[str, Any]] = {}
     for row in s.execute(stmt).mappings():
@@ -218,7 +262,7 @@ def answer_figures(s: Session, period: Period, key: str = "entry_id", by: Sequen
 def topic_sessions(s: Session, period: Period, by: Sequence[str] = (), level: str = "topic") -> list[dict[str, Any]]:
     """Sessions per topic (the first business topic the citizen asked about), most frequent first."""
     cols = _groups(ChatSession, by)
-    stmt = (select(*cols, ChatSession.topic, func.count()).where(_in(ChatSession, period), ChatSession.citizen_turns > 0,
+    stmt = (select(*cols, ChatSession.topic, func.count()).where(_in(ChatSession, period), COUNTED,
                                                                   ChatSession.topic.is_not(None))
             .group_by(*cols, ChatSession.topic))
     counts: dict[tuple, int] = defaultdict(int)
@@ -229,33 +273,77 @@ def topic_sessions(s: Session, period: Period, by: Sequence[str] = (), level: st
     return sorted(rows, key=lambda r: (tuple(r[b] for b in by), -r["sessions"], r["topic"]))
 
 
+def request_types(s: Session, period: Period, by: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Sessions by request type (咨询, 办理, 求助/转人工, 投诉/举报, 其他: analytics.topics.request_type), every type
+    listed in that order for each group, so the types add up to the sessions of session_figures."""
+    cols = _groups(ChatSession, by)
+    in_period = (_in(ChatSession, period), ChatSession.citizen_turns > 0)
+    first_intent: dict[str, str | None] = {}
+    complained: set[str] = set()
+    # one pass over the citizen turns of the period's sessions that carry a topic or a complaint (ordered by time)
+    for sid, intent, topic in s.execute(
+            select(Turn.session_id, Turn.intent, Turn.topic).join(ChatSession, ChatSession.id == Turn.session_id)
+            .where(*in_period, Turn.role == "citizen", or_(Turn.topic.is_not(None), Turn.intent.in_(COMPLAINT_INTENTS)))
+            .order_by(Turn.session_id, Turn.ts)).all():
+        if topic is not None:
+            first_intent.setdefault(sid, intent)
+        if intent in COMPLAINT_INTENTS:
+            complained.add(sid)
+    counts: dict[tuple, dict[str, int]] = defaultdict(lambda: dict.fromkeys(REQUEST_TYPES, 0))
+    for row in s.execute(select(*cols, ChatSession.id, ChatSession.topic, ChatSession.handoff_reason).where(*in_period)).all():
+        sid, topic, reason = row[len(by):]
+        counts[tuple(row[: len(by)])][request_type(first_intent.get(sid), topic, sid in complained, reason)] += 1
+    return [{**dict(zip(by, key, strict=True)), "type": t, "sessions": n}
+            for key in sorted(counts) for t, n in counts[key].items()]
+
+
 def repeat_contacts(s: Session, period: Period, days: int = REPEAT_DAYS) -> dict[str, Any]:
-    """Citizens who came back about the same topic within `days` days (web chat only: a phone call has no caller key
-    in the store). A citizen is a chat conversation (the web app keeps it in a cookie); no identifier is returned."""
+    """Citizens who came back about the same topic within `days` days, on the web and on the phone.
+
+    A web citizen is a chat conversation (the web app keeps it in a cookie); a phone citizen is a caller key (the
+    gateway's keyed hash of the full number, voice/store.py), so two calls from one number are one caller. Phone
+    sessions without a key (no number: AudioSocket, withheld) cannot be matched and are left out (`unkeyed`).
+    A web chat and a call are never the same citizen. No identifier is returned. The top-level counts are both
+    channels together; `channels` has them per channel.
+    """
     lookback = period.start - dt.timedelta(days=days)
-    rows = s.execute(select(ChatSession.conversation_id, ChatSession.topic, ChatSession.started_at, ChatSession.day)
+    rows = s.execute(select(ChatSession.conversation_id, ChatSession.channel, CallRow.caller_key, ChatSession.topic,
+                            ChatSession.started_at, ChatSession.day)
+                     .outerjoin(CallRow, CallRow.call_id == ChatSession.conversation_id)
                      .where(ChatSession.day >= lookback.isoformat(), ChatSession.day < period.end.isoformat(),
-                            ChatSession.citizen_turns > 0, ChatSession.topic.is_not(None), ChatSession.channel == "web")
-                     .order_by(ChatSession.conversation_id, ChatSession.started_ts)).all()
+                            ChatSession.citizen_turns > 0, ChatSession.topic.is_not(None),
+                            ChatSession.channel.in_(("web", "phone")))
+                     .order_by(ChatSession.started_ts, ChatSession.id)).all()
     last: dict[tuple[str, str], dt.datetime] = {}
-    sessions = repeats = 0
-    citizens: set[str] = set()
+    counts = {ch: {"sessions": 0, "repeat_sessions": 0, "citizens": set()} for ch in ("web", "phone")}
+    unkeyed = 0
     per_topic: dict[str, list] = defaultdict(lambda: [0, set()])
-    for conv, topic, started, day in rows:
-        before = last.get((conv, topic))
-        last[(conv, topic)] = started
+    for conv, channel, key, topic, started, day in rows:
+        if channel == "phone" and not key:
+            unkeyed += day >= period.start.isoformat()
+            continue
+        citizen = f"phone:{key}" if channel == "phone" else f"web:{conv}"
+        before = last.get((citizen, topic))
+        last[(citizen, topic)] = started
         if day < period.start.isoformat():
             continue
-        sessions += 1
+        c = counts[channel]
+        c["sessions"] += 1
         if before is not None and started - before <= dt.timedelta(days=days):
-            repeats += 1
-            citizens.add(conv)
+            c["repeat_sessions"] += 1
+            c["citizens"].add(citizen)
             per_topic[topic][0] += 1
-            per_topic[topic][1].add(conv)
+            per_topic[topic][1].add(citizen)
     topics = sorted(({"topic": t, "repeat_sessions": n, "citizens": len(c)} for t, (n, c) in per_topic.items()),
                     key=lambda r: (-r["repeat_sessions"], r["topic"]))
-    return {"days": days, "sessions": sessions, "repeat_sessions": repeats, "repeat_citizens": len(citizens),
-            "repeat_rate": rate(repeats, sessions), "topics": topics}
+    channels = {ch: {"sessions": c["sessions"], "repeat_sessions": c["repeat_sessions"], "repeat_citizens": len(c["citizens"]),
+                     "repeat_rate": rate(c["repeat_sessions"], c["sessions"])} for ch, c in counts.items()}
+    channels["phone"]["unkeyed"] = unkeyed
+    sessions = sum(c["sessions"] for c in channels.values())
+    repeats = sum(c["repeat_sessions"] for c in channels.values())
+    return {"days": days, "sessions": sessions, "repeat_sessions": repeats,
+            "repeat_citizens": sum(c["repeat_citizens"] for c in channels.values()),
+            "repeat_rate": rate(repeats, sessions), "topics": topics, "channels": channels}
 
 
 def summary(s: Session, period: Period) -> dict[str, Any]:
@@ -266,3 +354,76 @@ def summary(s: Session, period: Period) -> dict[str, Any]:
                                          "timed_out": 0, "callback": 0}])[0]
     ratings = (rating_figures(s, period) or [{"ratings": 0, "satisfaction_rate": None, "rating_response_rate": None}])[0]
     return {**sessions, **{f"seat_{k}": v for k, v in seat.items()}, **ratings}
+
+
+# --- Drill-down: the records behind each figure --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Drill:
+    """The records a figure counts: its table, the same conditions the figure uses (a rate: its numerator's), the filters."""
+
+    model: Any
+    where: tuple
+    filters: tuple[str, ...]
+
+
+_SESSION_FILTERS = ("channel", "day", "hour", "topic")
+_SEAT_FILTERS = ("channel", "day", "hour")
+_ANSWER_FILTERS = ("channel", "day", "hour", "topic", "entry")
+DRILLS: dict[str, Drill] = {
+    "sessions": Drill(ChatSession, (COUNTED,), _SESSION_FILTERS),  # with topic: topic_sessions
+    "direct_answer_rate": Drill(ChatSession, (COUNTED, DIRECT), _SESSION_FILTERS),
+    "handoff_rate": Drill(ChatSession, (COUNTED, HANDED_OFF), _SESSION_FILTERS),
+    "handoff_reasons": Drill(ChatSession, (COUNTED, HANDED_OFF), _SESSION_FILTERS + ("reason",)),
+    "abandonment_rate": Drill(ChatSession, (COUNTED, ABANDONED), _SESSION_FILTERS),
+    "queue_abandonment_rate": Drill(HandoffRow, (WEB_QUEUED, QUEUE_ABANDONED), _SEAT_FILTERS),
+    "wait_seconds": Drill(HandoffRow, (WEB_QUEUED, CLAIMED), _SEAT_FILTERS),
+    "handle_seconds": Drill(HandoffRow, (WEB_QUEUED, HANDLED), _SEAT_FILTERS),
+    "satisfaction_rate": Drill(RatingRow, (RATED_SATISFIED,), _SEAT_FILTERS),
+    "rating_response_rate": Drill(RatingRow, (), _SEAT_FILTERS),  # its numerator: the ratings given
+    "answers": Drill(KnowledgeAnswer, (), _ANSWER_FILTERS),
+    "unhelpful_rate": Drill(KnowledgeAnswer, (ANSWER_UNHELPFUL,), _ANSWER_FILTERS),
+    "handoff_after_rate": Drill(KnowledgeAnswer, (ANSWER_HANDOFF_AFTER,), _ANSWER_FILTERS),
+}
+_SESSION_COLUMNS = (ChatSession.id.label("session_id"), ChatSession.started_at, ChatSession.topic, ChatSession.outcome,
+                    ChatSession.abandoned, ChatSession.handoff_reason)
+_RECORD_COLUMNS: dict[Any, tuple] = {
+    ChatSession: (ChatSession.started_at.label("at"),),
+    HandoffRow: (HandoffRow.queued_at.label("at"), HandoffRow.queue, HandoffRow.reason, HandoffRow.status,
+                 HandoffRow.wait_seconds, HandoffRow.handle_seconds),
+    RatingRow: (RatingRow.at, RatingRow.score),
+    KnowledgeAnswer: (KnowledgeAnswer.at, KnowledgeAnswer.entry_id, KnowledgeAnswer.topic.label("answer_topic"),
+                      KnowledgeAnswer.feedback, KnowledgeAnswer.handoff_after, KnowledgeAnswer.question),
+}
+
+
+def drill_down(s: Session, figure: str, period: Period, *, limit: int = 50, offset: int = 0,
+               **filters: Any) -> dict[str, Any]:
+    """The records behind a figure in the period — of a rate, those its numerator counts — with their sessions:
+    {"total", "rows"} (newest first; the longest first for wait_seconds and handle_seconds).
+
+    Filters (None: not given): channel, day, hour, topic, entry (a knowledge entry), reason (a hand-off reason);
+    ValueError for an unknown figure or a filter the figure is not counted by.
+    """
+    drill = DRILLS.get(figure)
+    if drill is None:
+        raise ValueError(f"no drill-down for {figure!r}; use {', '.join(DRILLS)}")
+    given = {k: v for k, v in filters.items() if v is not None}
+    unknown = [k for k in given if k not in drill.filters]
+    if unknown:
+        raise ValueError(f"{figure} cannot be filtered by {', '.join(unknown)}; use {', '.join(drill.filters)}")
+    m = drill.model
+    columns = {"channel": m.channel, "day": m.day, "hour": m.hour, "topic": getattr(m, "topic", None),
+               "entry": getattr(m, "entry_id", None), "reason": getattr(m, "handoff_reason", None)}
+    where = [_in(m, period), *drill.where, *(columns[k] == v for k, v in given.items())]
+    total = s.scalar(select(func.count()).select_from(m).where(*where))
+    time = {ChatSession: ChatSession.started_ts, HandoffRow: HandoffRow.queued_at}.get(m, getattr(m, "at", None))
+    order = {"wait_seconds": (HandoffRow.wait_seconds.desc(),), "handle_seconds": (HandoffRow.handle_seconds.desc(),)}
+    stmt = select(m.channel, m.day, m.hour, *_SESSION_COLUMNS, *_RECORD_COLUMNS[m]).select_from(m)
+    if m is not ChatSession:  # a hand-off, rating or answer with the session it belongs to (if the store knows it)
+        stmt = stmt.outerjoin(ChatSession, ChatSession.id == m.session_id)
+    stmt = stmt.where(*where)
+    key = m.source_id if m is RatingRow else m.id
+    # day first (it follows the time) so a period is paged along the index on (day, time) instead of sorted whole
+    stmt = stmt.order_by(*order.get(figure, ()), m.day.desc(), time.desc(), key.desc()).limit(limit).offset(offset)
+    return {"total": total, "rows": [dict(r) for r in s.execute(stmt).mappings()]}

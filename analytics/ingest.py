@@ -5,7 +5,13 @@ Sources, each read by URL and never written:
   last id seen; the tracker store's `events` table has the same three columns, so the same reader is the
   backfill for conversations held before the broker existed (`--source tracker`).
 - The web app's database (webapp/store.py): hand-offs, ratings, work orders, agents' replies.
-- The voice gateway's call store (voice/store.py): one row per finished call.
+- The voice gateway's call store (voice/store.py): one row per finished call, with its caller key.
+- Hotline events (common/events.py) that the web app and the voice gateway publish to the same place as
+  Rasa's broker: rows of the same `events` table, or, with an amqp:// RASA_EVENTS_URL, messages of the
+  RabbitMQ queue (Rasa's events and the hotline events together). They upsert the same rows as the pulls
+  (hand-offs, ratings, work orders by their web app id, calls by call id), so pulling and events together
+  count everything once; an event id already ingested is skipped, and an event older than the state already
+  held does not roll it back. The pulls stay as the backfill.
 
 Replay safety: a Rasa event's identity (sender, type, timestamp, name, masked text) is hashed into
 `ingested`; the broker and the tracker store give the same event the same key, so ingesting both, or
@@ -51,6 +57,7 @@ from analytics.store import (
     buckets,
 )
 from analytics.topics import ANSWER_BANDS, reply_topic, turn_topic
+from common.events import DEFAULT_QUEUE, HOTLINE, EventSettings, declare_amqp, is_amqp
 from common.privacy import mask_text
 
 log = logging.getLogger(__name__)
@@ -196,10 +203,14 @@ class Ingester:
     def _rasa_batch(self, s: Session, rows: list, source: str, last: int, report: IngestReport) -> None:
         report.events_read += len(rows)
         parsed: list[tuple[str, dict, str | None, str]] = []
+        hotline: list[dict] = []
         seen: set[str] = set()
         for _id, sender, data in rows:
             event = json.loads(data) if isinstance(data, (str, bytes)) else dict(data or {})
             kind = event.get("event")
+            if kind == HOTLINE:
+                hotline.append(event)
+                continue
             if kind not in KEPT_EVENTS or not sender:
                 continue
             masked = mask_text(event.get("text") or "") if kind in ("user", "bot") else None
@@ -218,7 +229,151 @@ class Ingester:
             s.execute(insert(Ingested), [{"key": p[3]} for p in parsed])
             touched = self._add_events(s, parsed, report)
             report.conversations_derived += self.derive(s, touched)
+        if hotline:
+            report.conversations_derived += self.derive(s, self._hotline_events(s, hotline, report))
         self._set_cursor(s, source, str(last))
+
+    # ------------------------------------------------------------------ hotline events (web app, voice gateway)
+    def _hotline_events(self, s: Session, events: list[dict], report: IngestReport) -> set[str]:
+        """Upsert what the events say, as the pulls would; returns the conversations touched."""
+        keys = {}
+        for e in events:
+            if e.get("id") and e.get("kind"):
+                keys.setdefault(hashlib.sha1(f"hotline:{e['id']}".encode()).hexdigest(), e)
+        known: set[str] = set()
+        for part in _chunks(list(keys), 900):
+            known.update(s.scalars(select(Ingested.key).where(Ingested.key.in_(part))))
+        new = [(k, e) for k, e in keys.items() if k not in known]
+        if not new:
+            return set()
+        s.execute(insert(Ingested), [{"key": k} for k, _ in new])
+        report.events_new += len(new)
+        touched: set[str] = set()
+        for _key, e in sorted(new, key=lambda ke: float(ke[1].get("timestamp") or 0.0)):
+            kind, data = str(e["kind"]), e.get("data") or {}
+            try:
+                if kind.startswith("handoff_"):
+                    touched |= self._event_handoff(s, data, float(e.get("timestamp") or 0.0), report)
+                elif kind == "rating":
+                    touched |= self._event_rating(s, data, report)
+                elif kind.startswith("workorder_"):
+                    self._event_work_order(s, data, float(e.get("timestamp") or 0.0), report)
+                elif kind == "call_ended":
+                    touched |= self._event_call(s, data, report)
+                # call_started: nothing is counted until the call ends (the call store too keeps finished calls only)
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("analytics: skipped a malformed %s event (%s)", kind, type(exc).__name__)
+        return touched
+
+    @staticmethod
+    def _utc(value: str | None) -> dt.datetime | None:
+        return dt.datetime.fromisoformat(value) if value else None
+
+    def _event_handoff(self, s: Session, d: dict, ts: float, report: IngestReport) -> set[str]:
+        queued = self.local_from_utc(self._utc(d["created_at"]))
+        values = {"conversation_id": d["conversation_id"], "channel": channel_of(d.get("channel")), "queue": d.get("queue") or "",
+                  "reason": mask_text(d.get("reason") or "")[:200], "source_status": d["status"], "status": d["status"],
+                  "agent": d.get("agent"), "queued_at": queued, "claimed_at": self.local_from_utc(self._utc(d.get("claimed_at"))),
+                  "resolved_at": self.local_from_utc(self._utc(d.get("resolved_at"))), **buckets(queued)}
+        row = s.scalars(select(HandoffRow).where(HandoffRow.source == "webapp", HandoffRow.source_id == int(d["id"]))).first()
+        if row is None:
+            s.add(HandoffRow(source="webapp", source_id=int(d["id"]), **values))
+            s.flush()
+        else:
+            held = max(x for x in (row.queued_at, row.claimed_at, row.resolved_at) if x is not None)
+            if self.local(ts) < held:  # an older state delivered late (a retry): the newer one stays
+                return set()
+            for k, v in values.items():
+                setattr(row, k, v)
+        report.handoffs += 1
+        return {d["conversation_id"]}
+
+    def _event_rating(self, s: Session, d: dict, report: IngestReport) -> set[str]:
+        if s.get(RatingRow, int(d["id"])) is not None:
+            return set()
+        at = self.local_from_utc(self._utc(d["created_at"]))
+        s.add(RatingRow(source_id=int(d["id"]), conversation_id=d["conversation_id"], handoff_source_id=d.get("handoff_id"),
+                        score=d["score"], comment=mask_text(d.get("comment") or ""), at=at, **buckets(at)))
+        s.flush()
+        report.ratings += 1
+        return {d["conversation_id"]}
+
+    def _event_work_order(self, s: Session, d: dict, ts: float, report: IngestReport) -> None:
+        row = s.get(WorkOrderRow, int(d["id"]))
+        if row is not None and self.local(ts) < max(x for x in (row.created_at, row.closed_at) if x is not None):
+            return
+        created = self.local_from_utc(self._utc(d["created_at"]))
+        s.merge(WorkOrderRow(source_id=int(d["id"]), conversation_id=d.get("conversation_id"), category=d.get("category") or "",
+                             status=d["status"], created_by=d.get("created_by") or "", created_at=created,
+                             deadline=self.local_from_utc(self._utc(d["deadline"])),
+                             closed_at=self.local_from_utc(self._utc(d.get("closed_at"))), channel="web", **buckets(created)))
+        s.flush()
+        report.work_orders += 1
+
+    def _event_call(self, s: Session, d: dict, report: IngestReport) -> set[str]:
+        call_id, started, ended = str(d["call_id"]), float(d["started_at"]), float(d["ended_at"])
+        values = self._call_values(d.get("transport") or "", started, ended, d["outcome"], d.get("reason") or "",
+                                   d.get("handoff_status") or "", int(d.get("turns") or 0), d.get("caller_key") or "")
+        if s.get(CallRow, call_id) is not None:
+            s.execute(update(CallRow).where(CallRow.call_id == call_id).values(**values))
+        else:
+            s.add(CallRow(call_id=call_id, **values))
+            s.flush()
+        report.calls += 1
+        return {call_id}
+
+    def _call_values(self, transport: str, started: float, ended: float, outcome: str, reason: str, handoff_status: str,
+                     turns: int, caller_key: str) -> dict[str, Any]:
+        """A call row's values, the same from the call store and from a call_ended event."""
+        start_at, end_at = self.local(started), self.local(ended)
+        return {"transport": transport, "started_at": start_at, "ended_at": end_at, "ended_ts": ended,
+                "duration_seconds": max(0.0, ended - started), "outcome": outcome, "reason": mask_text(reason or "")[:200],
+                "handoff_status": (handoff_status or "")[:64], "turns": turns,
+                "caller_key": caller_key[:64] if caller_key else None, "channel": "phone", **buckets(start_at)}
+
+    # ------------------------------------------------------------------ RabbitMQ (production broker)
+    def ingest_amqp(self, url: str, queue: str = DEFAULT_QUEUE, report: IngestReport | None = None,
+                    max_messages: int | None = None) -> IngestReport:
+        """Drain the queue Rasa's pika broker and the services publish to; a batch is acknowledged only after the
+        store committed it (a crash in between redelivers it, and the keys make that harmless)."""
+        import pika
+
+        report = report or IngestReport()
+        params = pika.URLParameters(url)
+        params.connection_attempts, params.socket_timeout = 1, 10
+        try:
+            connection = pika.BlockingConnection(params)
+        except pika.exceptions.AMQPError as exc:
+            report.skipped.append(f"rasa_events (RabbitMQ at {redact_url(url)} not reachable: {type(exc).__name__})")
+            return report
+        try:
+            channel = connection.channel()
+            declare_amqp(channel, queue)
+            taken = 0
+            while max_messages is None or taken < max_messages:
+                rows, tag = [], None
+                while len(rows) < BATCH and (max_messages is None or taken < max_messages):
+                    method, _props, body = channel.basic_get(queue=queue, auto_ack=False)
+                    if method is None:
+                        break
+                    taken += 1
+                    tag = method.delivery_tag
+                    try:
+                        event = json.loads(body)
+                    except ValueError:
+                        continue  # not ours: acknowledged with the batch, never retried forever
+                    rows.append((taken, str(event.get("sender_id") or ""), event))
+                if tag is None:
+                    break
+                if rows:
+                    self.store.call(lambda s, rows=rows: self._rasa_batch(s, rows, cursor_name("rasa_amqp", url), rows[-1][0], report))
+                channel.basic_ack(delivery_tag=tag, multiple=True)
+        finally:
+            try:
+                connection.close()
+            except pika.exceptions.AMQPError:
+                pass
+        return report
 
     def _add_events(self, s: Session, parsed: list, report: IngestReport) -> set[str]:
         parsed.sort(key=lambda p: (p[0], float(p[1].get("timestamp") or 0.0)))
@@ -409,8 +564,10 @@ class Ingester:
         last = float(self.store.call(lambda s: self._cursor(s, cursor_name("voice_calls", str(path)))) or 0.0)
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
         try:
-            rows = con.execute("SELECT call_id, transport, started_at, ended_at, outcome, reason, handoff_status, transcript "
-                               "FROM calls WHERE ended_at >= ? ORDER BY ended_at", (last,)).fetchall()
+            keyed = "caller_key" in {r[1] for r in con.execute("PRAGMA table_info(calls)")}  # older gateways had none
+            rows = con.execute("SELECT call_id, transport, started_at, ended_at, outcome, reason, handoff_status, transcript, "
+                               + ("caller_key" if keyed else "''") + " FROM calls WHERE ended_at >= ? ORDER BY ended_at",
+                               (last,)).fetchall()
         finally:
             con.close()
 
@@ -418,12 +575,9 @@ class Ingester:
             existing = set()
             for part in _chunks([r[0] for r in rows]):
                 existing.update(s.scalars(select(CallRow.call_id).where(CallRow.call_id.in_(part))))
-            for call_id, transport, started, ended, outcome, reason, handoff_status, transcript in rows:
-                start_at, end_at = self.local(started), self.local(ended)
-                values = {"transport": transport, "started_at": start_at, "ended_at": end_at, "ended_ts": ended,
-                          "duration_seconds": max(0.0, ended - started), "outcome": outcome, "reason": mask_text(reason or "")[:200],
-                          "handoff_status": (handoff_status or "")[:64], "turns": len(json.loads(transcript or "[]")),
-                          "channel": "phone", **buckets(start_at)}
+            for call_id, transport, started, ended, outcome, reason, handoff_status, transcript, key in rows:
+                values = self._call_values(transport, started, ended, outcome, reason, handoff_status,
+                                           len(json.loads(transcript or "[]")), key or "")
                 if call_id in existing:
                     s.execute(update(CallRow).where(CallRow.call_id == call_id).values(**values))
                 else:
@@ -572,7 +726,10 @@ class Ingester:
         started = time.perf_counter()
         if "tracker" in sources:
             self.ingest_rasa(self.settings.tracker_store_url, "tracker_store", replay, report)
-        if "rasa" in sources:
+        if "rasa" in sources and is_amqp(self.settings.rasa_events_url):  # production: RabbitMQ, drained
+            self.ingest_amqp(self.settings.rasa_events_url, EventSettings.from_env(
+                default_url=self.settings.rasa_events_url).queue, report)
+        elif "rasa" in sources:
             self.ingest_rasa(self.settings.rasa_events_url, "rasa_events", replay, report)
         if "webapp" in sources:
             self.ingest_webapp(self.settings.webapp_database_url, report)

@@ -2,7 +2,8 @@
 
     python -m analytics.report --month 2026-10        # writes var/reports/2026-10.html, .xlsx and .pdf
 
-Contents: the month's volume with 环比 (previous month) and 同比 (same month last year), by channel, with a
+Contents: the month's volume with 环比 (previous month) and 同比 (same month last year), by request type
+(咨询/办理/求助/投诉/其他, with 同比/环比) and by channel, with a
 chart of daily volume by channel; 直接解答率 / 转人工率 / 满意率 for the month and the six months before
 (trend, charted); hand-off reasons; the seat's waiting and handling times; top-10 topics with 环比; the
 alerts fired; repeat contacts; knowledge gaps (clustered by analytics.gaps, and the entries most often rated
@@ -24,10 +25,11 @@ from sqlalchemy.orm import Session
 
 from analytics import figures as F
 from analytics.charts import rate_lines, stacked_bars
+from analytics.demo import is_simulated
 from analytics.gaps import REASONS, Searcher, gap_questions, knowledge_gaps, load_knowledge
 from analytics.settings import ROOT, settings_for_month
 from analytics.store import Alert, AnalyticsStore, Turn
-from analytics.topics import NOT_FOUND
+from analytics.topics import NOT_FOUND, REQUEST_TYPES
 
 CHANNELS = {"web": "网页", "phone": "电话"}
 
@@ -74,6 +76,7 @@ def report_data(s: Session, month: str, min_answers: int = 20, kb: Searcher | No
     days = [(period.start + dt.timedelta(days=i)).isoformat() for i in range((period.end - period.start).days)]
     clusters, unclustered = knowledge_gaps(gap_questions(s, period), kb)
     return {
+        "simulated": is_simulated(s), "types": request_type_rows(s, period, prev, last_year, now["sessions"]),
         "month": month, "period": period.label(), "now": now, "before": before, "year_ago": year_ago,
         "mom": trend(now["sessions"], before["sessions"]), "yoy": trend(now["sessions"], year_ago["sessions"]),
         "channels": F.session_figures(s, period, ("channel",)), "ratings_by_channel": F.rating_figures(s, period, ("channel",)),
@@ -88,6 +91,19 @@ def report_data(s: Session, month: str, min_answers: int = 20, kb: Searcher | No
         "answers_by_topic": {r["topic"]: r for r in F.answer_figures(s, period, "topic")},
         "gaps": [c.as_dict() for c in clusters], "gaps_unclustered": unclustered,
     }
+
+
+def request_type_rows(s: Session, period: F.Period, prev: F.Period, last_year: F.Period, sessions: int) -> list[dict[str, Any]]:
+    """Sessions per request type (咨询, 办理, 求助/转人工, 投诉/举报, 其他) with share, 环比, 同比 and the count per channel."""
+    before, year_ago = ({r["type"]: r["sessions"] for r in F.request_types(s, p)} for p in (prev, last_year))
+    by_channel = {(r["channel"], r["type"]): r["sessions"] for r in F.request_types(s, period, ("channel",))}
+    now: dict[str, int] = {}
+    for (_, t), n in by_channel.items():
+        now[t] = now.get(t, 0) + n
+    return [{"type": t, "sessions": now.get(t, 0), "share": now.get(t, 0) / sessions if sessions else None,
+             "previous": before.get(t, 0), "year_ago": year_ago.get(t, 0), "mom": trend(now.get(t, 0), before.get(t)),
+             "yoy": trend(now.get(t, 0), year_ago.get(t)), **{c: by_channel.get((c, t), 0) for c in CHANNELS}}
+            for t in REQUEST_TYPES]
 
 
 def pct(value: float | None, digits: int = 1) -> str:
@@ -119,6 +135,7 @@ table.gaps td{font-size:.85em}table.gaps td:nth-child(2){text-align:left;white-s
 </style></head><body>
 <h1>济南社保智能客服月度分析报告（{{ d.month }}）</h1>
 <p class="small">统计期间：{{ d.period }}（按本地时间）。数据来自智能客服会话、人工坐席和电话语音系统，个人信息已脱敏。</p>
+{% if d.simulated %}<p id="simulated" style="border:2px solid #c53030;color:#c53030;padding:.5em;font-weight:bold">注意：本报告的数据是开发环境自动生成的模拟数据，仅供演示，不是真实服务数据。</p>{% endif %}
 <h2>一、总体情况</h2>
 <div class="kpi">
 <div>服务量<b id="sessions">{{ d.now.sessions }}</b>环比 {{ signed(d.mom) }}，同比 {{ signed(d.yoy) }}</div>
@@ -126,6 +143,10 @@ table.gaps td{font-size:.85em}table.gaps td:nth-child(2){text-align:left;white-s
 <div>转人工率<b id="handoff">{{ pct(d.now.handoff_rate) }}</b>上月 {{ pct(d.before.handoff_rate) }}</div>
 <div>满意率<b id="satisfaction">{{ pct(d.now.satisfaction_rate) }}</b>评价率 {{ pct(d.now.rating_response_rate) }}</div>
 </div>
+<table id="types"><tr><th>诉求类型</th><th>服务量</th><th>占比</th>{% for c in channels.values() %}<th>{{ c }}</th>{% endfor %}<th>上月</th><th>环比</th><th>去年同月</th><th>同比</th></tr>
+{% for t in d.types %}<tr><td>{{ t.type }}</td><td>{{ t.sessions }}</td><td>{{ pct(t.share) }}</td>{% for c in channels %}<td>{{ t[c] }}</td>{% endfor %}
+<td>{{ t.previous }}</td><td>{{ signed(t.mom) }}</td><td>{{ t.year_ago }}</td><td>{{ signed(t.yoy) }}</td></tr>{% endfor %}</table>
+<p class="small">诉求类型按会话中市民的第一个业务问题划分：咨询（业务问题，含未找到答案）、办理（社保卡挂失、制卡进度查询等自助办理）、求助/转人工（直接要求人工）、投诉/举报（表达投诉，或因投诉转人工）、其他（业务范围外、仅寒暄）。</p>
 <h2>二、分渠道</h2>
 <table><tr><th>渠道</th><th>服务量</th><th>占比</th><th>直接解答率</th><th>转人工率</th><th>放弃率</th></tr>
 {% for r in d.channels if r.sessions %}<tr><td>{{ channels.get(r.channel, r.channel) }}</td><td>{{ r.sessions }}</td>
@@ -152,8 +173,11 @@ table.gaps td{font-size:.85em}table.gaps td:nth-child(2){text-align:left;white-s
 <td>{{ a.count }} / {{ '%.1f' % a.expected }}</td><td>{{ a.total_count }}</td><td style="text-align:left">{{ a.examples | join('；') }}</td></tr>{% endfor %}</table>
 {% else %}<p>本月未发生热点预警。</p>{% endif %}
 <h2>七、重复咨询</h2>
-<p>网页渠道 {{ d.repeat.days }} 天内就同一问题再次咨询：<b id="repeat">{{ d.repeat.repeat_sessions }}</b> 次，涉及 {{ d.repeat.repeat_citizens }} 位市民，
-重复咨询率 {{ pct(d.repeat.repeat_rate) }}（占网页有问题类别的会话 {{ d.repeat.sessions }} 次）。电话渠道暂无来电号码，不统计。</p>
+<p>{{ d.repeat.days }} 天内就同一问题再次咨询：<b id="repeat">{{ d.repeat.repeat_sessions }}</b> 次，涉及 {{ d.repeat.repeat_citizens }} 位市民，
+重复咨询率 {{ pct(d.repeat.repeat_rate) }}（占有问题类别的会话 {{ d.repeat.sessions }} 次）。
+其中网页 {{ d.repeat.channels.web.repeat_sessions }} 次（{{ d.repeat.channels.web.repeat_citizens }} 位市民，{{ pct(d.repeat.channels.web.repeat_rate) }}）；
+电话重复来电 <b id="repeat-callers">{{ d.repeat.channels.phone.repeat_sessions }}</b> 次（{{ d.repeat.channels.phone.repeat_citizens }} 位来电人，
+{{ pct(d.repeat.channels.phone.repeat_rate) }}）{% if d.repeat.channels.phone.unkeyed %}，另有 {{ d.repeat.channels.phone.unkeyed }} 通电话无来电号码，未计入{% endif %}。来电人按号码的加密标识区分，报告和统计库中没有电话号码。</p>
 {% if d.repeat.topics %}<table><tr><th>问题类别</th><th>重复咨询次数</th><th>市民数</th></tr>
 {% for r in d.repeat.topics[:10] %}<tr><td>{{ r.topic }}</td><td>{{ r.repeat_sessions }}</td><td>{{ r.citizens }}</td></tr>{% endfor %}</table>{% endif %}
 <h2>八、知识缺口（待补充的知识条目）</h2>

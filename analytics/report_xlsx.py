@@ -56,12 +56,20 @@ def write_xlsx(d: dict[str, Any], path: Path) -> Path:
             ws.cell(r, col).number_format = fmt
     ws.append([])
     ws.append([f"统计期间：{d['period']}（本地时间）；环比、同比为相对变化；个人信息已脱敏。"])
+    if d.get("simulated"):
+        ws.append(["注意：本报告的数据是开发环境自动生成的模拟数据，仅供演示，不是真实服务数据。"])
+        ws.cell(ws.max_row, 1).font = Font(bold=True, color="C53030")
 
     ratings = {r["channel"]: r for r in d["ratings_by_channel"]}
     _sheet(wb, "分渠道", ["渠道", "服务量", "占比", "直接解答率", "转人工率", "放弃率", "满意率"],
            [[CHANNELS.get(r["channel"], r["channel"]), r["sessions"], r["sessions"] / now["sessions"] if now["sessions"] else None,
              r["direct_answer_rate"], r["handoff_rate"], r["abandonment_rate"], ratings.get(r["channel"], {}).get("satisfaction_rate")]
             for r in d["channels"] if r["sessions"]], {1: INTEGER, 2: PERCENT, 3: PERCENT, 4: PERCENT, 5: PERCENT, 6: PERCENT})
+    _sheet(wb, "分诉求类型", ["诉求类型", "服务量", "占比", *CHANNELS.values(), "上月", "环比", "去年同月", "同比"],
+           [[t["type"], t["sessions"], t["share"], *(t[c] for c in CHANNELS), t["previous"], t["mom"], t["year_ago"], t["yoy"]]
+            for t in d["types"]],
+           {1: INTEGER, 2: PERCENT, **{3 + i: INTEGER for i in range(len(CHANNELS))}, 3 + len(CHANNELS): INTEGER,
+            4 + len(CHANNELS): PERCENT, 5 + len(CHANNELS): INTEGER, 6 + len(CHANNELS): PERCENT})
     _sheet(wb, "每日服务量", ["日期", *CHANNELS.values(), "合计"],
            [[r["day"], *(r[c] for c in CHANNELS), sum(r[c] for c in CHANNELS)] for r in d["daily"]],
            {i: INTEGER for i in range(1, len(CHANNELS) + 2)})
@@ -86,12 +94,17 @@ def write_xlsx(d: dict[str, Any], path: Path) -> Path:
     ws = _sheet(wb, "重复咨询", ["问题类别", "重复咨询次数", "市民数"],
                 [[r["topic"], r["repeat_sessions"], r["citizens"]] for r in rep["topics"]], {1: INTEGER, 2: INTEGER}, {0: 28})
     ws.append([])
-    for label, value, fmt in (("重复咨询次数（网页）", rep["repeat_sessions"], INTEGER), ("涉及市民数", rep["repeat_citizens"], INTEGER),
-                              ("网页有问题类别的会话", rep["sessions"], INTEGER), ("重复咨询率", rep["repeat_rate"], PERCENT),
+    web, phone = rep["channels"]["web"], rep["channels"]["phone"]
+    for label, value, fmt in (("重复咨询次数（网页）", web["repeat_sessions"], INTEGER), ("涉及市民数", web["repeat_citizens"], INTEGER),
+                              ("网页有问题类别的会话", web["sessions"], INTEGER), ("重复咨询率", web["repeat_rate"], PERCENT),
+                              ("重复来电次数（电话）", phone["repeat_sessions"], INTEGER), ("涉及来电人数", phone["repeat_citizens"], INTEGER),
+                              ("有来电号码的电话会话", phone["sessions"], INTEGER), ("重复来电率", phone["repeat_rate"], PERCENT),
+                              ("无来电号码未计入的电话", phone["unkeyed"], INTEGER),
+                              ("合计重复咨询次数", rep["repeat_sessions"], INTEGER), ("合计重复咨询率", rep["repeat_rate"], PERCENT),
                               ("间隔天数上限", rep["days"], INTEGER)):
         ws.append([label, value])
         ws.cell(ws.max_row, 2).number_format = fmt
-    ws.append(["电话渠道暂无来电号码，不统计。"])
+    ws.append(["来电人按号码的加密标识区分，表中没有电话号码。"])
     rows = []
     for i, g in enumerate(d["gaps"], 1):
         rows.append([i, "、".join(g["keywords"]), g["volume"], g["distinct"], *(g["reasons"].get(k, 0) for k in REASONS),

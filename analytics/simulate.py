@@ -9,7 +9,8 @@ Two layers:
   like real ones) and optional planted surges (one topic ×3 from a given hour).
 - `render` turns those counts into conversations written in the services' own formats
   (analytics.sources: Rasa broker events, web app hand-offs/ratings, call store rows), which the
-  ordinary ingestion then reads. Questions are the knowledge base's own paraphrases; a few carry a
+  ordinary ingestion then reads. Half the card-loss and card-progress sessions use the bot's card
+  self-service (办理) rather than only asking. Questions are the knowledge base's own paraphrases; a few carry a
   raw phone or ID number, as citizens type them, to keep the masking honest.
 
 Command line: python -m analytics.simulate --start 2026-01-01 --days 365 --out var/sim [--surge …] [--ingest]
@@ -49,6 +50,11 @@ SPECIAL_TEXTS = {
     COMPLAINT: ["我要投诉", "你们的服务太差了我要投诉", "打了三次电话都没人管"],
 }
 RATINGS = (("满意", 0.72), ("基本满意", 0.18), ("不满意", 0.10))
+# card self-service (actions/card_service.py): this share of the topic's sessions use the bot's transaction (办理)
+# instead of only asking about it: the intent, the knowledge guidance, the identity question, the result
+SELF_SERVICE_SHARE = 0.5
+SELF_SERVICE = {"社保卡/挂失": ("report_card_loss", "已为您办理社保卡临时挂失，挂失期间卡片暂停使用。"),
+                "社保卡/制卡进度": ("query_card_progress", "您的社保卡正在制作中，制成后会短信通知您领取。")}
 
 
 def _ramp(day: dt.date, start: dt.date, end: dt.date, ramp_days: int, peak: float) -> float:
@@ -236,6 +242,17 @@ def _render_session(model: TrafficModel, w: SourceWriter, rng: np.random.Generat
     elif topic == OUT_OF_SCOPE:
         w.user(sender, t, text, "out_of_scope", channel)
         w.kb_reply(sender, t + 0.1, "out_of_scope", score=0.2)
+    elif topic in SELF_SERVICE and rng.random() < SELF_SERVICE_SHARE:
+        intent, done = SELF_SERVICE[topic]
+        w.user(sender, t, text, intent, channel)
+        w.kb_reply(sender, t + 0.1, "confident", entry, category, score=round(float(rng.uniform(0.75, 1.0)), 4))
+        w.utter(sender, t + 0.2, "utter_ask_id_number", "请告诉我您的身份证号码？")
+        if rng.random() < 0.12:
+            abandoned = True  # left at the identity question
+        else:
+            t += 25
+            w.user(sender, t, f"身份证尾号{int(rng.integers(1000, 10000))}", "inform", channel)  # as the masking broker keeps it
+            w.utter(sender, t + 0.1, "action_verify_identity", done)
     elif topic == NOT_FOUND:
         w.user(sender, t, text, "ask_question", channel)
         w.kb_reply(sender, t + 0.1, "none", score=0.1)
@@ -334,8 +351,12 @@ def main(argv: list[str] | None = None) -> int:
                             webapp_database_url=f"sqlite:///{(out / 'webapp.db').resolve()}",
                             voice_db_path=str(out / "voice_calls.sqlite3"), timezone=base.timezone,
                             abandon_minutes=base.abandon_minutes, alert_webhook=base.alert_webhook)
-        report = Ingester(AnalyticsStore(settings.database_url), settings).run(replay=True)
-        print(f"[simulate] ingested: {report.line()}")
+        from analytics.demo import mark_simulated
+
+        store = AnalyticsStore(settings.database_url)
+        mark_simulated(store, f"{args.start} +{args.days} days")  # its reports say the figures are simulated
+        report = Ingester(store, settings).run(replay=True)
+        print(f"[simulate] ingested: {report.line()} (the store is marked as holding simulated data)")
     return 0
 
 

@@ -22,7 +22,7 @@ from webapp.store import Handoff, Message, Rating, Store, WorkOrder
 EVENTS_SCHEMA = "CREATE TABLE IF NOT EXISTS events (id INTEGER NOT NULL PRIMARY KEY, sender_id VARCHAR(255), data TEXT)"
 CALLS_SCHEMA = """CREATE TABLE IF NOT EXISTS calls (call_id TEXT PRIMARY KEY, transport TEXT NOT NULL, caller TEXT NOT NULL,
  started_at REAL NOT NULL, ended_at REAL NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL, handoff_status TEXT NOT NULL,
- slots TEXT NOT NULL, transcript TEXT NOT NULL)"""
+ slots TEXT NOT NULL, transcript TEXT NOT NULL, caller_key TEXT NOT NULL DEFAULT '')"""
 META = {"model_id": "simulated", "assistant_id": "jinan-shebao-assistant"}
 HELPFUL_BUTTONS = [{"title": "有帮助", "payload": "/feedback_helpful"}, {"title": "没帮助", "payload": "/feedback_unhelpful"}]
 HUMAN_BUTTON = {"title": "转人工", "payload": "/request_human"}
@@ -157,10 +157,11 @@ class SourceWriter:
 
     # ------------------------------------------------------------------ calls
     def call(self, call_id: str, started: float, ended: float, outcome: str, reason: str = "",
-             transcript: list[dict] | None = None) -> None:
-        """A finished call in the voice gateway's call store."""
+             transcript: list[dict] | None = None, caller_key: str = "") -> None:
+        """A finished call in the voice gateway's call store (`caller_key` as voice.store.caller_key makes it)."""
         self._calls.append((call_id, "audiosocket", "138****0000", started, ended, outcome, reason,
-                            "sent" if outcome == "transferred" else "", "{}", json.dumps(transcript or [], ensure_ascii=False)))
+                            "sent" if outcome == "transferred" else "", "{}", json.dumps(transcript or [], ensure_ascii=False),
+                            caller_key))
 
     # ------------------------------------------------------------------ writing
     def flush(self) -> None:
@@ -173,7 +174,7 @@ class SourceWriter:
         if self._calls:
             with sqlite3.connect(self.calls_path) as con:
                 con.executemany("INSERT OR REPLACE INTO calls (call_id, transport, caller, started_at, ended_at, outcome, reason, "
-                                "handoff_status, slots, transcript) VALUES (?,?,?,?,?,?,?,?,?,?)", self._calls)
+                                "handoff_status, slots, transcript, caller_key) VALUES (?,?,?,?,?,?,?,?,?,?,?)", self._calls)
             self._calls = []
         batches = ((Handoff, self._handoffs), (Message, self._messages), (Rating, self._ratings), (WorkOrder, self._work_orders))
         if any(rows for _, rows in batches):

@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from common.database import create_sql_engine
+from common.database import add_missing_columns, create_sql_engine
 
 T = TypeVar("T")
 ID = String(120)  # conversation ids are at most 64 characters; session ids add "#<start in ms>"
@@ -53,6 +53,11 @@ class ChatSession(Bucketed, Base):
     """One conversation session as Rasa counts it (a new one after an hour of silence, or one phone call)."""
 
     __tablename__ = "sessions"
+    # the dashboard's year-long figures read only this index (covering: no table look-ups), and its drill-down lists
+    # page through a period newest first along the second (docs/analytics.md "Dashboard query latency")
+    __table_args__ = (Index("ix_sessions_figures", "day", "channel", "hour", "citizen_turns", "outcome", "handed_off",
+                            "unhelpful", "abandoned", "topic", "handoff_reason"),
+                      Index("ix_sessions_day_started", "day", "started_ts"))
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     conversation_id: Mapped[str] = mapped_column(String(64), index=True)
     started_ts: Mapped[float] = mapped_column(Float)  # epoch seconds of session_started (orders sessions exactly)
@@ -100,6 +105,7 @@ class KnowledgeAnswer(Bucketed, Base):
     """A knowledge entry given as the answer, with what the citizen did next (derived from the turns)."""
 
     __tablename__ = "knowledge_answers"
+    __table_args__ = (Index("ix_answers_figures", "day", "channel", "hour", "entry_id", "topic", "feedback", "handoff_after"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     turn_id: Mapped[int] = mapped_column(Integer, unique=True)
     session_id: Mapped[str] = mapped_column(ID, index=True)
@@ -119,7 +125,9 @@ class HandoffRow(Bucketed, Base):
     """A hand-off to the expert seat (from the web app's database), with its queue times."""
 
     __tablename__ = "handoffs"
-    __table_args__ = (UniqueConstraint("source", "source_id"),)
+    __table_args__ = (UniqueConstraint("source", "source_id"),
+                      # covering for the seat and rating figures of a long period (the dashboard's year)
+                      Index("ix_handoffs_figures", "day", "channel", "status", "wait_seconds", "handle_seconds", "hour"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(16), default="webapp")
     source_id: Mapped[int] = mapped_column(Integer)
@@ -144,6 +152,7 @@ class RatingRow(Bucketed, Base):
     """A citizen's satisfaction rating after a human conversation."""
 
     __tablename__ = "ratings"
+    __table_args__ = (Index("ix_ratings_figures", "day", "channel", "score", "hour"),)
     source_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversation_id: Mapped[str] = mapped_column(String(64), index=True)
     session_id: Mapped[str | None] = mapped_column(ID, nullable=True)
@@ -168,6 +177,9 @@ class CallRow(Bucketed, Base):
     reason: Mapped[str] = mapped_column(String(200), default="")
     handoff_status: Mapped[str] = mapped_column(String(64), default="")
     turns: Mapped[int] = mapped_column(Integer, default=0)
+    # HMAC of the caller's full number made by the gateway (voice/store.py); never the number itself. Null:
+    # no number (AudioSocket, withheld) or a call from before the key existed
+    caller_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class WorkOrderRow(Bucketed, Base):
@@ -227,6 +239,10 @@ class AnalyticsStore:
     def __init__(self, url: str) -> None:
         self.engine: Engine = create_sql_engine(url)  # SQLite: WAL, the dashboard reads while the ingester writes
         Base.metadata.create_all(self.engine)
+        add_missing_columns(self.engine, Base.metadata)  # a store made by older code (calls.caller_key …)
+        for table in Base.metadata.sorted_tables:  # an index added since the store was made (the dashboard's)
+            for index in table.indexes:
+                index.create(self.engine, checkfirst=True)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def call(self, fn: Callable[[Session], T]) -> T:

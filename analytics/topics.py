@@ -28,6 +28,16 @@ NO_TOPIC_INTENTS = {"greet", "goodbye", "thanks", "affirm", "deny", "bot_challen
                     "feedback_unhelpful", "rate_satisfaction", "inform"}
 ANSWER_BANDS = ("confident", "chosen")  # bands in which an entry is given as the answer
 
+# What a session was for (the issue's 咨询/投诉 split), decided once here from its first business turn:
+# 咨询 a business question (answered or not), 办理 the bot's card self-service, 求助/转人工 asked for a person
+# straight away, 投诉/举报 a complaint (the `complain` intent anywhere in the session, or a hand-off whose
+# reason is a complaint), 其他 out of scope or no business turn at all (greetings only). Every session has one.
+CONSULT, TRANSACT, HELP, COMPLAINT_TYPE, OTHER = "咨询", "办理", "求助/转人工", "投诉/举报", "其他"
+REQUEST_TYPES = (CONSULT, TRANSACT, HELP, COMPLAINT_TYPE, OTHER)
+TRANSACTION_INTENTS = {"report_card_loss", "query_card_progress"}  # actions/card_service.py
+COMPLAINT_INTENTS = {"complain"}
+COMPLAINT_WORD = "投诉"  # in a hand-off reason (actions/handoff.py: 市民投诉/情绪不满)
+
 
 @lru_cache(maxsize=4)
 def entry_categories(content_dir: str | None = None) -> dict[str, str]:
@@ -70,3 +80,17 @@ def turn_topic(intent: str | None, reply: str | None) -> str | None:
 def area(topic: str | None) -> str:
     """The first level of a topic (社保卡/挂失 -> 社保卡)."""
     return (topic or "").split("/")[0]
+
+
+def request_type(first_intent: str | None, topic: str | None, complained: bool = False, handoff_reason: str | None = None) -> str:
+    """A session's request type (REQUEST_TYPES) from the intent of its first business turn, its topic, whether the
+    citizen complained in it and the reason of its hand-off."""
+    if complained or topic == COMPLAINT or COMPLAINT_WORD in (handoff_reason or ""):
+        return COMPLAINT_TYPE
+    if topic is None or topic == OUT_OF_SCOPE:
+        return OTHER
+    if topic == HUMAN:
+        return HELP
+    if first_intent in TRANSACTION_INTENTS:
+        return TRANSACT
+    return CONSULT

@@ -71,3 +71,11 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
     def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator:
         """The new events of the tracker, masked."""
         return (mask_event(e) for e in super()._additional_events(session, tracker))
+
+    async def _stream_new_events(self, event_broker: Any, new_events: list[Event], sender_id: str) -> None:
+        """Publish the new events masked, whatever the broker (`type: SQL`, `type: pika`, Kafka…).
+
+        Rasa streams the tracker's in-memory events, which still hold what the citizen typed; masking here
+        (rather than in one broker class) keeps raw ID and phone numbers out of every broker's store.
+        """
+        await super()._stream_new_events(event_broker, [mask_event(e) for e in new_events], sender_id)

@@ -45,7 +45,8 @@ class LogSmsGateway:
     def send(self, phone: str, text: str) -> None:
         """Write the message where a developer can read it; never sends anything."""
         sms = SentSms(mask_phone(phone), text)
-        line = f"{dt.datetime.now().isoformat(timespec='seconds')} to={sms.masked_phone} text={text}\n"
+        flat = text.replace("\r", "").replace("\n", "\\n")  # one message, one line (a long answer has several)
+        line = f"{dt.datetime.now().isoformat(timespec='seconds')} to={sms.masked_phone} text={flat}\n"
         with self._lock:
             self.outbox.append(sms)
             if self.path:

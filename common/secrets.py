@@ -11,6 +11,7 @@ may lie about who it is:
 | SERVICE_TOKEN | action server, voice gateway | the web app's hand-off API |
 | MEDIA_STREAM_TOKEN | the PBX's media-stream client | the voice gateway's media-stream WebSocket |
 | SESSION_SECRET | — | signs desk sessions and citizens' chat cookies |
+| VOICE_CALLER_KEY_SECRET | — | keys the hash of a caller's number (voice/store.py: repeat callers without the number) |
 
 In development each has a fixed default starting with "dev-" so that `make run` works with nothing
 set. With APP_ENV=production (common/settings.py: the one APP_ENV rule) a missing, short or development
@@ -34,6 +35,7 @@ DEV_DEFAULTS = {
     "SERVICE_TOKEN": "dev-service-token",
     "MEDIA_STREAM_TOKEN": "dev-media-stream-token",
     "SESSION_SECRET": "dev-session-secret-change-me",
+    "VOICE_CALLER_KEY_SECRET": "dev-voice-caller-key",
 }
 MIN_PRODUCTION_LENGTH = 16
 

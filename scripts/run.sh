@@ -33,6 +33,11 @@ start() {  # name, log file, command…
 
 if [ "$APP_ENV" = development ]; then  # synthetic citizens for the card self-service demo (idempotent)
   "$SVC_VENV/bin/python" -m cardsys.seed --count 300 >/dev/null
+  # a simulated last month in an empty analytics store, with its report, so the supervisors' desk has something to
+  # show (once; never over real data; marked as simulated). Not for the test stack (RUN_DIR=var/test).
+  if [ "$RUN_DIR" = var ]; then
+    "$SVC_VENV/bin/python" -m analytics.demo | sed 's/^/[run] /' || echo "[run] no demo analytics month (see above)"
+  fi
 fi
 start "action server" "$logdir/actions.log" env KB_PRELOAD=1 "$SVC_VENV/bin/python" -m actions.server -p "$ACTION_PORT"
 start "Rasa server" "$logdir/rasa.log" "$RASA_VENV/bin/rasa" run --enable-api --auth-token "$RASA_TOKEN" \

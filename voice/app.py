@@ -10,6 +10,7 @@ from pathlib import Path
 from sanic import Request, Sanic
 from sanic import response as res
 
+from common.events import EventPublisher
 from common.secrets import same
 from voice import prompts
 from voice.desk import HandoffDesk, HttpHandoffDesk, InMemoryHandoffDesk
@@ -46,7 +47,7 @@ def build_services(settings: Settings, model_path: Path | None) -> Services:
         speech=speech,
         bot=RasaPhoneChannel(settings.rasa_url, settings.rasa_timeout_s, channel_token=settings.channel_token.reveal()),
         desk=desk,
-        store=CallStore(settings.db_path),
+        store=CallStore(settings.db_path, settings.caller_key_secret, EventPublisher.for_settings(settings.events)),
         executor=ThreadPoolExecutor(max_workers=4, thread_name_prefix="asr"),
         menu=menu,
     )
@@ -57,6 +58,7 @@ def create_app(services: Services, name: str = "shebao_voice", audiosocket: bool
     app = Sanic(name, configure_logging=False)
     app.config.WEBSOCKET_PING_INTERVAL = None  # telephony platforms do not answer pings reliably
     settings = services.settings
+    app.config.WEBSOCKET_MAX_SIZE = settings.media_stream_max_frame_bytes  # a larger frame closes the stream (1009)
 
     async def call(inbound: AsyncIterator[Frame], sink: CallSink) -> object:
         return await run_call(inbound, sink, services)
@@ -64,7 +66,9 @@ def create_app(services: Services, name: str = "shebao_voice", audiosocket: bool
     admission = CallAdmission(settings.max_calls)
     overflow = settings.queue_map.get("", settings.handoff_queue)
     server = AudioSocketServer(call, services.routes, settings.audiosocket_host, settings.audiosocket_port,
-                               peers=settings.audiosocket_peers, admission=admission, overflow_queue=overflow)
+                               peers=settings.audiosocket_peers, admission=admission, overflow_queue=overflow,
+                               max_message_bytes=settings.audiosocket_max_message_bytes,
+                               max_silence_s=settings.max_silence_s)
     app.ctx.audiosocket = server
     app.ctx.admission = admission
 
@@ -120,7 +124,8 @@ def create_app(services: Services, name: str = "shebao_voice", audiosocket: bool
     async def media_stream(request: Request, ws: object) -> None:
         sink = MediaStreamSink(ws, services.routes)  # type: ignore[arg-type]
         try:
-            await run_call(inbound_frames(ws, sink, admission), sink, services)  # type: ignore[arg-type]
+            await run_call(inbound_frames(ws, sink, admission, settings.max_silence_s), sink,  # type: ignore[arg-type]
+                           services)
         finally:
             admission.release(sink.call_id)
 

@@ -12,6 +12,7 @@ FRAME_BYTES = SAMPLE_RATE * FRAME_MS // 1000 * 2  # signed 16-bit mono: 320 byte
 # menu: one key is the whole answer (keypad mode: 1-8 choose, 9 repeats, * goes back, 0 is a person)
 Expectation = Literal["free", "id_number", "phone_number", "card_number", "code", "yes_no", "menu"]
 NUMBER_EXPECTATIONS: tuple[str, ...] = ("id_number", "phone_number", "card_number", "code")  # code: an SMS one-time code
+DTMF_DIGITS = frozenset("0123456789*#")  # the keys of a phone; transports drop anything else (A-D included)
 
 
 class Frame:

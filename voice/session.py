@@ -83,7 +83,7 @@ def build_stages(sink: CallSink, services: Services, record: CallRecord, pipelin
         dialogue = Dialogue(services.bot, settings, pipeline.push)
     return [
         *listening,
-        KeypadCollector(settings.timings.keypad_timeout_ms),    # keys → entries, 0 → a person
+        KeypadCollector(settings.timings.keypad_timeout_ms, settings.keypad_max_digits),  # keys → entries, 0 → a person
         dialogue,                                               # input → Rasa turn (or keypad menu) → reply
         Recorder(record, services.store),                       # transcript and outcome, saved at the end
         TranscriptFeed(sink, record),                           # the lines, live, to a web softphone that asked
@@ -110,7 +110,7 @@ async def run_call(inbound: AsyncIterator[Frame], sink: CallSink, services: Serv
 async def _run_call(inbound: AsyncIterator[Frame], sink: CallSink, services: Services) -> CallRecord:
     loop = asyncio.get_running_loop()
     record = CallRecord()
-    pipeline = Pipeline([])
+    pipeline = Pipeline([], max_frames=services.settings.inbox_frames)
     pipeline.stages = build_stages(sink, services, record, pipeline)
 
     async def read() -> None:

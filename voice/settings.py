@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.events import EventSettings
 from common.secrets import Secret
 from common.settings import Env, SettingsError
 
@@ -58,9 +59,23 @@ class Settings:
     db_path: Path = REPO_ROOT / "var" / "voice_calls.sqlite3"
     open_grammar: tuple[str, ...] = ()
     timings: ListenTimings = field(default_factory=ListenTimings)
+    # call events for the analytics (common/events.py) where Rasa's broker publishes; a constructed Settings
+    # publishes nothing, from_env() does (RASA_EVENTS_URL, RASA_EVENTS_QUEUE)
+    events: EventSettings = field(default_factory=EventSettings)
+    # keys the hash of the caller's number stored with the call (voice/store.py caller_key): repeat callers
+    # can be counted, the number cannot be recovered without it
+    caller_key_secret: Secret = field(default_factory=lambda: Secret("dev-voice-caller-key"))
+    # bounds of every call (docs/reliability.md "Bounded everything"): nothing from the peer this long ends the call
+    # politely; frames a call may queue (beyond, caller audio is dropped); keys buffered before they are submitted;
+    # the longest AudioSocket message and media-stream WebSocket frame taken (longer ones are dropped)
+    max_silence_s: float = 300.0
+    inbox_frames: int = 500
+    keypad_max_digits: int = 32
+    audiosocket_max_message_bytes: int = 1280
+    media_stream_max_frame_bytes: int = 65536
 
     def __post_init__(self) -> None:
-        for name in ("service_token", "channel_token", "media_stream_token"):
+        for name in ("service_token", "channel_token", "media_stream_token", "caller_key_secret"):
             if not isinstance(getattr(self, name), Secret):  # tests may pass plain strings
                 object.__setattr__(self, name, Secret(getattr(self, name)))
 
@@ -136,6 +151,15 @@ class Settings:
             db_path=env.path("VOICE_DB_PATH", d.db_path),
             open_grammar=open_grammar,
             timings=timings,
+            events=EventSettings.from_env(env, default_url=f"sqlite:///{REPO_ROOT / 'var' / 'rasa_events.db'}"),
+            caller_key_secret=env.secret("VOICE_CALLER_KEY_SECRET"),
+            max_silence_s=env.number("VOICE_MAX_SILENCE_S", d.max_silence_s, positive=True),
+            inbox_frames=env.integer("VOICE_INBOX_FRAMES", d.inbox_frames, minimum=10),
+            keypad_max_digits=env.integer("VOICE_KEYPAD_MAX_DIGITS", d.keypad_max_digits, minimum=18),
+            audiosocket_max_message_bytes=env.integer("AUDIOSOCKET_MAX_MESSAGE_BYTES", d.audiosocket_max_message_bytes,
+                                                      minimum=320),
+            media_stream_max_frame_bytes=env.integer("MEDIA_STREAM_MAX_FRAME_BYTES", d.media_stream_max_frame_bytes,
+                                                     minimum=1024),
         )
 
 
@@ -154,4 +178,7 @@ ENV_KEYS = (
     "VOICE_EOU_SILENCE_MS", "VOICE_EOU_SILENCE_NUMBER_MS", "VOICE_MAX_UTTERANCE_MS",
     "VOICE_NO_INPUT_TIMEOUT_MS", "VOICE_KEYPAD_TIMEOUT_MS", "VOICE_GRAMMAR_FILE",
     "CHANNEL_TOKEN", "MEDIA_STREAM_TOKEN", "AUDIOSOCKET_PEERS", "VOICE_MAX_CALLS",
+    "RASA_EVENTS_URL", "RASA_EVENTS_QUEUE", "VOICE_CALLER_KEY_SECRET",
+    "VOICE_MAX_SILENCE_S", "VOICE_INBOX_FRAMES", "VOICE_KEYPAD_MAX_DIGITS", "AUDIOSOCKET_MAX_MESSAGE_BYTES",
+    "MEDIA_STREAM_MAX_FRAME_BYTES",
 )

@@ -18,6 +18,7 @@ from sanic import Request, Sanic, response
 from sanic.exceptions import SanicException
 from sqlalchemy.exc import SQLAlchemyError
 
+from common.events import EventPublisher
 from common.privacy import install_masking
 from common.settings import SettingsError
 from webapp.audit import AuditLog
@@ -50,9 +51,10 @@ def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -
     app.ctx.store = Store(settings.database_url)
     app.ctx.hub = Hub()
     app.ctx.rasa = RasaClient(settings.rasa_url, settings.rasa_timeout, settings.channel_token.reveal())
-    app.ctx.handoffs = HandoffService(app.ctx.store, settings.desk_hours, settings.desk_days)
-    app.ctx.workorders = WorkOrderService(app.ctx.store)
-    app.ctx.ratings = RatingService(app.ctx.store)
+    app.ctx.events = EventPublisher.for_settings(settings.events)  # hotline events for the analytics, never blocking
+    app.ctx.handoffs = HandoffService(app.ctx.store, settings.desk_hours, settings.desk_days, events=app.ctx.events)
+    app.ctx.workorders = WorkOrderService(app.ctx.store, events=app.ctx.events)
+    app.ctx.ratings = RatingService(app.ctx.store, events=app.ctx.events)
     app.ctx.audit = AuditLog(app.ctx.store)
     app.ctx.login_throttle = LoginThrottle(app.ctx.store)
     app.ctx.supervision = Supervision(settings.analytics.database_url, settings.analytics.zone, settings.reports_dir)
@@ -105,6 +107,7 @@ def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -
     @app.after_server_stop
     async def _stop(app: Sanic) -> None:
         await app.ctx.rasa.close()
+        await asyncio.to_thread(app.ctx.events.close)  # delivers what is left, for a moment at most
         app.ctx.store.engine.dispose()
         app.ctx.supervision.dispose()
 

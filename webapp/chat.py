@@ -36,6 +36,7 @@ CID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 RASA_DOWN_TEXT = "抱歉，智能客服暂时无法连接，您的消息已记录。请稍后再试，或拨打 12345 市民服务热线。"
 BUSY_TEXT = "系统繁忙，您的消息还没有送达，正在为您重新发送，请稍候…"
 FAILED_TEXT = "抱歉，系统繁忙，您的消息已收到，但暂时没能处理。请稍后再发一次，或拨打 12345 市民服务热线。"
+FORMAT_TEXT = "无法识别这条消息，请输入文字后再发送。"  # a frame the chat page never sends (binary, not JSON, unknown type)
 STATE_BUSY_TEXT = "系统繁忙，对话记录暂时无法加载，正在重试…"
 BACK_TO_BOT = "/back_to_bot"
 CALLBACK = "/handoff_callback"
@@ -164,14 +165,12 @@ class ChatService:
         """
         try:
             data = json.loads(raw)
-        except (TypeError, ValueError):
-            return {"type": "error", "text": "消息格式不正确。"}
-        if not isinstance(data, dict):
-            return None
+        except (TypeError, ValueError, RecursionError):  # not JSON, not UTF-8 (a binary frame), nested too deep
+            data = None
+        if not isinstance(data, dict) or data.get("type") not in ("message", "state"):
+            return {"type": "error", "code": "format", "text": FORMAT_TEXT}
         if data.get("type") == "state":
             return await self.state_event(cid)
-        if data.get("type") != "message":
-            return None
         client_id = data.get("client_id") if isinstance(data.get("client_id"), str) else None
         try:
             await self.citizen_message(cid, data.get("text"), data.get("display"), source=source, client_id=client_id)

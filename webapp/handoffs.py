@@ -17,6 +17,9 @@ Opening a hand-off (POST /api/handoff, the contract in common/handoff.py) also l
 jumps the queue (priority), and outside DESK_HOURS the conversation's next line becomes a work order
 (webapp/workorders.py) instead. Every queue position anybody sees — the answer to the bot, the chat page
 live and after a reload, the desk's list — comes from `queue_position`, the one rule.
+
+Every change is also published as a hotline event (common/events.py: handoff_queued, handoff_claimed, …,
+each carrying the hand-off's whole state, masked) once its transaction committed; publishing never blocks.
 """
 from __future__ import annotations
 
@@ -26,12 +29,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from common.events import NullPublisher, Publisher, utc_iso
 from common.handoff import QUEUES, HandoffReply, HandoffRequest
 from common.privacy import mask_slots, mask_text
 from webapp.refusals import Refused
 from webapp.store import Agent, Conversation, Handoff, Store, WorkOrder, now
 from webapp.store import set_where as _set
-from webapp.workorders import workorder_dict
+from webapp.workorders import workorder_dict, workorder_event
 
 OPEN = ("queued", "claimed")
 # how a hand-off ended, in the words the desk shows
@@ -52,6 +56,13 @@ def handoff_dict(h: Handoff, waiting_now: dt.datetime | None = None) -> dict[str
             "status": h.status, "agent": h.agent, "created_at": h.created_at.isoformat() + "Z",
             "waiting_seconds": int((end - h.created_at).total_seconds()),
             "closed": CLOSED.get(h.status), "workorder_id": h.workorder_id}
+
+
+def handoff_event(h: Handoff) -> dict[str, Any]:
+    """A hand-off's state as a hotline event carries it (times as the web app stores them: naive UTC, ISO)."""
+    return {"id": h.id, "conversation_id": h.conversation_id, "channel": h.channel, "queue": h.queue, "reason": h.reason,
+            "status": h.status, "agent": h.agent, "created_at": utc_iso(h.created_at), "claimed_at": utc_iso(h.claimed_at),
+            "resolved_at": utc_iso(h.resolved_at), "workorder_id": h.workorder_id}
 
 
 def queue_position(s: Session, h: Handoff) -> int:
@@ -114,21 +125,32 @@ def _why_not(h: Handoff | None, agent: Agent | None = None, wanted: str = "queue
     return HandoffRefused("请先接入这个会话")
 
 
-def _close(s: Session, hid: int, status: str, expected: tuple[str, ...]) -> dict[str, Any] | None:
+def _close(s: Session, hid: int, status: str, expected: tuple[str, ...],
+           changed: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
     """Close a hand-off if it is still in one of the expected states; the bot serves its conversation again."""
     if not _set(s, Handoff, Handoff.id == hid, Handoff.status.in_(expected), status=status, resolved_at=now()):
         return None
     h = _fresh(s, hid)
     _set(s, Conversation, Conversation.id == h.conversation_id, Conversation.mode == "human", mode="bot")
+    if changed is not None:
+        changed.append(handoff_event(h))
     return handoff_dict(h)
 
 
 class HandoffService:
     """Opening and state changes of hand-offs, each one atomic (see the module's docstring)."""
 
-    def __init__(self, store: Store, desk_hours: str = "00:00-24:00", desk_days: str = "1,2,3,4,5,6,7") -> None:
+    def __init__(self, store: Store, desk_hours: str = "00:00-24:00", desk_days: str = "1,2,3,4,5,6,7",
+                 events: Publisher | None = None) -> None:
         self.store = store
         self.desk_hours, self.desk_days = desk_hours, desk_days
+        self.events: Publisher = events or NullPublisher()
+
+    def _publish(self, kind: str, changed: list[dict[str, Any]]) -> None:
+        """Publish the committed changes (`kind` names the change; a closing change is named by the new status)."""
+        for state in changed:
+            name = kind if kind != "handoff_closed" else f"handoff_{state['status']}"
+            self.events.publish(name, state["conversation_id"], state)
 
     # ------------------------------------------------------------------ the bot and the voice gateway
     async def open(self, request: HandoffRequest) -> HandoffReply:
@@ -140,7 +162,10 @@ class HandoffService:
         names = tuple(str(v) for k, v in request.slots.items() if k == "person_name" and v and "*" not in str(v))
         reason = mask_text(request.reason, names)[:200]
 
+        changed: list[dict[str, Any]] = []
+
         def create(s: Session) -> dict[str, Any]:
+            changed.clear()  # tried once more on a conflict
             conv = Store.ensure_conversation(s, cid, channel)
             for line in request.transcript:  # phone calls bring their transcript along
                 if line.get("text"):
@@ -156,10 +181,12 @@ class HandoffService:
                             slots=mask_slots({str(k)[:64]: str(v) for k, v in request.slots.items()}))
                 s.add(h)
                 s.flush()
+                changed.append(handoff_event(h))
             conv.mode = "human"
             return {"id": h.id, "status": h.status, "position": queue_position(s, h), "queue": h.queue}
 
         info = await self.store.run_once_more_on_conflict(create)  # two requests at once: one hand-off, both answered
+        self._publish("handoff_queued", changed)
         if info["status"] == "offhours":
             message = (f"现在不是人工服务时间（{self.desk_hours}）。您可以直接留言，说明要办的事和联系电话，"
                        "我们会登记为工单，上班后尽快处理；也可以拨打 12345 热线。")
@@ -224,8 +251,13 @@ class HandoffService:
                 where.append(Handoff.queue.in_(agent.queues or []))
             if not _set(s, Handoff, *where, status="claimed", agent=agent.username, claimed_at=now()):
                 raise _why_not(_fresh(s, hid), agent)
-            return handoff_dict(_fresh(s, hid))
-        return await self.store.run(do)
+            h = _fresh(s, hid)
+            changed[:] = [handoff_event(h)]
+            return handoff_dict(h)
+        changed: list[dict[str, Any]] = []
+        out = await self.store.run(do)
+        self._publish("handoff_claimed", changed)
+        return out
 
     async def transfer(self, hid: int, agent: Agent, queue: str) -> dict[str, Any]:
         """The serving agent puts the hand-off back, into another queue; its waiting limit starts again."""
@@ -234,8 +266,12 @@ class HandoffService:
                         queue=queue, status="queued", agent=None, claimed_at=None, queued_at=now()):
                 raise _why_not(_fresh(s, hid), agent, wanted="claimed")
             h = _fresh(s, hid)
+            changed[:] = [handoff_event(h)]
             return handoff_dict(h) | {"position": queue_position(s, h)}
-        return await self.store.run(do)
+        changed: list[dict[str, Any]] = []
+        out = await self.store.run(do)
+        self._publish("handoff_transferred", changed)
+        return out
 
     async def resolve(self, hid: int, agent: Agent) -> dict[str, Any]:
         """The serving agent ends the service: the bot serves again and the citizen is asked for a rating."""
@@ -245,18 +281,26 @@ class HandoffService:
                 raise _why_not(_fresh(s, hid), agent, wanted="claimed")
             h = _fresh(s, hid)
             _set(s, Conversation, Conversation.id == h.conversation_id, mode="bot", awaiting_rating=True)
+            changed[:] = [handoff_event(h)]
             return handoff_dict(h)
-        return await self.store.run(do)
+        changed: list[dict[str, Any]] = []
+        out = await self.store.run(do)
+        self._publish("handoff_resolved", changed)
+        return out
 
     # ------------------------------------------------------------------ the citizen
     async def return_to_bot(self, cid: str) -> dict[str, Any] | None:
         """The citizen goes back to the bot: an open hand-off closes as returned (returned: the closed hand-off)."""
         def do(s: Session) -> dict[str, Any] | None:
+            changed.clear()
             h = open_handoff(s, cid)
-            closed = _close(s, h.id, "returned", OPEN) if h is not None else None
+            closed = _close(s, h.id, "returned", OPEN, changed) if h is not None else None
             _set(s, Conversation, Conversation.id == cid, mode="bot", awaiting_rating=False)
             return closed
-        return await self.store.run(do)
+        changed: list[dict[str, Any]] = []
+        out = await self.store.run(do)
+        self._publish("handoff_closed", changed)
+        return out
 
     async def callback(self, cid: str, deadline_hours: int) -> tuple[dict[str, Any], dict[str, Any], bool]:
         """A callback work order for the conversation's timed-out hand-off: (hand-off, work order, newly created).
@@ -287,8 +331,16 @@ class HandoffService:
             _set(s, Handoff, Handoff.id == h.id, workorder_id=w.id)
             _set(s, Conversation, Conversation.id == cid, mode="callback")
             s.refresh(h)
+            changed[:] = [handoff_event(h)]
+            orders[:] = [workorder_event(w)]
             return handoff_dict(h), workorder_dict(w), True
-        return await self.store.run(do)
+        changed: list[dict[str, Any]] = []
+        orders: list[dict[str, Any]] = []
+        out = await self.store.run(do)
+        self._publish("handoff_callback", changed)
+        for state in orders:
+            self.events.publish("workorder_opened", state["conversation_id"] or "", state)
+        return out
 
     async def add_to_callback(self, cid: str, text: str) -> int | None:
         """Add the citizen's line (masked) to the callback work order just asked for; its id, or None (too late)."""
@@ -311,8 +363,12 @@ class HandoffService:
             cutoff = now() - dt.timedelta(seconds=wait_seconds)
             due = s.scalars(select(Handoff.id).where(Handoff.channel == "web", Handoff.status == "queued",
                                                      func.coalesce(Handoff.queued_at, Handoff.created_at) <= cutoff)).all()
-            return [h for h in (_close(s, hid, "timed_out", ("queued",)) for hid in due) if h is not None]
-        return await self.store.run(do)
+            changed.clear()
+            return [h for h in (_close(s, hid, "timed_out", ("queued",), changed) for hid in due) if h is not None]
+        changed: list[dict[str, Any]] = []
+        out = await self.store.run(do)
+        self._publish("handoff_closed", changed)
+        return out
 
     async def open_web(self) -> list[tuple[int, str]]:
         """(hand-off id, conversation id) of every open web hand-off."""
@@ -321,4 +377,11 @@ class HandoffService:
 
     async def abandon(self, hid: int) -> dict[str, Any] | None:
         """Close an open hand-off whose citizen left (unless it closed otherwise first); returns it."""
-        return await self.store.run(lambda s: _close(s, hid, "abandoned", OPEN))
+        changed: list[dict[str, Any]] = []
+
+        def do(s: Session) -> dict[str, Any] | None:
+            changed.clear()
+            return _close(s, hid, "abandoned", OPEN, changed)
+        out = await self.store.run(do)
+        self._publish("handoff_closed", changed)
+        return out

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from analytics.settings import Settings as AnalyticsSettings
 from analytics.settings import load_settings as load_analytics_settings
+from common.events import EventSettings
 from common.secrets import DEV_DEFAULTS, Secret
 from common.settings import Env, SettingsError
 
@@ -37,6 +38,9 @@ class Settings:
     # development mode (APP_ENV=development) creates demo agent accounts and plain-HTTP cookies; never in production
     dev_mode: bool = True
     max_message_chars: int = 500
+    # chat WebSockets open at once from one client address (tabs of a family or an office behind one router);
+    # one more is answered with a Chinese notice and closed (docs/reliability.md "Bounded everything")
+    chat_max_connections_per_source: int = 20
     rasa_timeout: float = 30.0
     # working hours of the expert seat: "HH:MM-HH:MM" on the listed weekdays (1=Monday)
     desk_hours: str = "00:00-24:00"
@@ -54,6 +58,9 @@ class Settings:
     # media stream asks for; the web app presents it server side, the browser never sees it
     voice_url: str = "http://127.0.0.1:8081"
     media_stream_token: Secret = field(default_factory=lambda: _dev("MEDIA_STREAM_TOKEN"))
+    # hand-off, rating and work-order events for the analytics (common/events.py), where Rasa's broker publishes
+    # (RASA_EVENTS_URL, RASA_EVENTS_QUEUE); a constructed Settings publishes nothing, load_settings() does
+    events: EventSettings = field(default_factory=EventSettings)
 
     def __post_init__(self) -> None:
         for name in ("rasa_token", "channel_token", "service_token", "session_secret", "media_stream_token"):
@@ -70,6 +77,7 @@ def load_settings(env: Mapping[str, str] | Env | None = None) -> Settings:
     desk_days = env.text("DESK_DAYS", d.desk_days)
     if not re.fullmatch(r"[1-7](,[1-7])*", desk_days.replace(" ", "")):
         raise SettingsError(f"Set DESK_DAYS to weekdays 1-7 separated by commas, e.g. 1,2,3,4,5 (got {desk_days!r}).")
+    analytics = load_analytics_settings(env)
     return Settings(
         host=env.text("WEBAPP_HOST", d.host),
         port=env.integer("WEBAPP_PORT", d.port, minimum=1),
@@ -82,16 +90,19 @@ def load_settings(env: Mapping[str, str] | Env | None = None) -> Settings:
         session_secret=env.secret("SESSION_SECRET"),
         dev_mode=not env.is_production,
         max_message_chars=env.integer("MAX_MESSAGE_CHARS", d.max_message_chars, minimum=1),
+        chat_max_connections_per_source=env.integer("CHAT_MAX_CONNECTIONS_PER_SOURCE",
+                                                    d.chat_max_connections_per_source, minimum=1),
         rasa_timeout=env.number("RASA_TIMEOUT", d.rasa_timeout, positive=True),
         desk_hours=desk_hours,
         desk_days=desk_days,
         handoff_wait_seconds=env.number("HANDOFF_WAIT_SECONDS", d.handoff_wait_seconds, positive=True),
         handoff_abandon_seconds=env.number("HANDOFF_ABANDON_SECONDS", d.handoff_abandon_seconds, positive=True),
         handoff_callback_hours=env.integer("HANDOFF_CALLBACK_HOURS", d.handoff_callback_hours, minimum=1),
-        analytics=load_analytics_settings(env),
+        analytics=analytics,
         reports_dir=d.reports_dir,
         voice_url=_voice_url(env),
         media_stream_token=env.secret("MEDIA_STREAM_TOKEN"),
+        events=EventSettings.from_env(env, default_url=analytics.rasa_events_url),
     )
 
 

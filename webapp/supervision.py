@@ -1,6 +1,6 @@
-"""What supervisors see of the analytics in the desk: hot-issue alerts and the monthly reports (issue 13).
+"""What supervisors see of the analytics in the desk: hot-issue alerts, the monthly reports and the dashboard (issue 13).
 
-Both are read, never written: the alerts from the analytics store (filled by `python -m analytics.alerts`),
+All are read, never written: the alerts and figures from the analytics store (filled by `python -m analytics.*`),
 the reports from the folder `python -m analytics.report` writes to. A store that does not exist yet
 (analytics never ran) has no alerts; the web app does not create it.
 """
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from analytics.alerts import alert_json
 from analytics.store import Alert
+from webapp.dashboard import Dashboard
 
 # the formats analytics.report writes, and how each is served: HTML opens in the browser, the others download
 REPORT_TYPES = {"html": "text/html; charset=utf-8", "pdf": "application/pdf",
@@ -38,6 +39,7 @@ class Supervision:
         self.analytics_url, self.zone, self.reports_dir = analytics_url, zone, Path(reports_dir)
         self._engine: Engine | None = None
         self._lock = threading.Lock()
+        self.dashboard = Dashboard(self._store, zone)  # the 统计看板: figures and drill-down (webapp/dashboard.py)
 
     def _store(self) -> Engine | None:
         """The analytics store's engine, or None while the store does not exist (a SQLite file not yet written)."""

@@ -5,6 +5,10 @@ after a hand-off was asked for off duty, webapp/handoffs.py) and a callback afte
 (made with the hand-off's change, in webapp/handoffs.py). Every text is masked before it is stored.
 Who sees which: supervisors all; agents their queues' categories, what they created, and 留言 when they
 serve the 综合 queue.
+
+Every creation and status change is also published as a hotline event (common/events.py: workorder_opened,
+workorder_updated, workorder_closed, with the order's state, masked) once committed. A callback work order
+is published by webapp/handoffs.py, which makes it.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from common.events import NullPublisher, Publisher, utc_iso
 from common.privacy import mask_contact, mask_text
 from webapp.refusals import Refused
 from webapp.store import Agent, Conversation, Store, WorkOrder, now, set_where
@@ -34,6 +39,13 @@ def workorder_dict(w: WorkOrder) -> dict[str, Any]:
             "closed_at": w.closed_at.isoformat() + "Z" if w.closed_at else None}
 
 
+def workorder_event(w: WorkOrder) -> dict[str, Any]:
+    """A work order's state as a hotline event carries it (no title, detail or contact: the figures need none)."""
+    return {"id": w.id, "conversation_id": w.conversation_id, "category": w.category, "status": w.status,
+            "created_by": w.created_by, "created_at": utc_iso(w.created_at), "deadline": utc_iso(w.deadline),
+            "closed_at": utc_iso(w.closed_at)}
+
+
 def visible_to(agent: Agent, w: WorkOrder) -> bool:
     """Supervisors: all; agents: their queues' categories, what they created, 留言 with the 综合 queue."""
     queues = agent.queues or []
@@ -44,8 +56,13 @@ def visible_to(agent: Agent, w: WorkOrder) -> bool:
 class WorkOrderService:
     """Creating, listing and moving work orders; a change two agents race on is one conditional UPDATE."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, events: Publisher | None = None) -> None:
         self.store = store
+        self.events: Publisher = events or NullPublisher()
+
+    def _publish(self, kind: str, state: dict[str, Any] | None) -> None:
+        if state is not None:
+            self.events.publish(kind, state["conversation_id"] or "", state)
 
     async def create(self, agent: Agent, title: str, days: int, category: str = "综合", detail: str = "",
                      contact: str = "", conversation_id: str | None = None) -> dict[str, Any]:
@@ -57,8 +74,12 @@ class WorkOrderService:
                           deadline=now() + dt.timedelta(days=days), created_by=agent.username)
             s.add(w)
             s.flush()
+            changed[:] = [workorder_event(w)]
             return workorder_dict(w)
-        return await self.store.run(do)
+        changed: list[dict[str, Any]] = []
+        out = await self.store.run(do)
+        self._publish("workorder_opened", changed[0] if changed else None)
+        return out
 
     async def file_message(self, cid: str, text: str) -> int | None:
         """The citizen's off-hours message becomes a work order (the bot serves again); its id, or None when the
@@ -73,8 +94,12 @@ class WorkOrderService:
             s.add(w)
             conv.mode = "bot"
             s.flush()
+            changed[:] = [workorder_event(w)]
             return w.id
-        return await self.store.run(do)
+        changed: list[dict[str, Any]] = []
+        out = await self.store.run(do)
+        self._publish("workorder_opened", changed[0] if changed else None)
+        return out
 
     async def listing(self, agent: Agent, status: str | None = None) -> list[dict[str, Any]]:
         """The work orders the agent may see, soonest deadline first: of one status, or (agents) the unfinished."""
@@ -105,5 +130,9 @@ class WorkOrderService:
                 s.refresh(w)
                 raise Refused(f"工单已被其他坐席改为“{WORKORDER_STATE_TEXT.get(w.status, w.status)}”，请刷新后再操作")
             s.refresh(w)
+            changed[:] = [workorder_event(w)]
             return workorder_dict(w)
-        return await self.store.run(do)
+        changed: list[dict[str, Any]] = []
+        out = await self.store.run(do)
+        self._publish("workorder_closed" if status == "closed" else "workorder_updated", changed[0] if changed else None)
+        return out

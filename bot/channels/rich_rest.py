@@ -10,6 +10,7 @@ speak in any conversation. Only our own services (the web app, which ties a conv
 citizen's signed cookie, and the voice gateway, which ties it to a call) hold the token.
 """
 import copy
+import json
 import logging
 from asyncio import CancelledError
 from collections.abc import Awaitable, Callable
@@ -22,10 +23,13 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from common.secrets import same, secret
+from common.settings import Env
 
 logger = logging.getLogger(__name__)
 TOKEN_HEADER = "X-Channel-Token"
 MAX_TEXT_CHARS = 2000  # far above the chat's own limit: anything longer is not a citizen's message
+MAX_METADATA_CHARS = 8000  # the web app and the gateway send a few fields (source, input, speech)
+TOO_LONG = {"error": "message too long", "text": "消息太长了，请精简后再发送。"}
 
 
 class WholeMessageCollector(CollectingOutputChannel):
@@ -48,8 +52,12 @@ class WholeMessageCollector(CollectingOutputChannel):
 class RichRestInput(RestInput):
     """Base for our REST-style channels (web, phone, rest): one JSON list of whole messages per turn."""
 
-    def __init__(self, token: str | None = None) -> None:
+    def __init__(self, token: str | None = None, max_chars: int | None = None) -> None:
         self.token = token if token is not None else secret("CHANNEL_TOKEN").reveal()
+        # CHANNEL_MAX_MESSAGE_CHARS: longer messages are refused (413) before any of it reaches the NLU
+        self.max_chars = max_chars or Env.of(None).integer("CHANNEL_MAX_MESSAGE_CHARS", MAX_TEXT_CHARS, minimum=1)
+        # the whole body, checked before it is parsed: the text at 6 bytes a character (escaped), metadata, slack
+        self.max_body_bytes = 6 * self.max_chars + MAX_METADATA_CHARS + 1024
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
@@ -73,20 +81,24 @@ class RichRestInput(RestInput):
             if not same(request.headers.get(TOKEN_HEADER), self.token):
                 logger.warning("%s channel: message without a valid channel token refused", self.name())
                 return response.json({"error": "a valid X-Channel-Token header is required"}, status=401)
+            if len(request.body or b"") > self.max_body_bytes:  # megabytes are refused unparsed
+                return response.json({**TOO_LONG, "max_chars": self.max_chars}, status=413)
             try:
                 body = request.json if isinstance(request.json, dict) else {}
             except Exception:  # malformed JSON body
                 body = {}
-            sender_id, text = body.get("sender"), body.get("message")
+            sender_id, text, metadata = body.get("sender"), body.get("message"), body.get("metadata")
             if not isinstance(sender_id, str) or not sender_id or not isinstance(text, str):
-                return response.json({"error": "sender and message are required strings"}, status=400)
-            if len(sender_id) > 128 or len(text) > MAX_TEXT_CHARS:
-                return response.json({"error": "sender or message too long"}, status=413)
+                return response.json({"error": "sender and message are required strings",
+                                      "text": "请求格式不正确：需要 sender 和 message 两个文字字段。"}, status=400)
+            if len(sender_id) > 128 or len(text) > self.max_chars or (
+                    isinstance(metadata, dict) and len(json.dumps(metadata, ensure_ascii=False)) > MAX_METADATA_CHARS):
+                return response.json({**TOO_LONG, "max_chars": self.max_chars}, status=413)
             collector = WholeMessageCollector()
             try:
                 await on_new_message(
                     UserMessage(text, collector, sender_id, input_channel=self.name(),
-                                metadata=body.get("metadata") if isinstance(body.get("metadata"), dict) else None)
+                                metadata=metadata if isinstance(metadata, dict) else None)
                 )
             except CancelledError:
                 logger.error("%s channel: message handling timed out", self.name())

@@ -11,7 +11,7 @@ from openpyxl import load_workbook
 
 from analytics import figures as F
 from analytics import gaps as G
-from analytics.report import write_report
+from analytics.report import report_data, write_report
 from analytics.simulate import TrafficModel, render
 from analytics.sources import SourceWriter
 from tests.analytics.conftest import RAW_ID, RAW_PHONE, Sources, T
@@ -69,8 +69,10 @@ def test_the_pdf_is_rendered_with_the_stores_numbers(october):
     assert f"环比 {'+' if mom >= 0 else '−'}{abs(mom):.1f}%" in text
     for rate in ("direct_answer_rate", "handoff_rate", "satisfaction_rate"):
         assert f"{now[rate] * 100:.1f}%" in text
-    for heading in ("每日服务量（按渠道）", "直接解答率、转人工率、满意率（近七个月）", "重复咨询", "知识缺口"):
+    for heading in ("每日服务量（按渠道）", "直接解答率、转人工率、满意率（近七个月）", "重复咨询", "知识缺口", "诉求类型"):
         assert heading in text
+    types = {t["type"]: t["sessions"] for t in store.call(lambda s: report_data(s, "2026-10"))["types"]}
+    assert re.search(rf"投诉/举报\s+{types['投诉/举报']}\s", text) and re.search(rf"办理\s+{types['办理']}\s", text)
     png = pdf.parent / "page"
     subprocess.run(["pdftoppm", "-r", "40", "-png", "-f", "1", "-l", "1", str(pdf), str(png)], check=True)
     first = next(pdf.parent.glob("page*.png"))
@@ -131,3 +133,8 @@ def test_workbook_cells_equal_the_figures(history: Sources, tmp_path):
     assert sorted(gaps) == [(1, 1, 0, 0, 1), (1, 1, 0, 1, 0)]
     reasons = {r[0]: r[1] for r in wb["转人工原因"].iter_rows(min_row=2, values_only=True)}
     assert reasons == {"市民要求人工": 4, "市民投诉/情绪不满": 1}
+    types = {r[0]: r[1:] for r in wb["分诉求类型"].iter_rows(min_row=2, values_only=True)}
+    assert list(types) == ["咨询", "办理", "求助/转人工", "投诉/举报", "其他"]
+    assert types["咨询"][:4] == (5, pytest.approx(5 / 9), 3, 2) and types["投诉/举报"][:4] == (1, pytest.approx(1 / 9), 1, 0)
+    assert types["咨询"][4:] == (0, None, 0, None)  # nothing last month or last year: no 环比, 同比
+    assert wb["分诉求类型"]["C2"].number_format == "0.0%" and wb["分诉求类型"]["B2"].data_type == "n"

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from voice.frames import NUMBER_EXPECTATIONS, Dtmf, Frame, HumanRequested, KeypadEntry, ListenFor, Tick
+from voice.frames import DTMF_DIGITS, NUMBER_EXPECTATIONS, Dtmf, Frame, HumanRequested, KeypadEntry, ListenFor, Tick
 from voice.pipeline import Stage
+
+MAX_DIGITS = 32  # longer than any number asked for (an ID number has 18): a full buffer is submitted as it is
 
 
 class KeypadCollector(Stage):
     """Collects key presses into KeypadEntry frames, or a HumanRequested frame for 0."""
 
-    def __init__(self, timeout_ms: int) -> None:
+    def __init__(self, timeout_ms: int, max_digits: int = MAX_DIGITS) -> None:
         self.timeout_s = timeout_ms / 1000
+        self.max_digits = max_digits
         self.expect = "free"
         self.buffer = ""
         self.last_key_at = 0.0
@@ -34,6 +37,8 @@ class KeypadCollector(Stage):
         if not isinstance(frame, Dtmf):
             yield frame
             return
+        if frame.digit not in DTMF_DIGITS:  # transports check too; a key no phone has is no input at all
+            return
 
         yield frame
         key = frame.digit
@@ -52,7 +57,8 @@ class KeypadCollector(Stage):
             if self.buffer:
                 digits, self.buffer = self.buffer, ""
                 yield KeypadEntry(digits=digits, at=frame.at)
-        elif key == "*":
-            self.buffer += "X"
-        elif key.isdigit():
-            self.buffer += key
+        else:
+            self.buffer += "X" if key == "*" else key
+            if len(self.buffer) >= self.max_digits:  # a held key or a flood: the bot answers what it got
+                digits, self.buffer = self.buffer, ""
+                yield KeypadEntry(digits=digits, at=frame.at)

@@ -30,6 +30,7 @@ class Recorder(Stage):
         if isinstance(frame, CallStarted):
             record.call_id, record.transport, record.caller = frame.call_id, frame.transport, frame.caller
             record.started_at = time.time()
+            self.store.started(record)  # an event for the analytics: queued, never waited for
         elif isinstance(frame, ListenFor):
             self.expect = frame.expect
         elif isinstance(frame, CallerTurn):
@@ -56,4 +57,5 @@ class Recorder(Stage):
                 await asyncio.to_thread(self.store.save, record)
             except Exception:  # never lose the call silently: the log has it
                 log.exception("call %s: could not save the call record", record.call_id)
+            self.store.ended(record)  # published even when saving failed: the event has what the figures need
         yield frame

@@ -9,8 +9,16 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from voice.frames import AudioIn, CallStarted, Dtmf, Frame
-from voice.transports.base import Action, CallAdmission, CallSink, RouteBook
+from voice.frames import DTMF_DIGITS, AudioIn, CallStarted, Dtmf, Frame
+from voice.transports.base import (
+    GOODBYE_GRACE_S,
+    MAX_SILENCE_S,
+    Action,
+    CallAdmission,
+    CallSink,
+    RouteBook,
+    silence_goodbye,
+)
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +27,7 @@ KIND_UUID = 0x01
 KIND_DTMF = 0x03
 KIND_AUDIO = 0x10
 KIND_ERROR = 0xFF
+MAX_MESSAGE_BYTES = 1280  # 80 ms of 8 kHz audio; Asterisk sends 320 (20 ms). Longer messages are dropped.
 
 
 def encode(kind: int, payload: bytes = b"") -> bytes:
@@ -26,11 +35,26 @@ def encode(kind: int, payload: bytes = b"") -> bytes:
     return bytes([kind]) + len(payload).to_bytes(2, "big") + payload
 
 
-async def read_message(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    """Read one message; raises asyncio.IncompleteReadError when the socket closes."""
+class OversizeMessage(ValueError):
+    """A message longer than the gateway accepts; its payload was read and dropped, the stream stays aligned."""
+
+    def __init__(self, kind: int, length: int) -> None:
+        super().__init__(f"AudioSocket message of kind {kind:#04x} with {length} bytes")
+        self.kind, self.length = kind, length
+
+
+async def read_message(reader: asyncio.StreamReader, max_length: int = 0xFFFF) -> tuple[int, bytes]:
+    """Read one message; raises asyncio.IncompleteReadError when the socket closes (a cut header included).
+
+    A payload longer than `max_length` is read (at most 64 KiB: the length field has two bytes) and
+    dropped, then OversizeMessage is raised: the next message starts where it should.
+    """
     header = await reader.readexactly(3)
     length = int.from_bytes(header[1:3], "big")
-    return header[0], await reader.readexactly(length) if length else b""
+    payload = await reader.readexactly(length) if length else b""
+    if length > max_length:
+        raise OversizeMessage(header[0], length)
+    return header[0], payload
 
 
 class AudioSocketSink:
@@ -69,24 +93,67 @@ class AudioSocketSink:
         self.writer.close()
 
 
-async def inbound_frames(reader: asyncio.StreamReader, call_id: str) -> AsyncIterator[Frame]:
-    """Caller audio, keys and hang-up of one call, after its CallStarted frame."""
+async def inbound_frames(reader: asyncio.StreamReader, call_id: str, max_length: int = MAX_MESSAGE_BYTES,
+                         max_silence_s: float = MAX_SILENCE_S) -> AsyncIterator[Frame]:
+    """Caller audio, keys and hang-up of one call, after its CallStarted frame.
+
+    Whatever the peer sends, the call goes on: an odd byte of audio waits for the next message (samples
+    stay aligned), an unknown kind, an oversize message, an empty audio message or a key no phone has are
+    logged and skipped. Nothing at all for `max_silence_s` (Asterisk sends nothing while no RTP comes, so a
+    dead peer looks like silence) ends the call politely (a goodbye, then hang-up, reason no_audio).
+    """
     loop = asyncio.get_running_loop()
     yield CallStarted(call_id=call_id, transport="audiosocket")
+    odd = b""  # the last byte of an odd-length audio message: the first half of the next sample
+    skipped = 0
+    limit = max_silence_s
     while True:
         try:
-            kind, payload = await read_message(reader)
+            kind, payload = await asyncio.wait_for(read_message(reader, max_length), limit)
+        except asyncio.TimeoutError:
+            if limit != max_silence_s:  # the goodbye was sent and the peer still holds the line
+                return
+            log.warning("call %s: nothing from Asterisk for %.0f s; saying goodbye", call_id, max_silence_s)
+            for frame in silence_goodbye():
+                yield frame
+            limit = GOODBYE_GRACE_S
+            continue
+        except OversizeMessage as exc:
+            skipped += 1
+            _log_skipped(call_id, skipped, str(exc))
+            continue
         except (asyncio.IncompleteReadError, ConnectionError):
             return
         if kind == KIND_AUDIO:
-            yield AudioIn(pcm=payload, at=loop.time())
-        elif kind == KIND_DTMF and payload:
-            yield Dtmf(digit=payload[:1].decode("ascii", "replace"), at=loop.time())
+            pcm, odd = split_samples(odd + payload)
+            if pcm:
+                yield AudioIn(pcm=pcm, at=loop.time())
+        elif kind == KIND_DTMF:
+            digit = payload[:1].decode("ascii", "replace")
+            if len(payload) == 1 and digit in DTMF_DIGITS:
+                yield Dtmf(digit=digit, at=loop.time())
+            else:
+                skipped += 1
+                _log_skipped(call_id, skipped, f"DTMF payload {payload[:4]!r}")
         elif kind == KIND_HANGUP:
             return
         elif kind == KIND_ERROR:
             log.warning("call %s: AudioSocket error message %r", call_id, payload[:8])
             return
+        elif kind != KIND_UUID:  # a repeated UUID is harmless; anything else is not ours to read
+            skipped += 1
+            _log_skipped(call_id, skipped, f"unknown kind {kind:#04x}")
+
+
+def split_samples(data: bytes) -> tuple[bytes, bytes]:
+    """(whole 16-bit samples, the odd byte left over or b"")."""
+    cut = len(data) - len(data) % 2
+    return data[:cut], data[cut:]
+
+
+def _log_skipped(call_id: str, count: int, what: str) -> None:
+    if count in (1, 10, 100) or count % 1000 == 0:  # a flood of bad messages must not flood the log
+        log.warning("call %s: skipped %s (%d skipped so far)", call_id, what, count)
 
 
 CallRunner = Callable[[AsyncIterator[Frame], CallSink], Awaitable[object]]
@@ -97,7 +164,8 @@ class AudioSocketServer:
 
     def __init__(self, run_call: CallRunner, routes: RouteBook, host: str, port: int,
                  peers: tuple[str, ...] = ("127.0.0.1/32", "::1/128"), admission: CallAdmission | None = None,
-                 overflow_queue: str = "") -> None:
+                 overflow_queue: str = "", max_message_bytes: int = MAX_MESSAGE_BYTES,
+                 max_silence_s: float = MAX_SILENCE_S) -> None:
         self.run_call = run_call
         self.routes = routes
         self.host = host
@@ -108,6 +176,8 @@ class AudioSocketServer:
         self.peers = tuple(ipaddress.ip_network(p, strict=False) for p in peers)
         self.admission = admission or CallAdmission(max_calls=50)
         self.overflow_queue = overflow_queue
+        self.max_message_bytes = max_message_bytes
+        self.max_silence_s = max_silence_s
 
     def peer_allowed(self, address: str) -> bool:
         """True when the connecting address is one of the configured PBX networks."""
@@ -157,8 +227,8 @@ class AudioSocketServer:
                 call_id = ""  # not ours to release
                 return
             sink = AudioSocketSink(writer, call_id, self.routes)
-            await self.run_call(inbound_frames(reader, call_id), sink)
-        except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+            await self.run_call(inbound_frames(reader, call_id, self.max_message_bytes, self.max_silence_s), sink)
+        except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError, OversizeMessage):
             pass
         finally:
             if call_id:

@@ -6,8 +6,23 @@ import re
 import time
 from typing import Literal, Protocol, runtime_checkable
 
+from voice import prompts
+from voice.frames import BotReply, EndCall, Frame
+
 Action = Literal["transfer", "hangup"]
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_SILENCE_S = 300.0  # nothing at all from the peer this long: the call ends politely (VOICE_MAX_SILENCE_S)
+GOODBYE_GRACE_S = 30.0  # after the goodbye, how long the peer may keep the line before the call is ended anyway
+
+
+def silence_goodbye() -> tuple[Frame, ...]:
+    """What a transport sends into the call when its peer went quiet for good: a goodbye, then hang-up.
+
+    The pipeline speaks it, the Recorder keeps it in the transcript with the outcome (completed, reason
+    no_audio), and the Player ends the call once it has played.
+    """
+    return (BotReply(messages=({"text": prompts.NO_AUDIO_GOODBYE},)),
+            EndCall(action="hangup", reason="no_audio"))
 
 
 def is_safe_queue(name: str) -> bool:

@@ -6,6 +6,7 @@ import hmac
 from typing import Any
 
 from sanic import HTTPResponse, Request, response
+from sanic.exceptions import BadRequest
 
 from webapp.auth import COOKIE, desk_session_valid, read_session_claims
 from webapp.refusals import Refused
@@ -57,8 +58,39 @@ def refused(r: Refused) -> HTTPResponse:
 
 
 def json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object ({} for anything else)."""
-    return request.json if isinstance(request.json, dict) else {}
+    """The request's JSON object ({} for anything else, a body that is not JSON included)."""
+    try:
+        body = request.json
+    except BadRequest:  # not JSON, or not UTF-8: the route answers as for a missing field (400, in words)
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+class ConnectionLimit:
+    """Open connections per client address: at most `per_source` at once from one address.
+
+    One address may be a family or an office behind one router, so the limit is generous; it stops a
+    single source from holding thousands of sockets (and the memory of each).
+    """
+
+    def __init__(self, per_source: int) -> None:
+        self.per_source = per_source
+        self.open: dict[str, int] = {}
+
+    def take(self, source: str) -> bool:
+        """Count one more connection from `source`; False (nothing counted) when it already has the limit."""
+        if self.open.get(source, 0) >= self.per_source:
+            return False
+        self.open[source] = self.open.get(source, 0) + 1
+        return True
+
+    def give_back(self, source: str) -> None:
+        """A connection from `source` closed."""
+        left = self.open.get(source, 0) - 1
+        if left > 0:
+            self.open[source] = left
+        else:
+            self.open.pop(source, None)
 
 
 def notify_desk(request: Request, kind: str, **data: Any) -> None:

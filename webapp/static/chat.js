@@ -119,10 +119,10 @@
   function open() {
     const proto = location.protocol === "https:" ? "wss://" : "ws://";
     ws = new WebSocket(proto + location.host + "/ws/chat");
-    ws.onopen = function () { retry = 0; showBanner(""); };
+    ws.onopen = function () { showBanner(""); };  // the back-off resets only once the server has served a state
     ws.onmessage = function (ev) {
       let data; try { data = JSON.parse(ev.data); } catch (e) { return; }
-      if (data.type === "state") { applyState(data); flushUnacked(); }
+      if (data.type === "state") { retry = 0; applyState(data); flushUnacked(); }
       else if (data.type === "message") render(data.message);
       else if (data.type === "handoff") updateQueue(data.handoff);
       else if (data.type === "rating") ratingBox.hidden = !data.show;
@@ -134,8 +134,13 @@
       }
       else if (data.type === "error") { unacked.delete(data.client_id); setTyping(false); showHint(data.text); }
     };
-    ws.onclose = function () {
+    ws.onclose = function (ev) {
       setTyping(false);
+      if (ev.code === 1013) {  // refused: too many chat windows from this address (CHAT_MAX_CONNECTIONS_PER_SOURCE)
+        showBanner("同一网络打开的对话窗口过多，请关闭其他窗口，30 秒后自动重新连接。您的对话记录不会丢失。", true);
+        setTimeout(connect, 30000);
+        return;
+      }
       showBanner("与客服的连接已断开，正在重新连接…您的对话记录不会丢失。", true);
       retry = Math.min(retry + 1, 6);
       setTimeout(connect, 500 * Math.pow(2, retry - 1));

@@ -1,5 +1,5 @@
 // Agent desk: live queues over /desk/ws, conversation view, replies, transfer, resolve, work orders, KB search;
-// for supervisors also the hot-issue alert banner and the monthly reports.
+// for supervisors also the hot-issue alert banner, the monthly reports and the 统计看板 tab (desk-dashboard.js).
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
@@ -229,6 +229,7 @@
     await loadQueues(); await loadWorkorders(); connect();
     if (me.role === "supervisor") {
       loadAlerts(); loadReports();
+      if (window.DeskDashboard) window.DeskDashboard.init();  // the 统计看板 tab
       setInterval(loadAlerts, 60000);  // the detector runs hourly; a minute is soon enough
     }
     setInterval(loadQueues, 15000); // waiting times tick even when nothing happens

@@ -1,0 +1,136 @@
+"""Benchmark of the supervisors' dashboard (统计看板): query latency on a simulated year of traffic.
+
+    python scripts/bench_dashboard.py [--daily 600] [--days 365] [--runs 20] [--keep var/bench-dashboard]
+
+1. Simulates a year (analytics.simulate, in the services' own formats) and ingests it into a fresh SQLite
+   analytics store, as `make analytics-demo` does for a month (--keep DIR reuses a store already made there).
+2. Times what the desk asks for, through webapp.dashboard.Dashboard exactly as the routes call it (a new database
+   session per request): the figures of a month and of the year (all channels, and the web channel), the first
+   page of drill-down lists, a session's turns, the per-day CSV. p50 and p95 over --runs runs each, after one
+   warm-up run, with the dashboard's cache off (every run reads the store), and once with it on. Target: p95 ≤ 300 ms
+   on a year of data.
+Prints Markdown; the figures are kept in docs/analytics.md ("Dashboard query latency").
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import create_engine
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from analytics.figures import Period  # noqa: E402
+from analytics.ingest import Ingester  # noqa: E402
+from analytics.settings import Settings  # noqa: E402
+from analytics.simulate import TrafficModel, render  # noqa: E402
+from analytics.sources import SourceWriter  # noqa: E402
+from analytics.store import AnalyticsStore  # noqa: E402
+from webapp.dashboard import Dashboard, DrillQuery, Query, days_csv  # noqa: E402
+
+ZONE = ZoneInfo("Asia/Shanghai")
+TARGET_MS = 300.0
+
+
+def build(out: Path, start: dt.date, days: int, daily: float) -> Path:
+    """Simulate and ingest a year into out/analytics.db (kept when it is already there)."""
+    db = out / "analytics.db"
+    if db.exists():
+        AnalyticsStore(f"sqlite:///{db}").dispose()  # adds the indexes newer code defines
+        print(f"- reusing {db} ({db.stat().st_size / 1e6:.0f} MB)")
+        return db
+    out.mkdir(parents=True, exist_ok=True)
+    began = time.perf_counter()
+    writer = SourceWriter(out / "rasa_events.db", f"sqlite:///{out / 'webapp.db'}", out / "voice_calls.sqlite3")
+    stats = render(TrafficModel(daily_sessions=daily, seed=1), start, days, writer)
+    writer.close()
+    simulated = time.perf_counter() - began
+    settings = Settings(database_url=f"sqlite:///{db}", rasa_events_url=f"sqlite:///{out / 'rasa_events.db'}",
+                        tracker_store_url=f"sqlite:///{out / 'none.db'}", webapp_database_url=f"sqlite:///{out / 'webapp.db'}",
+                        voice_db_path=str(out / "voice_calls.sqlite3"), timezone="Asia/Shanghai", abandon_minutes=30,
+                        alert_webhook="")
+    store = AnalyticsStore(settings.database_url)
+    result = Ingester(store, settings, now=dt.datetime.combine(start + dt.timedelta(days=days + 1), dt.time())).run()
+    store.dispose()
+    print(f"- simulated {days} days at {daily:.0f} sessions a Wednesday: {stats.sessions:,} sessions, "
+          f"{writer.events_written:,} Rasa events in {simulated:.0f} s; ingested in {result.seconds:.0f} s; "
+          f"store {db.stat().st_size / 1e6:.0f} MB")
+    return db
+
+
+def timed(fn: Callable[[], object], runs: int) -> tuple[float, float, float]:
+    """(p50, p95, max) in milliseconds over `runs` runs after one warm-up."""
+    fn()
+    samples = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - began) * 1000)
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)], ordered[-1]
+
+
+def main() -> int:
+    """Build (or reuse) the year, time the queries, print Markdown."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--start", default="2026-01-01")
+    p.add_argument("--days", type=int, default=365)
+    p.add_argument("--daily", type=float, default=600.0, help="sessions on an ordinary Wednesday")
+    p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--keep", default="var/bench-dashboard", help="folder of the simulated sources and store (reused)")
+    args = p.parse_args()
+    start = dt.date.fromisoformat(args.start)
+    print(f"## Dashboard query latency ({os.cpu_count()} CPUs, SQLite)\n")
+    db = build(Path(args.keep), start, args.days, args.daily)
+    engine = create_engine(f"sqlite:///{db}", pool_pre_ping=True)  # as webapp/supervision.py opens it
+    board = Dashboard(lambda: engine, ZONE, cache=False)  # every run reads the store (the cold case)
+    cached = Dashboard(lambda: engine, ZONE)  # as the web app runs it: a period seen in the last minutes is kept
+    year = Query(Period(start, start + dt.timedelta(days=args.days)), None)
+    month = Query(Period.month(start.replace(month=10).isoformat()[:7]) if args.days >= 304 else year.period, None)
+    web_year = Query(year.period, "web")
+    figures = board.figures(year)
+    t = figures["totals"]
+    print(f"- the year: {t['sessions']:,} sessions, 直接解答率 {t['direct_answer_rate']:.1%}, 转人工率 {t['handoff_rate']:.1%}, "
+          f"放弃率 {t['abandonment_rate']:.1%}, 排队放弃率 {t['queue_abandonment_rate']:.1%}, 满意率 {t['satisfaction_rate']:.1%}, "
+          f"评价率 {t['rating_response_rate']:.1%}, 平均等待 {t['wait_mean']:.0f} s, 平均处理 {t['handle_mean']:.0f} s, "
+          f"{t['answers']:,} answers; top topic {figures['topics'][0]['topic']} ({figures['topics'][0]['sessions']:,})\n")
+    some_session = board.drill(year, DrillQuery("handoff_rate", {"channel": None}, 1, 0))["rows"][0]["session_id"]
+    top_topic = figures["topics"][0]["topic"]
+    worst = figures["worst_entries"][0]["entry_id"]
+    queries: list[tuple[str, Callable[[], object]]] = [
+        ("figures, a month", lambda: board.figures(month)),
+        ("figures, the year", lambda: board.figures(year)),
+        ("figures, the year, web only", lambda: board.figures(web_year)),
+        ("drill: sessions of the year, page 1", lambda: board.drill(year, DrillQuery("sessions", {"channel": None}, 50, 0))),
+        ("drill: sessions of the year, page 100", lambda: board.drill(year, DrillQuery("sessions", {"channel": None}, 50, 4950))),
+        ("drill: hand-offs of a month", lambda: board.drill(month, DrillQuery("handoff_rate", {"channel": None}, 50, 0))),
+        ("drill: longest waits of the year", lambda: board.drill(year, DrillQuery("wait_seconds", {"channel": None}, 50, 0))),
+        ("drill: top topic of the year", lambda: board.drill(year, DrillQuery("sessions", {"channel": None, "topic": top_topic}, 50, 0))),
+        ("drill: 没帮助 of the worst entry, year", lambda: board.drill(year, DrillQuery("unhelpful_rate", {"channel": None, "entry": worst}, 50, 0))),
+        ("drill: one day's sessions", lambda: board.drill(year, DrillQuery("sessions", {"channel": None, "day": month.period.start.isoformat()}, 50, 0))),
+        ("a session's turns", lambda: board.session(some_session)),
+        ("per-day CSV, the year", lambda: days_csv(board.figures(year))),
+        ("figures, the year, seen before (cached)", lambda: cached.figures(year)),
+    ]
+    print(f"| query ({args.runs} runs) | p50 ms | p95 ms | max ms | p95 ≤ {TARGET_MS:.0f} ms |")
+    print("|---|---|---|---|---|")
+    worst_p95 = 0.0
+    for name, fn in queries:
+        p50, p95, top = timed(fn, args.runs)
+        worst_p95 = max(worst_p95, p95)
+        print(f"| {name} | {p50:.0f} | {p95:.0f} | {top:.0f} | {'yes' if p95 <= TARGET_MS else '**no**'} |")
+    print(f"\nslowest p95: {worst_p95:.0f} ms (target {TARGET_MS:.0f} ms: {'met' if worst_p95 <= TARGET_MS else 'NOT met'})")
+    engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
