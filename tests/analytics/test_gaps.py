@@ -77,3 +77,44 @@ def test_the_command_prints_the_ranked_list(history: Sources, monkeypatch, capsy
     assert out.startswith("2 gap questions in 2 clusters")
     assert "社保卡丢了怎么补" in out and "答过的条目: card-0536 ×1" in out and "灵活就业怎么参保" in out
     assert G.main(["--month", "2026-3x"]) == 2
+
+
+class TableEmbedder:
+    """Fixed sentence vectors: the first two texts mean the same, the third something else."""
+
+    def __init__(self, table: dict[str, list[float]]) -> None:
+        self.table = table
+
+    def encode_queries(self, texts):
+        import numpy as np
+
+        return np.array([self.table[t] for t in texts], dtype=np.float32)
+
+
+def test_embeddings_join_questions_that_share_meaning_but_few_characters():
+    lost, gone, pension = "社保卡丢了怎么补办", "那张卡找不着了 能重新弄一张不", "养老金每个月几号发"
+    questions = _questions([lost, gone, pension])
+    by_ngrams, _ = G.knowledge_gaps(questions)
+    assert len(by_ngrams) == 3  # no shared n-grams worth the name: three clusters
+    embedder = TableEmbedder({lost: [1.0, 0.1, 0.0], gone: [0.95, 0.15, 0.0], pension: [0.0, 0.2, 1.0]})
+    by_meaning, _ = G.knowledge_gaps(questions, embedder=embedder)
+    members = sorted(sorted(t for t, _ in c.examples) for c in by_meaning)
+    assert members == sorted([sorted([lost, gone]), [pension]])
+
+
+def test_the_real_model_joins_paraphrases_and_keeps_topics_apart():
+    from knowledge.embedding import embedder_from_env
+
+    embedder = embedder_from_env(threads=2)
+    if embedder is None:
+        import pytest
+
+        pytest.skip("no embedding model built (make model)")
+    card = ["社保卡丢了怎么补办", "卡让我弄丢了 去哪里补"]
+    password = "社保卡密码忘了怎么办"  # the same card, another need: stays apart
+    questions = _questions(card) + _questions(PENSION) + _questions(["明天天气怎么样", password])
+    clusters, _ = G.knowledge_gaps(questions, embedder=embedder)
+    members = [set(t for t, _ in c.examples) for c in clusters]
+    assert set(card) in members, members
+    assert set(PENSION) in members and {"明天天气怎么样"} in members and {password} in members
+    assert len(G.knowledge_gaps(_questions(card))[0]) == 2  # n-grams alone split the two

@@ -15,6 +15,17 @@ from webapp.settings import Settings
 
 
 @pytest.fixture()
+def sources(tmp_path):
+    """The analytics sources and store of a supervision test, under this test's folder (nothing ingested yet)."""
+    from tests.analytics.conftest import Sources
+
+    folder = tmp_path / "analytics"
+    folder.mkdir()
+    return Sources(folder / "rasa_events.db", f"sqlite:///{folder / 'webapp.db'}", folder / "voice_calls.sqlite3",
+                   f"sqlite:///{folder / 'analytics.db'}")
+
+
+@pytest.fixture()
 def app(tmp_path, monkeypatch):
     async def fake_send(self, sender, text, metadata=None, channel="web"):
         return [{"recipient_id": sender, "text": "机器人回答：" + text}]

@@ -13,7 +13,7 @@ import pytest
 
 from analytics import figures as F
 from analytics.store import AnalyticsStore
-from tests.analytics.conftest import RAW_ID, RAW_PHONE, Sources, write_history
+from tests.analytics.conftest import RAW_ID, RAW_PHONE, write_history
 from tests.service.test_desk import browser, login
 from webapp.app import create_app
 from webapp.rasa_client import RasaClient
@@ -24,14 +24,6 @@ DAYS = "from=2026-03-02&to=2026-03-03"
 ENDPOINTS = ["/desk/api/dashboard", f"/desk/api/dashboard?{DAYS}", f"/desk/api/dashboard.csv?{DAYS}",
              f"/desk/api/dashboard/sessions?{DAYS}&figure=sessions", "/desk/api/dashboard/session/w1%231772413500000"]
 RAW = re.compile(rf"{RAW_ID}|{RAW_PHONE}|\b1[3-9]\d{{9}}\b")
-
-
-@pytest.fixture()
-def sources(tmp_path: Path) -> Sources:
-    folder = tmp_path / "analytics"
-    folder.mkdir()
-    return Sources(folder / "rasa_events.db", f"sqlite:///{folder / 'webapp.db'}", folder / "voice_calls.sqlite3",
-                   f"sqlite:///{folder / 'analytics.db'}")
 
 
 @pytest.fixture()

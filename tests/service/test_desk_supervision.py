@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from analytics.store import Alert, AnalyticsStore, Turn
-from tests.analytics.conftest import RAW_ID, RAW_PHONE, Sources, write_history
+from tests.analytics.conftest import RAW_ID, RAW_PHONE, write_history
 from tests.service.test_desk import browser, login
 from webapp.app import create_app
 from webapp.rasa_client import RasaClient
@@ -18,15 +18,6 @@ from webapp.settings import Settings
 ENDPOINTS = ["/desk/api/alerts", "/desk/api/alerts?open=1", "/desk/api/reports", "/desk/api/reports/2026-10.pdf"]
 FILES = {"2026-10.html": b"<!doctype html><title>2026\xe5\xb9\xb410\xe6\x9c\x88</title>", "2026-10.pdf": b"%PDF-1.4 fake pdf\n",
          "2026-10.xlsx": b"PK\x03\x04 fake workbook", "2026-09.html": b"<p>September</p>"}
-
-
-@pytest.fixture()
-def sources(tmp_path: Path) -> Sources:
-    """The analytics test's source databases and store, under this test's folder (nothing ingested yet)."""
-    folder = tmp_path / "analytics"
-    folder.mkdir()
-    return Sources(folder / "rasa_events.db", f"sqlite:///{folder / 'webapp.db'}", folder / "voice_calls.sqlite3",
-                   f"sqlite:///{folder / 'analytics.db'}")
 
 
 @pytest.fixture()

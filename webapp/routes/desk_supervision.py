@@ -79,29 +79,31 @@ def _csv(body: bytes, name: str):
                                  "X-Content-Type-Options": "nosniff"})
 
 
-async def dashboard(request: Request):
-    """The figures of a period (?from=YYYY-MM-DD&to=YYYY-MM-DD&channel=web|phone), every number from analytics.figures."""
+async def _period(request: Request):
+    """(dashboard, its query, None) for a supervisor's valid ?from&to&channel, else (None, None, the error reply)."""
     _, err = await require_supervisor(request)
     if err:
-        return err
+        return None, None, err
     board = request.app.ctx.supervision.dashboard
     try:
-        query = parse_query(_args(request), board.today())
+        return board, parse_query(_args(request), board.today()), None
     except BadQuery as e:
-        return response.json({"error": str(e)}, status=400)
+        return None, None, response.json({"error": str(e)}, status=400)
+
+
+async def dashboard(request: Request):
+    """The figures of a period (?from=YYYY-MM-DD&to=YYYY-MM-DD&channel=web|phone), every number from analytics.figures."""
+    board, query, err = await _period(request)
+    if err:
+        return err
     return response.json(await asyncio.to_thread(board.figures, query))
 
 
 async def dashboard_csv(request: Request):
     """The figures per day of the period, and its total, as CSV."""
-    _, err = await require_supervisor(request)
+    board, query, err = await _period(request)
     if err:
         return err
-    board = request.app.ctx.supervision.dashboard
-    try:
-        query = parse_query(_args(request), board.today())
-    except BadQuery as e:
-        return response.json({"error": str(e)}, status=400)
     data = await asyncio.to_thread(board.figures, query)
     name = f"dashboard_{data['from']}_{data['to']}{'_' + query.channel if query.channel else ''}.csv"
     return _csv(days_csv(data), name)
