@@ -7,9 +7,11 @@ failure on a developer's machine). Hypothesis keeps no example database: a found
 """
 from __future__ import annotations
 
+import json
 import os
 
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
 FUZZ = settings(
@@ -20,3 +22,9 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     print_blob=True,
 )
+
+# any JSON value, and anything a peer may send instead of the message it should (text, bytes, other JSON)
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=12)
+GARBAGE = st.text(max_size=60) | st.binary(max_size=60) | JSON.map(json.dumps)

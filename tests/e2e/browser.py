@@ -11,3 +11,15 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 def chromium_path() -> str | None:
     """The system Chromium, if installed."""
     return os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+async def desk_login(browser, base: str, user: str, password: str):
+    """A new page of `browser` logged in to the agent desk at `base` as `user` (the desk shown, its user named)."""
+    page = await browser.new_page()
+    await page.goto(base + "/desk/login")
+    await page.fill("#username", user)
+    await page.fill("#password", password)
+    await page.click("button[type=submit]")
+    await page.wait_for_url("**/desk")
+    await page.wait_for_selector("#who:not(:empty)")
+    return page

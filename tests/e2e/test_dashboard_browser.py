@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.analytics.conftest import RAW_ID, RAW_PHONE, Sources, write_history
-from tests.e2e.browser import CHROMIUM_ARGS, chromium_path
+from tests.e2e.browser import CHROMIUM_ARGS, chromium_path, desk_login
 from webapp.app import create_app
 from webapp.settings import Settings
 
@@ -34,17 +34,6 @@ def app(tmp_path: Path):
     return create_app(settings, name=f"dash{abs(hash(tmp_path)) % 10**8}")
 
 
-async def _login(b, base: str, user: str, password: str):
-    page = await b.new_page()
-    await page.goto(base + "/desk/login")
-    await page.fill("#username", user)
-    await page.fill("#password", password)
-    await page.click("button[type=submit]")
-    await page.wait_for_url("**/desk")
-    await page.wait_for_selector("#who:not(:empty)")
-    return page
-
-
 async def test_supervisor_drills_from_a_figure_to_a_sessions_masked_turns(app):
     exe = chromium_path()
     if exe is None:
@@ -57,13 +46,13 @@ async def test_supervisor_drills_from_a_figure_to_a_sessions_masked_turns(app):
         b = await p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
         try:
             base = f"http://127.0.0.1:{port}"
-            agent = await _login(b, base, "agent1", "agent1-demo")
+            agent = await desk_login(b, base, "agent1", "agent1-demo")
             await agent.wait_for_timeout(500)  # the desk has loaded what it shows an agent
             assert await agent.locator("#tabs").is_hidden() and await agent.locator("#dashboard").is_hidden()
             assert (await agent.request.get(base + "/desk/api/dashboard")).status == 403
             await agent.close()
 
-            page = await _login(b, base, "supervisor", "supervisor-demo")
+            page = await desk_login(b, base, "supervisor", "supervisor-demo")
             await page.click("#tab-dashboard")
             assert await page.locator(".layout").is_hidden()
             await page.locator(".db-card").first.wait_for()  # today: the history is from March

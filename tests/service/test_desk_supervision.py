@@ -139,7 +139,7 @@ async def test_alerts_come_from_the_analytics_store_with_masked_examples(app, so
 @pytest.mark.browser
 async def test_supervisor_sees_the_banner_and_the_reports_in_headless_chromium(app, sources):
     """The desk page in headless Chromium against the app served in-process: banner, examples, report links."""
-    from tests.e2e.browser import CHROMIUM_ARGS, chromium_path
+    from tests.e2e.browser import CHROMIUM_ARGS, chromium_path, desk_login
     from voice.testing import serve
 
     exe = chromium_path()
@@ -158,13 +158,7 @@ async def test_supervisor_sees_the_banner_and_the_reports_in_headless_chromium(a
         try:
             base = f"http://127.0.0.1:{port}"
             for user, password in (("agent1", "agent1-demo"), ("supervisor", "supervisor-demo")):
-                page = await b.new_page()
-                await page.goto(base + "/desk/login")
-                await page.fill("#username", user)
-                await page.fill("#password", password)
-                await page.click("button[type=submit]")
-                await page.wait_for_url("**/desk")
-                await page.wait_for_selector("#who:not(:empty)")
+                page = await desk_login(b, base, user, password)
                 if user == "agent1":  # an agent sees neither the banner nor the reports
                     await page.wait_for_timeout(500)
                     assert await page.locator("#alerts").is_hidden() and await page.locator("#reports").is_hidden()
