@@ -4,7 +4,8 @@ Four bands (knowledge/policy.py, calibrated offline and shipped in knowledge/cal
 confident -> the answer, "did this help?" buttons and up to two "您可能还想问" related questions;
 clarify -> one question back (职工 or 城乡居民 ...), one button per entry; unsure -> up to 3 suggested
 questions; none -> say so and offer a person. An out_of_scope message is answered only when the
-knowledge base is sure, otherwise it gets the "not ours, call 12345" reply. Every reply carries
+knowledge base is sure, otherwise it gets the "not ours, call 12345" reply; so does a question that the knowledge
+base finds nearer to other 12345 matters than to anything of ours (Decision.not_ours). Every reply carries
 the entry id (or the suggestions), band and confidence in `custom.kb`.
 """
 from __future__ import annotations
@@ -121,7 +122,8 @@ class ActionAnswerFromKb(Action):
         hits: list[Hit] = decision.hits
         log.info("kb decision intent=%s band=%s conf=%.3f top=%s", intent, decision.band, decision.confidence,
                  hits[0].entry.id if hits else None)
-        if intent == "out_of_scope" and not kb_answers_out_of_scope(decision.band):
+        if decision.not_ours or (intent == "out_of_scope" and not kb_answers_out_of_scope(decision.band)):
+            # another department's matter (NLU said so, or the message reads like the bank of other 12345 matters)
             dispatcher.utter_message(text=OUT_OF_SCOPE_TEXT,
                                      json_message={"kb": {"band": "out_of_scope", "score": round(decision.confidence, 4)}})
             return [SlotSet("kb_last_entry", None)]

@@ -7,7 +7,9 @@ Out-of-scope messages: knowledge/calibration_negatives.yml and the routing set's
 A logistic model on ranking features estimates P(top-1 is right). Three thresholds:
 - confident_at: answer directly; the lowest at which wrong direct answers stay within target;
 - strict_at: the same for a message NLU called out_of_scope (answered only when sure);
-- unsure_at: suggestions above, "not found" (and a person) below.
+- unsure_at: suggestions above, "not found" (and a person) below;
+- foreign_margin: below the confident band, a message nearer to the bank of other 12345 matters than to our
+  wordings by more than this is "not ours" (fitted on the routing set's tuning half, which the bank never holds).
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ TARGET_NO_ENTRY = 0.25  # questions no entry answers (content gaps), answered di
 TARGET_OUT_OF_SCOPE = 0.03  # out-of-scope messages answered directly (most never reach here: NLU routes them)
 TARGET_STRICT = 0.01  # every rate, for a message NLU called out_of_scope (answered only when sure)
 SUGGESTION_COST = 0.25  # a useless "您是想问" menu, relative to a useful one withheld
+TARGET_NOT_OURS_BUSINESS = 0.01  # social-security questions told "not ours, call 12345" (over all of them)
 EVALSET_FILE = Path(__file__).resolve().parent / "evalset" / "citizen.yml"
 
 
@@ -97,6 +100,41 @@ def _rankings(kb: KnowledgeBase, negatives: list[str]) -> list[tuple]:
         lex, dense, qv = kb.view_scores(q, qv) if qv is not None else (kb.view_scores_lexical(q), None, None)
         out.append((*kb.entry_scores(lex, dense, qv), set(), dense))
     return out
+
+
+def _foreign_gaps(kb: KnowledgeBase, texts: list[str]) -> np.ndarray:
+    """KnowledgeBase.foreign_gap for each text (-inf where the check cannot run)."""
+    vecs = _query_vectors(kb, texts)
+    if vecs is None or kb.not_ours_vectors is None:
+        return np.full(len(texts), -np.inf)
+    return np.max(vecs @ kb.not_ours_vectors.T, axis=1) - np.max(vecs @ kb.view_vectors.T, axis=1)
+
+
+def fit_foreign_margin(kb: KnowledgeBase, cal: Calibration, business: list[str], others: list[str]) -> float | None:
+    """The smallest margin at which at most TARGET_NOT_OURS_BUSINESS of the business questions are called "not ours".
+
+    ``others``: other 12345 matters that are not in the bank (the routing set's tuning half). Only messages
+    below the confident band are ever called "not ours", so confident business questions cannot be lost.
+    Returns None (check off) without a bank or a dense model. Adds the fit's figures to ``cal.report``.
+    """
+    if kb.not_ours_vectors is None or not business or not others:
+        return None
+    gb, go = _foreign_gaps(kb, business), _foreign_gaps(kb, others)
+    confb = np.array([cal.confidence(kb.features(fused, dense, lex, views))
+                      for fused, dense, lex, _, views in _labelled_rankings(kb, [(t, None) for t in business])])
+    exposed = gb[confb < cal.confident_at]  # only these can be called "not ours"
+    allowed = int(np.floor(TARGET_NOT_OURS_BUSINESS * len(business)))
+    # the margin sits just above the (allowed+1)-th largest exposed business gap
+    worst = np.sort(exposed)[::-1]
+    if len(worst) > allowed:
+        margin = round(float(np.ceil(worst[allowed] * 1e4)) / 1e4, 4)
+    else:  # few enough business questions are ever exposed: "nearer to the bank than to ours" is the rule
+        margin = 0.0
+    if cal.report is not None:
+        cal.report.update(not_ours_margin=margin, not_ours_others=len(others),
+                          not_ours_others_caught=round(float(np.mean(go > margin)), 4),
+                          not_ours_business_called=round(float(np.sum(exposed > margin) / len(business)), 4))
+    return margin
 
 
 def calibrate(kb: KnowledgeBase, negatives: list[str] | None = None,
@@ -232,14 +270,18 @@ def load_tuning_questions(devset: Path = DEVSET_FILE, evalset: Path = EVALSET_FI
     return out
 
 
+def load_routing_tuning_out_of_scope(evalset: Path = EVALSET_FILE) -> list[str]:
+    """The tuning half of the realistic routing set's out_of_scope messages (other 12345 matters)."""
+    routing = evalset.with_name("routing.yml")
+    if not routing.exists():
+        return []
+    return [str(it["text"]) for it in yaml.safe_load(routing.read_text(encoding="utf-8"))["items"]
+            if it.get("half") == "tune" and it.get("route") == "out_of_scope"]
+
+
 def load_tuning_negatives(evalset: Path = EVALSET_FILE) -> list[str]:
     """Out-of-scope questions: the fixed list plus the tuning half of the realistic routing set's out_of_scope."""
-    negs = load_negatives()
-    routing = evalset.with_name("routing.yml")
-    if routing.exists():
-        negs += [str(it["text"]) for it in yaml.safe_load(routing.read_text(encoding="utf-8"))["items"]
-                 if it.get("half") == "tune" and it.get("route") == "out_of_scope"]
-    return negs
+    return load_negatives() + load_routing_tuning_out_of_scope(evalset)
 
 
 def fit_shipped(kb: KnowledgeBase) -> Calibration:
@@ -251,4 +293,10 @@ def fit_shipped(kb: KnowledgeBase) -> Calibration:
     labelled = load_tuning_questions(without_training_fold=seen)
     realistic = {str(it["text"]) for it in yaml.safe_load(EVALSET_FILE.read_text(encoding="utf-8"))["items"]
                  if it.get("half") == "tune"} if EVALSET_FILE.exists() else None
-    return calibrate(kb, negatives=load_tuning_negatives(), labelled=labelled, realistic=realistic)
+    cal = calibrate(kb, negatives=load_tuning_negatives(), labelled=labelled, realistic=realistic)
+    # business: questions an entry answers, and the realistic set's content gaps (social-security questions we
+    # cannot answer yet: they get "not found" and a person, never "not ours"); the development set's "none"
+    # items are other matters (公积金, 个税 …) and stay out
+    business = [t for t, e in labelled if e or (realistic and t in realistic)]
+    cal.foreign_margin = fit_foreign_margin(kb, cal, business, load_routing_tuning_out_of_scope())
+    return cal

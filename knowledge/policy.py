@@ -5,7 +5,8 @@ Bands, decided by a confidence estimated from the ranking (a logistic model on i
 - clarify: the first entries differ in a way the citizen can decide (职工 or 城乡居民, 本人 or 家属,
   济南 or 外地) and the question does not say which: ask exactly that, one button per entry;
 - unsure: the entries are related but none is clearly meant: up to three suggestions;
-- none: nothing relevant: say so and offer a person.
+- none: nothing relevant: say so and offer a person; or, when the message is nearer to the bank of
+  other 12345 matters than to anything of ours ("not ours"), say that it is another department's.
 
 The confidence model and thresholds are fitted once, on the tuning half of the realistic citizen
 set (knowledge/evalset), by `python -m knowledge.cli calibrate --write`, and shipped with the
@@ -48,6 +49,9 @@ class Calibration:
     confident_at: float = 0.9
     unsure_at: float = 0.3
     strict_at: float = 0.95  # a message NLU calls out_of_scope is answered only above this
+    # "not ours": below the confident band, a message this much closer (cosine) to the bank of other matters
+    # (knowledge/not_ours.yml) than to any social-security wording is another department's matter; None: off
+    foreign_margin: float | None = None
     model_id: str = ""
     report: dict | None = field(default=None)
 

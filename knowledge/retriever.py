@@ -29,6 +29,26 @@ INDEX_VERSION = "5"
 WEIGHTS_FILE = Path(__file__).resolve().parent / "retrieval.yml"
 VOTE_K = 10  # nearest wordings that vote for the top entry (a confidence feature)
 TRAINSET_LABELS = Path(__file__).resolve().parent / "trainset" / "labels"
+# the bank of other matters; not calibration_negatives.yml, whose short common phrases (明天济南下雨吗, 讲个笑话)
+# the evaluation writers also wrote: the bank must hold no evaluation message (tests/unit/test_policy.py)
+NOT_OURS_FILES = (Path(__file__).resolve().parent / "not_ours.yml",)
+
+
+def not_ours_messages(files: Sequence[Path] = NOT_OURS_FILES) -> list[str]:
+    """Messages that are other 12345 matters (noise, heating, housing fund, traffic ...), chit-chat or nonsense.
+
+    The bank the "not ours" check compares a message with (KnowledgeBase.foreign_gap). Never evaluation data.
+    """
+    import yaml
+
+    out: list[str] = []
+    for f in files:
+        if not f.exists():
+            continue
+        d = yaml.safe_load(f.read_text(encoding="utf-8"))
+        rows = d.get("items") or d.get("questions") or []
+        out += [str(r["text"] if isinstance(r, dict) else r) for r in rows]
+    return list(dict.fromkeys(t.strip() for t in out if str(t).strip()))
 
 
 def citizen_wordings(labels_dir: Path = TRAINSET_LABELS) -> dict[str, list[str]]:
@@ -104,6 +124,7 @@ class Decision:
     hits: list[Hit]
     clarify: Clarification | None = None
     margin: float = 0.0  # distance of the confidence to the nearest band boundary
+    not_ours: bool = False  # band "none" because the message is another department's matter
 
 
 def _sha(s: str) -> str:
@@ -146,8 +167,10 @@ class KnowledgeBase:
     def __init__(self, entries: list[KbEntry], embedder: Embedder | None = None,
                  cache_dir: Path | str | None = None, calibration: Calibration | None = None,
                  weights: FusionWeights | None = None, mode: Mode | None = None,
-                 extra_views: dict[str, list[str]] | None = None) -> None:
+                 extra_views: dict[str, list[str]] | None = None, not_ours: Sequence[str] = ()) -> None:
         t0 = time.perf_counter()
+        self.not_ours = list(not_ours)
+        self.not_ours_vectors: np.ndarray | None = None
         self.entries = entries
         self.by_id = {e.id: e for e in entries}
         self.embedder = embedder
@@ -181,14 +204,17 @@ class KnowledgeBase:
         # question+answer passages are embedded only when their weight is used (they are long: slow to embed)
         passages = [kbtext.normalize(e.question + " " + e.answer) for e in self.entries] if self.weights.answer else []
         cache = EmbeddingCache(self.cache_dir, embedder.model_id) if self.cache_dir else None
+        foreign = [kbtext.normalize(t) for t in self.not_ours]
         if cache:
             self.view_vectors, n1 = cache.encode(embedder, views)
             self.answer_vectors, n2 = cache.encode(embedder, passages, kind="passage") if passages else (None, 0)
-            self.embedded_now = n1 + n2
+            self.not_ours_vectors, n3 = cache.encode(embedder, foreign) if foreign else (None, 0)
+            self.embedded_now = n1 + n2 + n3
         else:
             self.view_vectors = embedder.encode_queries(views)
             self.answer_vectors = embedder.encode_passages(passages) if passages else None
-            self.embedded_now = len(views) + len(passages)
+            self.not_ours_vectors = embedder.encode_queries(foreign) if foreign else None
+            self.embedded_now = len(views) + len(passages) + len(foreign)
         self._view_sums = np.add.reduceat(self.view_vectors, self._starts, axis=0)
         self._view_counts = np.diff(np.r_[self._starts, len(self.views)]).astype(np.float32)
         self.centroids = self._view_sums / np.linalg.norm(self._view_sums, axis=1, keepdims=True)
@@ -203,7 +229,8 @@ class KnowledgeBase:
         The index also holds the realistic training questions as wordings of their entries
         (`citizen_wordings`), as the shipped calibration was fitted with them.
         """
-        kb = cls(load_entries(content_dir), embedder, cache_dir, extra_views=citizen_wordings())
+        kb = cls(load_entries(content_dir), embedder, cache_dir, extra_views=citizen_wordings(),
+                 not_ours=not_ours_messages())
         kb.fingerprint = content_fingerprint(content_dir)
         if calibrate:
             kb.calibration = load_calibration(kb.mode, kb.model_id)
@@ -225,7 +252,7 @@ class KnowledgeBase:
         model = self.embedder.model_id if self.embedder else "none"
         answers = "\n".join(e.answer for e in self.entries)
         return _sha(INDEX_VERSION + model + self.mode + repr(self.weights) + "\n".join(self.views) + answers
-                    + "|" + ",".join(e.id for e in self.entries))
+                    + "|" + ",".join(e.id for e in self.entries) + "|" + "\n".join(self.not_ours))
 
     # --- scoring -------------------------------------------------------------------------
     def view_scores(self, query: str, query_vec: np.ndarray | None = None
@@ -278,6 +305,16 @@ class KnowledgeBase:
         return np.array([top, top - second, dense_e[order[0]], lex_e[order[0]], agree, top - third,
                          dense_first, lex_first, same_cat, vote], dtype=np.float64)
 
+    def foreign_gap(self, dense_views: np.ndarray | None, query_vec: np.ndarray | None) -> float:
+        """How much nearer (cosine) the message is to the bank of other matters than to our nearest wording.
+
+        Positive: it reads more like noise, heating, the housing fund … than like anything we answer.
+        -inf without a bank or a dense model (the check is then off).
+        """
+        if self.not_ours_vectors is None or dense_views is None or query_vec is None or not len(dense_views):
+            return float("-inf")
+        return float(np.max(self.not_ours_vectors @ query_vec) - np.max(dense_views))
+
     def search(self, query: str, k: int = 5) -> list[Hit]:
         """The k best entries for the question."""
         lex, dense, qv = self.view_scores(query)
@@ -306,12 +343,16 @@ class KnowledgeBase:
         conf = cal.confidence(self.features(fused, dense_e, lex_e, dense))
         hits = self._hits(fused, dense_e, lex_e, max(k, 3))
         band: Band = cal.band(conf, strict)
+        not_ours = (band != "confident" and cal.foreign_margin is not None
+                    and self.foreign_gap(dense, qv) > cal.foreign_margin)
+        if not_ours:
+            band = "none"
         ask = None
         if band == "unsure" and len(hits) > 1:
             ask = clarification(kbtext.normalize(query), *[(h.entry.id, h.entry.question + " " + h.entry.category)
                                                            for h in hits[:2]])
             band = "clarify" if ask else band
-        return Decision(band, conf, hits[:k], ask, cal.margin(conf, strict))
+        return Decision(band, conf, hits[:k], ask, cal.margin(conf, strict), not_ours)
 
     def save_calibration(self, path: Path) -> None:
         """Write the calibration as JSON (for inspection and docs)."""

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from knowledge import text as kbtext  # noqa: E402
 from knowledge.calibration import fit_shipped  # noqa: E402
 from knowledge.embedding import E5Embedder  # noqa: E402
-from knowledge.retriever import KnowledgeBase, citizen_wordings  # noqa: E402
+from knowledge.retriever import KnowledgeBase, citizen_wordings, not_ours_messages  # noqa: E402
 from knowledge.schema import load_entries  # noqa: E402
 
 EVAL = ROOT / "knowledge" / "evalset"
@@ -73,7 +73,7 @@ def test_sets() -> dict[str, list[tuple[str, set[str] | None]]]:
 
 def measure(kb: KnowledgeBase, items) -> dict:
     counts = {"right_direct": 0, "wrong_direct": 0, "clarify": 0, "unsure": 0, "none": 0, "top1": 0, "top3": 0,
-              "clarify_has_right": 0, "unsure_first_right": 0}
+              "clarify_has_right": 0, "unsure_first_right": 0, "not_ours": 0}
     lat, gaps = [], []
     answerable = [e for _, e in items if e]
     for text, exp in items:
@@ -90,6 +90,7 @@ def measure(kb: KnowledgeBase, items) -> dict:
             counts["right_direct" if exp and ids[0] in exp else "wrong_direct"] += 1
         else:
             counts[d.band] += 1
+            counts["not_ours"] += d.not_ours
             if d.band == "clarify" and exp and any(i in exp for _, i in d.clarify.options):
                 counts["clarify_has_right"] += 1
             if d.band == "unsure" and exp and ids[0] in exp:
@@ -107,7 +108,7 @@ def run_variant(name: str) -> dict:
     kbtext.USE_DIALECT = dialect
     t0 = time.perf_counter()
     emb = E5Embedder(str(model), precision=precision, threads=int(os.environ.get("EMBEDDING_THREADS", "1"))) if model else None
-    kb = KnowledgeBase(load_entries(), emb, CACHE, extra_views=citizen_wordings())
+    kb = KnowledgeBase(load_entries(), emb, CACHE, extra_views=citizen_wordings(), not_ours=not_ours_messages())
     t_index = time.perf_counter() - t0
     t0 = time.perf_counter()
     kb.calibration = fit_shipped(kb)
@@ -139,8 +140,9 @@ def report(results: list[dict]) -> str:
         "## Realistic test half: what the citizen sees",
         "",
         "| variant | right direct | wrong direct | asked back | suggestions (first right) | not found | top-1 | top-3 "
-        "| no-entry answered | out-of-scope answered | median dense gap 1st-2nd | p50 / p95 ms | peak MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| no-entry answered | out-of-scope answered (offered entries) | called not ours | median dense gap 1st-2nd "
+        "| p50 / p95 ms | peak MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         b, g, o = r["business"], r["gaps"], r["oos"]
@@ -148,7 +150,8 @@ def report(results: list[dict]) -> str:
         lines.append(
             f"| {r['variant']}{mark} | {b['right_direct']:.3f} | {b['wrong_direct']:.3f} | {b['clarify']:.3f} "
             f"| {b['unsure']:.3f} ({b['unsure_first_right']:.3f}) | {b['none']:.3f} | {b['top1']:.3f} | {b['top3']:.3f} "
-            f"| {g['right_direct'] + g['wrong_direct']:.3f} | {o['wrong_direct']:.3f} | {b['gap_median']:.4f} "
+            f"| {g['right_direct'] + g['wrong_direct']:.3f} | {o['wrong_direct']:.3f} ({1 - o['none']:.3f}) "
+            f"| {b['not_ours']:.3f} | {b['gap_median']:.4f} "
             f"| {b['p50_ms']} / {b['p95_ms']} | {r['peak_rss_mb']} |")
     lines += ["", "## Old development set, test half", "",
               "| variant | top-1 | top-3 | right direct | wrong direct |", "|---|---|---|---|---|"]
@@ -194,7 +197,8 @@ def main() -> None:
         b = res["business"]
         print(f"{name:16s} right {b['right_direct']:.3f} wrong {b['wrong_direct']:.3f} clarify {b['clarify']:.3f} "
               f"unsure {b['unsure']:.3f} none {b['none']:.3f} top1 {b['top1']:.3f} top3 {b['top3']:.3f} "
-              f"oos-answered {res['oos']['wrong_direct']:.3f} p50 {b['p50_ms']} ms", flush=True)
+              f"oos-answered {res['oos']['wrong_direct']:.3f} oos-offered {1 - res['oos']['none']:.3f} "
+              f"not-ours {b['not_ours']:.3f} p50 {b['p50_ms']} ms", flush=True)
         results.append(res)
     REPORT.write_text(report(results) + _kept_notes(), encoding="utf-8")
     print(f"wrote {REPORT}")

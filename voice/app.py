@@ -123,10 +123,14 @@ def create_app(services: Services, name: str = "shebao_voice", audiosocket: bool
     @app.websocket("/media-stream")
     async def media_stream(request: Request, ws: object) -> None:
         sink = MediaStreamSink(ws, services.routes)  # type: ignore[arg-type]
+        admission.hold()  # until its start event names the call (inbound_frames), or it goes away
         try:
             await run_call(inbound_frames(ws, sink, admission, settings.max_silence_s), sink,  # type: ignore[arg-type]
                            services)
         finally:
-            admission.release(sink.call_id)
+            if sink.call_id:
+                admission.release(sink.call_id)
+            else:
+                admission.unhold()
 
     return app

@@ -114,3 +114,13 @@ async def test_clarify_band_asks_which_side_with_one_button_per_entry(small_kb, 
     assert msgs[0]["text"] == ask.prompt and msgs[0]["custom"]["kb"]["band"] == "clarify"
     assert [b["title"] for b in msgs[0]["buttons"]] == ["职工", "城乡居民", "转人工"]
     assert '"kb_entry": "test-0004"' in msgs[0]["buttons"][1]["payload"]
+
+
+async def test_a_question_the_knowledge_base_calls_not_ours_gets_the_12345_reply(small_kb, monkeypatch):
+    from knowledge.retriever import Decision
+
+    monkeypatch.setattr(small_kb, "decide", lambda q, strict=False: Decision("none", 0.05, [], not_ours=True))
+    msgs, events = await run(kn.ActionAnswerFromKb(), "ask_card_loss_web")
+    assert msgs[0]["text"] == kn.OUT_OF_SCOPE_TEXT
+    assert msgs[0]["custom"]["kb"]["band"] == "out_of_scope"
+    assert not any(e.get("name") == "failed_turns" for e in events)  # not a failure of ours

@@ -121,3 +121,48 @@ def test_the_shipped_index_holds_the_training_questions_and_no_evaluation_questi
     assert sum(map(len, extra.values())) > 500  # knowledge/trainset: about 600 labelled questions
     ids = {e.id for e in load_entries()}
     assert set(extra) <= ids  # every wording belongs to an existing entry
+
+
+NOT_OURS = ["住房公积金怎么提取", "公积金贷款额度怎么算", "楼上邻居半夜装修太吵了", "暖气不热找谁", "驾驶证到期换证"]
+
+
+def test_a_message_nearer_to_other_matters_than_to_ours_is_not_ours(tmp_path):
+    kb = KnowledgeBase(load_entries(SMALL), CharHashEmbedder(), tmp_path, not_ours=NOT_OURS)
+    kb.calibration = calibrate(kb, NEGATIVES)
+    kb.calibration.confident_at, kb.calibration.unsure_at = 1.01, 0.0  # everything would be suggestions
+    assert kb.foreign_gap(*kb.view_scores("公积金贷款额度咋算")[1:]) > 0
+    assert kb.foreign_gap(*kb.view_scores("社保卡丢了咋挂失")[1:]) < 0
+    kb.calibration.foreign_margin = 0.0
+    foreign = kb.decide("公积金贷款额度咋算")
+    assert foreign.band == "none" and foreign.not_ours
+    ours = kb.decide("社保卡丢了咋挂失")
+    assert ours.band == "unsure" and not ours.not_ours
+    kb.calibration.foreign_margin = None  # off: the same message gets suggestions
+    assert kb.decide("公积金贷款额度咋算").band == "unsure"
+
+
+def test_a_confident_answer_is_never_called_not_ours(tmp_path):
+    kb = KnowledgeBase(load_entries(SMALL), CharHashEmbedder(), tmp_path, not_ours=["社保卡丢了怎么挂失"])
+    kb.calibration = calibrate(kb, NEGATIVES)
+    kb.calibration.foreign_margin = -1.0  # any message would be foreign below the confident band
+    d = kb.decide("社保卡丢了怎么挂失")
+    assert d.band == "confident" and not d.not_ours
+
+
+def test_the_margin_is_fitted_so_few_business_questions_are_called_not_ours(tmp_path):
+    from knowledge.calibration import TARGET_NOT_OURS_BUSINESS, fit_foreign_margin
+
+    kb = KnowledgeBase(load_entries(SMALL), CharHashEmbedder(), tmp_path, not_ours=NOT_OURS)
+    kb.calibration = calibrate(kb, NEGATIVES)
+    business = ["俺社保卡丢了咋整", "失业了失业金在哪领", "男的多大岁数退休", "电子社保卡在哪申请", "社保卡挂失以后咋补"]
+    others = ["公积金贷款能贷多少", "邻居装修吵得睡不着", "暖气一点也不热"]
+    margin = fit_foreign_margin(kb, kb.calibration, business, others)
+    assert margin is not None
+    gaps = [kb.foreign_gap(*kb.view_scores(q)[1:]) for q in business]
+    assert sum(g > margin for g in gaps) <= TARGET_NOT_OURS_BUSINESS * len(business)
+    assert kb.calibration.report["not_ours_others"] == 3
+    assert 0 <= kb.calibration.report["not_ours_others_caught"] <= 1
+    # without a bank the check stays off
+    plain = KnowledgeBase(load_entries(SMALL), CharHashEmbedder(), tmp_path)
+    assert fit_foreign_margin(plain, kb.calibration, business, others) is None
+

@@ -146,3 +146,22 @@ def test_the_training_questions_are_not_copies_of_any_evaluation_question():
             if text == other or (mine and len(mine & theirs) / len(mine | theirs) >= 0.5):
                 near.append((text, other))
     assert not near, near[:5]
+
+
+def test_the_not_ours_bank_holds_no_copy_of_any_evaluation_message():
+    """The bank of other matters is compared with every message at run time: an evaluation message in it would
+    make the routing figures measure memory, not the check."""
+    import yaml
+
+    from knowledge.retriever import not_ours_messages
+
+    bank = not_ours_messages()
+    assert len(bank) >= 100
+    evaluation: list[str] = []
+    for name in ("citizen.yml", "routing.yml", "routing_heldout.yml"):
+        evaluation += [str(it["text"]) for it in yaml.safe_load(
+            (ROOT / "knowledge" / "evalset" / name).read_text(encoding="utf-8"))["items"]]
+    held = [(e, _bigrams(e)) for e in evaluation]
+    near = [(text, other) for text in bank for other, theirs in held
+            if text == other or ((mine := _bigrams(text)) and len(mine & theirs) / len(mine | theirs) >= 0.5)]
+    assert not near, near[:5]

@@ -66,6 +66,57 @@ async def test_media_stream_beyond_the_call_limit_gets_503(tmp_path: Path) -> No
             assert refused.value.response.status_code == 503
 
 
+async def test_a_stream_that_has_not_started_holds_a_slot_until_it_goes_away(tmp_path: Path) -> None:
+    """A flood of streams that connect and never send "start" must not get past VOICE_MAX_CALLS."""
+    async with serve(fake_rasa_app()) as rasa_port:
+        app = create_app(services(tmp_path, rasa_port, max_calls=1), name=f"v{uuid.uuid4().hex[:8]}", audiosocket=False)
+        async with serve(app) as port:
+            url, auth = f"ws://127.0.0.1:{port}/media-stream", {"Authorization": "Bearer dev-media-stream-token"}
+            silent = await websockets.connect(url, additional_headers=auth)
+            await silent.send('{"event": "connected"}')
+            for _ in range(50):
+                if app.ctx.admission.pending:
+                    break
+                await asyncio.sleep(0.05)
+            assert app.ctx.admission.pending == 1 and not app.ctx.admission.active
+            with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+                await websockets.connect(url, additional_headers=auth)
+            assert refused.value.response.status_code == 503
+            await silent.close()
+            for _ in range(50):
+                if not app.ctx.admission.pending:
+                    break
+                await asyncio.sleep(0.05)
+            assert app.ctx.admission.pending == 0
+            again = await websockets.connect(url, additional_headers=auth)  # the slot is free again
+            await again.close()
+
+
+async def test_a_stream_that_never_starts_is_closed_after_the_start_timeout() -> None:
+    from voice.transports.media_stream import MediaStreamSink, inbound_frames
+
+    class Chatty:
+        """Sends a "connected" event every 50 ms, never "start"."""
+
+        async def recv(self) -> str:
+            await asyncio.sleep(0.05)
+            return '{"event": "connected"}'
+
+        async def send(self, data: str) -> None:
+            pass
+
+        async def close(self) -> None:
+            pass
+
+    admission = CallAdmission(max_calls=5)
+    sink = MediaStreamSink(Chatty(), RouteBook())  # type: ignore[arg-type]
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    frames = [f async for f in inbound_frames(sink.ws, sink, admission, max_silence_s=300, start_timeout_s=0.5)]
+    assert frames == [] and not sink.call_id
+    assert 0.4 < loop.time() - t0 < 3  # closed by the start timeout, not by the 300 s of silence
+
+
 async def test_a_second_stream_naming_a_call_in_progress_gets_an_id_of_its_own(tmp_path: Path) -> None:
     from voice.testing import MediaStreamCaller
 

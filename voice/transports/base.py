@@ -12,6 +12,7 @@ from voice.frames import BotReply, EndCall, Frame
 Action = Literal["transfer", "hangup"]
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_SILENCE_S = 300.0  # nothing at all from the peer this long: the call ends politely (VOICE_MAX_SILENCE_S)
+START_TIMEOUT_S = 10.0  # a media stream that has not sent its start event by then is closed (it holds a call slot)
 GOODBYE_GRACE_S = 30.0  # after the goodbye, how long the peer may keep the line before the call is ended anyway
 
 
@@ -85,11 +86,21 @@ class CallAdmission:
     def __init__(self, max_calls: int) -> None:
         self.max_calls = max_calls
         self.active: set[str] = set()
+        self.pending = 0  # connections accepted that have not named their call yet (a media stream before "start")
 
     @property
     def full(self) -> bool:
-        """True when no further call may start now."""
-        return len(self.active) >= self.max_calls
+        """True when no further call may start now (calls in progress and connections still opening count)."""
+        return len(self.active) + self.pending >= self.max_calls
+
+    def hold(self) -> None:
+        """Keep a slot for a connection that has not named its call yet (a media stream before "start"):
+        a flood of connections that never start cannot get past the limit."""
+        self.pending += 1
+
+    def unhold(self) -> None:
+        """The held connection named its call (then `active` counts it) or went away."""
+        self.pending = max(0, self.pending - 1)
 
     def admit(self, call_id: str) -> str | None:
         """Take the call (None) or say why not: "duplicate" or "busy"."""

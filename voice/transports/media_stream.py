@@ -14,7 +14,15 @@ from typing import Any, Literal, Protocol
 
 from voice.audio import level_dbfs, pcm16_to_ulaw, ulaw_to_pcm16
 from voice.frames import DTMF_DIGITS, AudioIn, CallStarted, Dtmf, Frame
-from voice.transports.base import GOODBYE_GRACE_S, MAX_SILENCE_S, Action, CallAdmission, RouteBook, silence_goodbye
+from voice.transports.base import (
+    GOODBYE_GRACE_S,
+    MAX_SILENCE_S,
+    START_TIMEOUT_S,
+    Action,
+    CallAdmission,
+    RouteBook,
+    silence_goodbye,
+)
 
 log = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES = 1280  # 160 ms of μ-law; platforms send 160 bytes (20 ms), longer payloads are dropped
@@ -88,7 +96,8 @@ class MediaStreamSink:
 
 
 async def inbound_frames(ws: WebSocketLike, sink: MediaStreamSink, admission: CallAdmission | None = None,
-                         max_silence_s: float = MAX_SILENCE_S) -> AsyncIterator[Frame]:
+                         max_silence_s: float = MAX_SILENCE_S,
+                         start_timeout_s: float = START_TIMEOUT_S) -> AsyncIterator[Frame]:
     """Frames of one media stream: CallStarted at the start event, then audio, keys, until stop.
 
     The call id comes from the platform (callSid); a stream naming a call already in progress gets
@@ -99,18 +108,23 @@ async def inbound_frames(ws: WebSocketLike, sink: MediaStreamSink, admission: Ca
     Whatever the platform sends, the call goes on: a frame that is not a JSON object, an unknown event, a
     field of the wrong type, a payload that is not base64 (or too long), a key no phone has are logged and
     skipped. No message at all for `max_silence_s` (platforms send media every 20 ms, silence included)
-    ends the call politely (a goodbye, then hang-up, reason no_audio).
+    ends the call politely (a goodbye, then hang-up, reason no_audio). A stream that has not sent its start
+    event within `start_timeout_s` is closed: until then it holds one of VOICE_MAX_CALLS' slots (voice/app.py).
     """
     loop = asyncio.get_running_loop()
     started = False
     frames_in, loudest = 0, -120.0
     skipped = 0
     limit = max_silence_s
+    start_by = loop.time() + start_timeout_s
     while True:
         try:
-            raw = await _receive(ws, limit)
+            raw = await _receive(ws, limit if started else max(0.0, min(limit, start_by - loop.time())))
         except asyncio.TimeoutError:
-            if limit != max_silence_s or not started:  # the goodbye was sent, or there is no call to end politely
+            if not started:
+                log.warning("media stream: no start event within %.0f s; closing", start_timeout_s)
+                return
+            if limit != max_silence_s:  # the goodbye was sent
                 return
             log.warning("media stream %s: nothing for %.0f s; saying goodbye", sink.call_id, max_silence_s)
             for frame in silence_goodbye():
@@ -132,6 +146,7 @@ async def inbound_frames(ws: WebSocketLike, sink: MediaStreamSink, admission: Ca
             sink.stream_sid = _text(message.get("streamSid") or start.get("streamSid"))[:64]
             sink.call_id = _text(start.get("callSid") or sink.stream_sid)[:64] or f"ms-{uuid.uuid4().hex}"
             if admission is not None:
+                admission.unhold()  # held since the connection opened (voice/app.py); now counted as active
                 if sink.call_id in admission.active:
                     log.warning("media stream: call %s is already in progress; this stream gets its own id",
                                 sink.call_id)
