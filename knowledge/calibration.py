@@ -102,14 +102,6 @@ def _rankings(kb: KnowledgeBase, negatives: list[str]) -> list[tuple]:
     return out
 
 
-def _foreign_gaps(kb: KnowledgeBase, texts: list[str]) -> np.ndarray:
-    """KnowledgeBase.foreign_gap for each text (-inf where the check cannot run)."""
-    vecs = _query_vectors(kb, texts)
-    if vecs is None or kb.not_ours_vectors is None:
-        return np.full(len(texts), -np.inf)
-    return np.max(vecs @ kb.not_ours_vectors.T, axis=1) - np.max(vecs @ kb.view_vectors.T, axis=1)
-
-
 def fit_foreign_margin(kb: KnowledgeBase, cal: Calibration, business: list[str], others: list[str]) -> float | None:
     """The smallest margin at which at most TARGET_NOT_OURS_BUSINESS of the business questions are called "not ours".
 
@@ -119,9 +111,11 @@ def fit_foreign_margin(kb: KnowledgeBase, cal: Calibration, business: list[str],
     """
     if kb.not_ours_vectors is None or not business or not others:
         return None
-    gb, go = _foreign_gaps(kb, business), _foreign_gaps(kb, others)
-    confb = np.array([cal.confidence(kb.features(fused, dense, lex, views))
-                      for fused, dense, lex, _, views in _labelled_rankings(kb, [(t, None) for t in business])])
+    vb, vo = _query_vectors(kb, business), _query_vectors(kb, others)
+    gb = np.array([kb.foreign_gap(kb.view_vectors @ v, v) for v in vb])
+    go = np.array([kb.foreign_gap(kb.view_vectors @ v, v) for v in vo])
+    confb = np.array([cal.confidence(kb.features(*kb.entry_scores(*kb.view_scores(t, v)), kb.view_vectors @ v))
+                      for t, v in zip(business, vb, strict=True)])
     exposed = gb[confb < cal.confident_at]  # only these can be called "not ours"
     allowed = int(np.floor(TARGET_NOT_OURS_BUSINESS * len(business)))
     # the margin sits just above the (allowed+1)-th largest exposed business gap

@@ -68,13 +68,19 @@ async def _finished(services: Services, timeout: float = 10) -> Any:
     raise AssertionError("the call record was never saved")
 
 
+async def _answered_call(services) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """An AudioSocket call from the PBX, once the greeting plays."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", services.settings.audiosocket_port)
+    writer.write(encode(KIND_UUID, uuid.uuid4().bytes))
+    await asyncio.wait_for(read_message(reader), 5)
+    return reader, writer
+
+
 async def test_audiosocket_call_goes_on_through_every_malformed_message(tmp_path: Path) -> None:
     async with serve(fake_rasa_app()) as rasa_port:
         services, desk, app = await _gateway(tmp_path, rasa_port)
         async with serve(app):
-            reader, writer = await asyncio.open_connection("127.0.0.1", services.settings.audiosocket_port)
-            writer.write(encode(KIND_UUID, uuid.uuid4().bytes))
-            await asyncio.wait_for(read_message(reader), 5)  # the greeting plays
+            reader, writer = await _answered_call(services)
             writer.write(encode(KIND_AUDIO, b"\x01" * 321))          # odd length
             writer.write(encode(KIND_AUDIO, b""))                    # empty
             writer.write(encode(0x42, b"what is this"))              # unknown kind
@@ -99,9 +105,7 @@ async def test_audiosocket_cut_in_a_header_saves_the_call(tmp_path: Path) -> Non
     async with serve(fake_rasa_app()) as rasa_port:
         services, _, app = await _gateway(tmp_path, rasa_port)
         async with serve(app):
-            reader, writer = await asyncio.open_connection("127.0.0.1", services.settings.audiosocket_port)
-            writer.write(encode(KIND_UUID, uuid.uuid4().bytes))
-            await asyncio.wait_for(read_message(reader), 5)
+            reader, writer = await _answered_call(services)
             writer.write(bytes([KIND_AUDIO, 0x01]))  # two bytes of a three-byte header, then the line drops
             await writer.drain()
             writer.close()
