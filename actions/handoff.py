@@ -18,21 +18,18 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.settings import current
-from common.handoff import DEFAULT_QUEUE, HANDOFF_PATH, HandoffReply, HandoffRequest
+from common.handoff import DEFAULT_QUEUE, HANDOFF_PATH, HandoffReply, HandoffRequest, queue_for_entry
 from common.privacy import mask_text, mask_value
 
 log = logging.getLogger(__name__)
 PERSONAL_SLOTS = ("id_number", "phone", "person_name", "card_number")
-# knowledge entry id prefix -> skill queue (common/handoff.py: QUEUES)
-QUEUE_BY_AREA = {"card": "社保卡", "ecard": "社保卡", "pension": "养老", "certify": "养老", "transfer": "养老",
-                 "unemp": "失业", "injury": "工伤"}
 
 
 def choose_queue(tracker: Tracker) -> str:
     """The skill queue from the conversation's topic (last knowledge entry or card intents)."""
     entry = tracker.get_slot("kb_last_entry") or ""
     if entry:
-        return QUEUE_BY_AREA.get(entry.split("-")[0], DEFAULT_QUEUE)
+        return queue_for_entry(entry)
     intents = [e.get("parse_data", {}).get("intent", {}).get("name") for e in tracker.events if e.get("event") == "user"]
     if any(i in ("report_card_loss", "query_card_progress") for i in intents):
         return "社保卡"

@@ -14,9 +14,11 @@ from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.events import BotUttered, Event, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot import action_guard
 from common.privacy import install_masking, mask_json, mask_text, mask_value
 
 install_masking()  # Rasa loads this module at start (endpoints.yml): its own log lines are masked from then on
+action_guard.install()  # and custom actions time out as suits a live chat, a failed one ends the turn
 
 PERSONAL = ("id_number", "phone", "person_name", "card_number", "phone_last4", "otp_code")
 

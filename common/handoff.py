@@ -14,12 +14,20 @@ HANDOFF_PATH = "/api/handoff"
 # the expert seat's skill queues, in the order the desk lists them
 QUEUES: tuple[str, ...] = ("社保卡", "养老", "失业", "工伤", "综合")
 DEFAULT_QUEUE = "综合"
+# knowledge entry id prefix -> skill queue: the conversation's topic chooses the seat
+QUEUE_BY_AREA = {"card": "社保卡", "ecard": "社保卡", "pension": "养老", "certify": "养老", "transfer": "养老",
+                 "unemp": "失业", "injury": "工伤"}
 CHANNELS: tuple[str, ...] = ("web", "phone")
 MAX_CONVERSATION_ID = 64
 MAX_TRANSCRIPT_LINES = 200  # a phone call's transcript brought along: its last lines only
 # a hand-off's status as the answer names it: queued (waiting), claimed (an agent already serves the
 # conversation's open hand-off), offhours (outside DESK_HOURS: the citizen's next line becomes a work order)
 STATUSES: tuple[str, ...] = ("queued", "claimed", "offhours")
+
+
+def queue_for_entry(entry_id: str) -> str:
+    """The skill queue of a knowledge entry's area (card-0012 -> 社保卡); 综合 for anything else."""
+    return QUEUE_BY_AREA.get(str(entry_id or "").split("-")[0], DEFAULT_QUEUE)
 
 
 class HandoffRequestError(ValueError):

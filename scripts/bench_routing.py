@@ -39,7 +39,7 @@ def items(half: str = "test") -> list[tuple[str, str]]:
     """(message, expected outcome). half: test | tune | heldout.
 
     heldout: knowledge/evalset/routing_heldout.yml, written by another writer after the phrase rules
-    (bot/nlu/routing_phrases.py) had been written and never read while working on them: the
+    (common/routing_phrases.py) had been written and never read while working on them: the
     honest figure for the rules, which were written after reading both halves of routing.yml.
     """
     if half == "heldout":

@@ -125,13 +125,18 @@ def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -
 
 
 async def keep_time_limits(chat: ChatService, settings: Settings) -> None:
-    """Apply the hand-off time limits every few seconds, for as long as the web app runs."""
+    """Every few seconds, for as long as the web app runs: apply the hand-off time limits, and answer the lines
+    Rasa missed once it is back."""
     pause = max(0.2, min(SWEEP_MAX_SECONDS, settings.handoff_wait_seconds / 4, settings.handoff_abandon_seconds / 4))
     while True:
         try:
             await chat.sweep()
         except Exception:  # noqa: BLE001 - a database outage must not stop the clock; the next round tries again
             log.exception("applying the hand-off time limits failed")
+        try:
+            await chat.resume_after_outage()
+        except Exception:  # noqa: BLE001 - the lines stay queued; the next round tries again
+            log.exception("answering the lines Rasa missed failed")
         await asyncio.sleep(pause)
 
 

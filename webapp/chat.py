@@ -3,7 +3,10 @@
 It also keeps the hand-off's promises to the citizen (docs/reliability.md): 回到机器人 works at any
 time, an unclaimed hand-off ends in an offer (callback work order or the bot), a citizen who left is
 not waited for, and a database failure never ends the chat: the line is either stored, or the page is
-told to send it again (it keeps it, and `client_id` makes a resent line count once).
+told to send it again (it keeps it, and `client_id` makes a resent line count once). When the bot
+cannot act, the chat still keeps its two promises: "转人工" reaches a person (the web app opens the
+hand-off itself when the bot's reply carries none), and a line sent while Rasa was down is answered
+as soon as Rasa is back (`Unanswered`).
 """
 from __future__ import annotations
 
@@ -21,7 +24,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from common.handoff import HandoffRequest, queue_for_entry
 from common.privacy import mask_slash_payload, mask_text
+from common.routing_phrases import asks_for_a_person
 from webapp.handoffs import CLOSED, HandoffService, open_handoff, queue_position
 from webapp.hub import Hub
 from webapp.rasa_client import RasaClient, RasaUnavailable
@@ -33,7 +38,9 @@ from webapp.workorders import WorkOrderService
 
 log = logging.getLogger(__name__)
 CID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-RASA_DOWN_TEXT = "抱歉，智能客服暂时无法连接，您的消息已记录。请稍后再试，或拨打 12345 市民服务热线。"
+RASA_DOWN_TEXT = "抱歉，智能客服暂时无法连接，您的消息已记录，恢复后会自动回复您。着急的话可以说“转人工”，或拨打 12345 市民服务热线。"
+BOT_BACK_TEXT = "智能客服已恢复，现在回复您刚才的问题：“{shown}”"
+EMPTY_TEXT = "抱歉，我暂时无法回答这个问题。您可以换个说法，或者说“转人工”。"
 BUSY_TEXT = "系统繁忙，您的消息还没有送达，正在为您重新发送，请稍候…"
 FAILED_TEXT = "抱歉，系统繁忙，您的消息已收到，但暂时没能处理。请稍后再发一次，或拨打 12345 市民服务热线。"
 FORMAT_TEXT = "无法识别这条消息，请输入文字后再发送。"  # a frame the chat page never sends (binary, not JSON, unknown type)
@@ -45,6 +52,47 @@ BACK_TO_BOT_BUTTON = {"title": "回到机器人", "payload": BACK_TO_BOT}
 BACK_TO_BOT_RE = re.compile(r"^(?:我要|我想|请|帮我|还是|那就|那)?(?:回到|返回|回|转回)(?:机器人|智能客服)(?:吧|了)?$")
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DUPLICATE_LOOKBACK = 50  # a resent line is recognised among the conversation's last lines
+
+
+class Unanswered:
+    """Lines Rasa could not be reached for, per conversation, to answer in order once it is back.
+
+    In memory only: the raw text may hold an ID or phone number that the database never holds (it keeps the
+    masked line), so a restart of the web app forgets them (the citizen was told the line is recorded, and
+    the page shows it). Bounded: a few lines per conversation and a cap on conversations; beyond them a line
+    is not queued (the citizen still saw "稍后再试").
+    """
+
+    def __init__(self, per_conversation: int = 5, conversations: int = 2000) -> None:
+        self.per_conversation, self.conversations = per_conversation, conversations
+        self._lines: dict[str, list[tuple[str, str, str]]] = {}
+
+    def add(self, cid: str, text: str, shown: str, source: str) -> bool:
+        """Keep a line (raw text, masked text, source); False when the bounds are reached."""
+        lines = self._lines.get(cid)
+        if lines is None and len(self._lines) >= self.conversations:
+            return False
+        lines = self._lines.setdefault(cid, [])
+        if len(lines) >= self.per_conversation:
+            return False
+        lines.append((text, shown, source))
+        return True
+
+    def conversations_waiting(self) -> list[str]:
+        """The conversations with lines to answer, oldest first."""
+        return list(self._lines)
+
+    def take(self, cid: str) -> list[tuple[str, str, str]]:
+        """Remove and return a conversation's lines in the order they came."""
+        return self._lines.pop(cid, [])
+
+    def put_back(self, cid: str, lines: list[tuple[str, str, str]]) -> None:
+        """Lines still unanswered go back in front of any newer ones."""
+        if lines:
+            self._lines[cid] = lines + self._lines.get(cid, [])
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._lines.values())
 
 
 class ChatError(ValueError):
@@ -100,6 +148,7 @@ class ChatService:
         self._away: dict[str, float] = {}
         # conversation -> [lock, users]: one citizen line at a time per conversation, in the order they came
         self._turns: dict[str, list] = {}
+        self.unanswered = Unanswered()
 
     @contextlib.asynccontextmanager
     async def _turn(self, cid: str) -> AsyncIterator[None]:
@@ -237,7 +286,7 @@ class ChatService:
         if mode in ("human", "message"):
             await self.to_the_desk(cid, shown, mode)
             return
-        await self.bot_turn(cid, text, source)
+        await self.bot_turn(cid, text, source, shown)
 
     async def to_the_desk(self, cid: str, shown: str, mode: str) -> None:
         """A line while a person is involved: off hours it is filed as a work order; otherwise the agents of the
@@ -268,24 +317,95 @@ class ChatService:
         self.hub.publish("desk", {"type": "rating", "conversation_id": cid, "score": score})
         return True
 
-    async def bot_turn(self, cid: str, text: str, source: str = "") -> None:
+    async def bot_turn(self, cid: str, text: str, source: str = "", shown: str | None = None) -> None:
         """Send the citizen's words to Rasa and record each reply.
 
         `source` (web:<client address>) travels as metadata: the card system limits failed identity checks
-        per source as well as per conversation and per citizen.
+        per source as well as per conversation and per citizen. Lines left unanswered by an outage of Rasa are
+        answered first, in order. A line asking for a person reaches one even when the bot could not open the
+        hand-off (action server down or timed out, Rasa down): the web app opens it itself.
         """
+        if not await self.answer_unanswered(cid):
+            shown = shown if shown is not None else mask_text(text)
+            if asks_for_a_person(text):
+                await self.handoff_without_bot(cid, text, shown)
+            else:
+                self.unanswered.add(cid, text, shown, source)
+                await self.deliver(cid, "system", RASA_DOWN_TEXT, {"error": "rasa_unavailable"})
+            return
         try:
             replies = await self.rasa.send(cid, text, {"source": source} if source else None, channel="web")
         except RasaUnavailable as exc:
             log.error("Rasa unavailable for a chat turn: %s", exc)
-            await self.deliver(cid, "system", RASA_DOWN_TEXT, {"error": "rasa_unavailable"})
+            shown = shown if shown is not None else mask_text(text)
+            if asks_for_a_person(text):
+                await self.handoff_without_bot(cid, text, shown)
+                return
+            queued = self.unanswered.add(cid, text, shown, source)
+            await self.deliver(cid, "system", RASA_DOWN_TEXT if queued else RASA_DOWN_TEXT.split("，恢复后")[0] + "。请稍后再试。",
+                               {"error": "rasa_unavailable"})
             return
+        if asks_for_a_person(text) and not any(opened_handoff(r) for r in replies):
+            # the bot's hand-off action did not run (action server down or too slow) or could not reach us
+            await self.handoff_without_bot(cid, text, shown if shown is not None else mask_text(text))
+            return
+        await self.show_replies(cid, replies)
+
+    async def show_replies(self, cid: str, replies: list[dict[str, Any]]) -> None:
+        """Record Rasa's replies as the bot's lines (an empty answer says so and offers a person)."""
         if not replies:
-            await self.deliver(cid, "bot", "抱歉，我暂时无法回答这个问题。您可以换个说法，或者说“转人工”。", {"empty": True})
+            await self.deliver(cid, "bot", EMPTY_TEXT, {"empty": True})
             return
         for r in replies:
             payload = {k: r[k] for k in ("buttons", "custom", "image") if r.get(k)}
             await self.deliver(cid, "bot", r.get("text") or "", payload)
+
+    async def answer_unanswered(self, cid: str) -> bool:
+        """Answer the conversation's lines left by an outage of Rasa, in order; False while Rasa is still away.
+        Called within the conversation's turn; a conversation now served by a person only forgets them."""
+        lines = self.unanswered.take(cid)
+        if not lines:
+            return True
+        mode = await self.store.run(lambda s: getattr(s.get(Conversation, cid), "mode", "bot"))
+        if mode != "bot":
+            return True
+        for i, (text, shown, source) in enumerate(lines):
+            try:
+                replies = await self.rasa.send(cid, text, {"source": source} if source else None, channel="web")
+            except RasaUnavailable:
+                self.unanswered.put_back(cid, lines[i:])
+                return False
+            await self.deliver(cid, "system", BOT_BACK_TEXT.format(shown=shown[:40] + ("…" if len(shown) > 40 else "")),
+                               {"resumed": True})
+            if asks_for_a_person(text) and not any(opened_handoff(r) for r in replies):
+                await self.handoff_without_bot(cid, text, shown)
+                return True  # a person serves the conversation now and sees the later lines in the transcript
+            await self.show_replies(cid, replies)
+        return True
+
+    async def resume_after_outage(self) -> None:
+        """Once Rasa answers again, answer every line it missed (the web app runs this every few seconds)."""
+        if not len(self.unanswered) or not await self.rasa.healthy():
+            return
+        for cid in self.unanswered.conversations_waiting():
+            async with self._turn(cid):
+                if not await self.answer_unanswered(cid):
+                    return  # down again: the next round tries
+
+    async def handoff_without_bot(self, cid: str, text: str, shown: str) -> None:
+        """Open the hand-off the bot could not: same queue rules (the last answer's area), same desk, same reply."""
+        complaint = asks_for_a_person(text) == "complain"
+        last_entry = await self.store.run(lambda s: last_answered_entry(s, cid))
+        asked = HandoffRequest(conversation_id=cid, channel="web", queue=queue_for_entry(last_entry),
+                               reason=("市民投诉/情绪不满" if complaint else "市民要求人工") + "（智能客服未能转接，网页直接转人工）",
+                               summary=shown[:200])
+        reply = await self.handoffs.open(asked)
+        log.warning("the bot opened no hand-off for a request of a person: the web app opened it (%s)", reply.status)
+        if reply.status != "offhours":
+            self.hub.publish("desk", {"type": "queue_changed", "queue": reply.queue})
+        handoff = {"queue": reply.queue, "reason": asked.reason, "position": reply.position, "status": reply.status,
+                   "id": reply.id}
+        await self.deliver(cid, "bot", reply.message, {"custom": {"handoff": handoff}})
 
     # ------------------------------------------------------------------ what the desk does, told to the citizen
     async def agent_joined(self, cid: str, agent_name: str) -> None:
@@ -390,6 +510,22 @@ class ChatService:
                                    "本次人工服务已结束。需要时可以再说“转人工”。", {"handoff": {"status": "abandoned"}})
         for cid in [c for c in self._away if c not in waiting]:
             del self._away[cid]
+
+
+def opened_handoff(reply: dict[str, Any]) -> bool:
+    """Whether a bot reply says a hand-off was opened (the action's payload; "unavailable": it could not)."""
+    handoff = (reply.get("custom") or {}).get("handoff") if isinstance(reply.get("custom"), dict) else None
+    return isinstance(handoff, dict) and handoff.get("status") != "unavailable"
+
+
+def last_answered_entry(s: Session, cid: str) -> str:
+    """The knowledge entry the bot last answered in this conversation ("" when none), for the hand-off's queue."""
+    for (payload,) in s.execute(select(Message.payload).where(Message.conversation_id == cid, Message.role == "bot")
+                                .order_by(Message.id.desc()).limit(DUPLICATE_LOOKBACK)):
+        kb = ((payload or {}).get("custom") or {}).get("kb") if isinstance((payload or {}).get("custom"), dict) else None
+        if isinstance(kb, dict) and isinstance(kb.get("id"), str):
+            return kb["id"]
+    return ""
 
 
 def record_citizen_line(s: Session, cid: str, shown: str, payload: dict | None,

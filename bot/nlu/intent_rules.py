@@ -1,4 +1,4 @@
-"""The Rasa NLU component that applies bot/nlu/routing_phrases.py after DIETClassifier (see there why).
+"""The Rasa NLU component that applies common/routing_phrases.py after DIETClassifier (see there why).
 
 No `from __future__ import annotations` here: Rasa validates components by their real type hints.
 """
@@ -11,7 +11,7 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.nlu.routing_phrases import route
+from common.routing_phrases import route
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)

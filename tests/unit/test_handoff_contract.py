@@ -5,8 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from actions.handoff import QUEUE_BY_AREA
-from common.handoff import DEFAULT_QUEUE, QUEUES, HandoffReply, HandoffRequest, HandoffRequestError
+from common.handoff import DEFAULT_QUEUE, QUEUE_BY_AREA, QUEUES, HandoffReply, HandoffRequest, HandoffRequestError
 from voice.desk import HandoffTicket, TranscriptLine
 from webapp.auth import DEMO_AGENTS
 

@@ -1,7 +1,7 @@
-"""Phrase rules that make hand-offs, complaints and card problems certain (bot/nlu/routing_phrases.py)."""
+"""Phrase rules that make hand-offs, complaints and card problems certain (common/routing_phrases.py)."""
 import pytest
 
-from bot.nlu.routing_phrases import route
+from common.routing_phrases import route
 
 
 @pytest.mark.parametrize("text", [

@@ -280,6 +280,26 @@ async def test_bot_queue_names_map_to_pbx_queues_and_unavailable_desk_keeps_the_
     assert len(ends) == 1 and ends[0].queue == "shebao-pension"
 
 
+@pytest.mark.parametrize("said_", ["转人工", "我要投诉你们"])
+async def test_a_request_for_a_person_the_bot_left_unanswered_transfers_the_call_with_a_ticket(said_) -> None:
+    # the action server is down: Rasa's hand-off action fails and its answer is empty
+    bot = ScriptedBot([[]])
+    record, desk = CallRecord(call_id="c"), InMemoryHandoffDesk()
+    stage = Dialogue(bot, Settings(handoff_backend="local"), lambda frame: None)
+    out = await run_stages([stage, Handoff(desk, record)], [CallStarted("c", "t"), Transcript(said_, 1.0)])
+    end = next(f for f in out if isinstance(f, EndCall))
+    assert end.action == "transfer" and end.reason == "caller_asked"
+    assert "转接人工" in said(out)[-1]
+    [ticket] = desk.tickets
+    assert ticket.conversation_id == "c" and "智能客服未能转接" in ticket.summary and record.handoff_status == "sent"
+
+
+async def test_an_empty_answer_to_a_question_keeps_the_caller_with_the_bot() -> None:
+    stage, _ = dialogue(ScriptedBot([[]]))
+    out = await run_stages([stage], [CallStarted("c", "t"), Transcript("社保卡怎么补办", 1.0)])
+    assert not any(isinstance(f, EndCall) for f in out)
+
+
 async def test_a_ticket_made_by_the_bot_is_not_sent_twice() -> None:
     record, desk = CallRecord(call_id="c"), InMemoryHandoffDesk()
     await run_stages([Handoff(desk, record)], [EndCall("transfer", "q", "r", details={"status": "queued", "id": 7})])

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.privacy import mask_text
+from common.routing_phrases import asks_for_a_person
 from voice import prompts
 from voice.frames import (
     NUMBER_EXPECTATIONS,
@@ -237,6 +238,12 @@ class Dialogue(Stage):
         if not any(m.get("text") or (m.get("custom") or {}).get("kb") for m in messages):
             messages = (*messages, {"text": prompts.NO_ANSWER})
         handoff = custom_field(messages, "handoff")
+        if handoff is None and asks_for_a_person(text):
+            # the bot's hand-off action did not run (action server down or too slow): the caller asked for a
+            # person, so the gateway transfers the call and sends the desk its ticket itself
+            async for out in self._hand_off("caller_asked", prompts.TRANSFER):
+                yield out
+            return
         if handoff is not None and handoff.get("status") == "unavailable":
             handoff = None  # the bot could not reach the desk and told the caller so: stay with the bot
         reply = BotReply(messages=messages, at=at)

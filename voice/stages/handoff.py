@@ -18,6 +18,7 @@ REASONS = {
     "not_understood": "多次没有听清来电人的话",
     "bot_unavailable": "智能客服暂时不可用",
     "bot_handoff": "智能客服转人工",
+    "caller_asked": "来电人要求人工（智能客服未能转接，由语音网关直接转接）",
 }
 
 

@@ -1,4 +1,5 @@
-"""Deterministic routing rules applied after the intent classifier (bot.nlu.intent_rules.IntentRules in config.yml).
+"""Deterministic routing rules applied after the intent classifier (bot.nlu.intent_rules.IntentRules in config.yml),
+and by the web app and the voice gateway when the bot cannot open a hand-off itself (asks_for_a_person).
 
 A hotline must never keep a citizen who asks for a person, complains or reports wrongdoing away
 from a person, and must never start a card transaction for a card *problem*. The classifier learns
@@ -7,8 +8,9 @@ these from examples, but a missed case costs too much; these phrase rules make t
 - complaints, 举报, distress and "you are useless" -> complain (a person, complaints first in the queue);
 - a card problem predicted as a loss report (解挂, 被家人挂失, 找到了, 挂失后…) -> ask_question.
 The rules only raise the intent to confidence 1.0 and keep the classifier's ranking below it.
-Plain regular expressions (no Rasa import): the Rasa component is bot/nlu/intent_rules.py, and the
-action server's tests and benchmarks use `route` directly.
+Plain regular expressions (no Rasa import): the Rasa component is bot/nlu/intent_rules.py; the action
+server's tests and benchmarks use `route` directly; the web app and the gateway use `asks_for_a_person` so that
+"转人工" reaches a person even when the action server (whose action opens hand-offs) is down.
 """
 from __future__ import annotations
 
@@ -45,3 +47,9 @@ def route(text: str, intent: str | None) -> str | None:
     return None
 
 
+
+
+def asks_for_a_person(text: str) -> str | None:
+    """"request_human" or "complain" when the message asks for a person by the rules above, else None."""
+    kind = route(text, None)
+    return kind if kind in ("request_human", "complain") else None
