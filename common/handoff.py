@@ -1,6 +1,6 @@
 """The hand-off contract: what the action server and the voice gateway send to POST /api/handoff, and the answer.
 
-One definition imported by every side (actions/handoff.py, voice/desk.py, webapp/handoffs.py and
+One definition imported by every side (actions/handoff.py, voice/engines/desk.py, webapp/handoffs.py and
 webapp/routes/handoff_api.py), with the expert seat's queue names. The web app accepts anything a
 client sends and normalises it here (`HandoffRequest.from_json`): an unknown queue becomes 综合, an
 unknown channel web, so a newer caller never breaks an older web app.

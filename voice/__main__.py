@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 from common.privacy import install_masking
+from voice.engines.recognition import ModelMissing, resolve_model_path
+from voice.engines.synthesis import SpeechUnavailable
 from voice.ivr.menu import MenuError
-from voice.recognition import ModelMissing, resolve_model_path
 from voice.settings import Settings, SettingsError
-from voice.tts import SpeechUnavailable
 
 log = logging.getLogger("voice")
 
@@ -35,8 +35,8 @@ def find_model(settings: Settings) -> Path | None:
 
 def check(settings: Settings, model_path: Path | None) -> str:
     """What the start needs, without loading the model: the keypad menu when there is none, and speech."""
+    from voice.engines.synthesis import Pyttsx3Engine
     from voice.ivr.menu import load_menu
-    from voice.tts import Pyttsx3Engine
 
     if model_path is None:
         load_menu()

@@ -13,12 +13,13 @@ from sanic import response as res
 from common.events import EventPublisher
 from common.secrets import same
 from voice import prompts
-from voice.desk import HandoffDesk, HttpHandoffDesk, InMemoryHandoffDesk
+from voice.engines.bot import RasaPhoneChannel
+from voice.engines.desk import HandoffDesk, HttpHandoffDesk, InMemoryHandoffDesk
+from voice.engines.recognition import VoskModel
+from voice.engines.synthesis import Pyttsx3Engine, SpeechCache
 from voice.frames import Frame
 from voice.ivr.menu import load_menu
 from voice.ivr.service import spoken_texts
-from voice.rasa import RasaPhoneChannel
-from voice.recognition import VoskModel
 from voice.session import Services, run_call
 from voice.settings import Settings
 from voice.speech_text import reply_text, split_sentences
@@ -26,7 +27,6 @@ from voice.store import CallStore
 from voice.transports.audiosocket import AudioSocketServer
 from voice.transports.base import CallAdmission, CallSink
 from voice.transports.media_stream import MediaStreamSink, inbound_frames
-from voice.tts import Pyttsx3Engine, SpeechCache
 
 log = logging.getLogger(__name__)
 

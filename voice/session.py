@@ -10,13 +10,14 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from voice.desk import HandoffDesk
+from voice.engines.bot import BotClient
+from voice.engines.desk import HandoffDesk
+from voice.engines.recognition import RecognizerFactory
+from voice.engines.synthesis import SpeechCache
 from voice.frames import Frame, Hangup, Tick
 from voice.ivr.menu import GeneratedMenu
 from voice.ivr.service import KeypadService
 from voice.pipeline import Pipeline, Stage
-from voice.rasa import BotClient
-from voice.recognition import RecognizerFactory
 from voice.settings import Settings
 from voice.stages.dialogue import Dialogue
 from voice.stages.endpointer import Endpointer
@@ -31,7 +32,6 @@ from voice.stages.synthesiser import Synthesiser
 from voice.stages.transcript_feed import TranscriptFeed
 from voice.store import CallRecord, CallStore
 from voice.transports.base import CallSink, RouteBook
-from voice.tts import SpeechCache
 
 log = logging.getLogger(__name__)
 TICK_S = 0.1

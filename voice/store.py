@@ -22,7 +22,7 @@ from typing import Any
 from common.events import NullPublisher, Publisher
 from common.privacy import mask_slots, mask_text
 from common.secrets import Secret
-from voice.desk import TranscriptLine
+from voice.engines.desk import TranscriptLine
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (

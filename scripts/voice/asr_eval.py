@@ -12,7 +12,7 @@ before and after the speech cut as the gateway's end-pointer does). Printed:
   - RTF: recognition CPU seconds ÷ audio seconds (one core; below 1 is faster than real time), and the wall RTF;
   - the model's load time.
 The model is --model, else VOSK_MODEL_PATH, else the first Mandarin model in the standard places
-(voice.recognition.resolve_model_path). A folder without a readable recording or transcript is refused with one
+(voice.engines.recognition.resolve_model_path). A folder without a readable recording or transcript is refused with one
 sentence, never a traceback. Exit status 0 when every recording was scored, 2 on bad input.
 """
 
@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from voice.audio import float_to_pcm16, level_dbfs, read_wav, resample  # noqa: E402
-from voice.recognition import ModelMissing, VoskModel, VoskRecognizer, resolve_model_path  # noqa: E402
+from voice.engines.recognition import ModelMissing, VoskModel, VoskRecognizer, resolve_model_path  # noqa: E402
 
 
 class BadInput(ValueError):

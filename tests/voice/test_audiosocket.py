@@ -11,14 +11,14 @@ import pytest
 
 from voice.app import create_app
 from voice.audio import level_dbfs
-from voice.desk import InMemoryHandoffDesk
-from voice.rasa import RasaPhoneChannel
+from voice.engines.bot import RasaPhoneChannel
+from voice.engines.desk import InMemoryHandoffDesk
+from voice.engines.synthesis import SpeechCache
 from voice.session import Services
 from voice.settings import ListenTimings, Settings
 from voice.store import CallStore
 from voice.testing import ScriptedRecognizerFactory, ToneEngine, fake_rasa_app, free_port, serve
 from voice.transports.audiosocket import KIND_AUDIO, KIND_DTMF, KIND_HANGUP, KIND_UUID, encode, read_message
-from voice.tts import SpeechCache
 
 pytestmark = pytest.mark.asyncio
 

@@ -9,7 +9,7 @@ import pytest
 
 from common.secrets import Secret
 from common.settings import SettingsError
-from voice.desk import TranscriptLine
+from voice.engines.desk import TranscriptLine
 from voice.settings import Settings
 from voice.store import CallRecord, CallStore, caller_key, normalise_number
 

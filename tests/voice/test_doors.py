@@ -11,15 +11,15 @@ import pytest
 import websockets
 
 from voice.app import create_app
-from voice.desk import InMemoryHandoffDesk
-from voice.rasa import RasaPhoneChannel
+from voice.engines.bot import RasaPhoneChannel
+from voice.engines.desk import InMemoryHandoffDesk
+from voice.engines.synthesis import SpeechCache
 from voice.session import Services
 from voice.settings import ListenTimings, Settings
 from voice.store import CallStore
 from voice.testing import ScriptedRecognizerFactory, ToneEngine, fake_rasa_app, free_port, serve
 from voice.transports.audiosocket import KIND_AUDIO, KIND_HANGUP, KIND_UUID, AudioSocketServer, encode, read_message
 from voice.transports.base import CallAdmission, RouteBook
-from voice.tts import SpeechCache
 
 pytestmark = pytest.mark.asyncio
 

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 
 from voice import prompts
+from voice.engines.bot import BotUnavailable
 from voice.frames import CallStarted, Dtmf, EndCall, Frame, HumanRequested, KeypadEntry, ListenFor, PlaybackFinished, Tick
 from voice.ivr.menu import Answer, Menu, SelfService
 from voice.ivr.service import KeypadService, menu_prompt
 from voice.pipeline import run_stages
-from voice.rasa import BotUnavailable
 from voice.settings import ListenTimings, Settings
 from voice.speech_text import reply_text
 from voice.stages.dialogue import Dialogue

@@ -22,16 +22,16 @@ from tests.voice.conftest import mandarin_model_path
 from tests.voice.test_media_stream import TOKEN, saved_call
 from voice.app import create_app
 from voice.audio import level_dbfs
-from voice.desk import HttpHandoffDesk
+from voice.engines.bot import RasaPhoneChannel
+from voice.engines.desk import HttpHandoffDesk
+from voice.engines.synthesis import Pyttsx3Engine, SpeechCache
 from voice.ivr.menu import Answer, GeneratedMenu, Menu, build_menu, load_layout
 from voice.ivr.service import menu_prompt
-from voice.rasa import RasaPhoneChannel
 from voice.session import Services
 from voice.settings import ListenTimings, Settings
 from voice.speech_text import reply_text
 from voice.store import CallStore
 from voice.testing import MediaStreamCaller, fake_desk_app, fake_rasa_app, free_port, serve
-from voice.tts import Pyttsx3Engine, SpeechCache
 
 pytestmark = pytest.mark.asyncio
 REPO = Path(__file__).resolve().parents[2]

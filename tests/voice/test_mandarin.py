@@ -25,7 +25,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def cn_model():
-    from voice.recognition import VoskModel
+    from voice.engines.recognition import VoskModel
 
     return VoskModel(MODEL)  # type: ignore[arg-type]
 

@@ -13,8 +13,9 @@ import pytest
 
 from voice.app import create_app
 from voice.audio import level_dbfs
-from voice.desk import HttpHandoffDesk
-from voice.rasa import RasaPhoneChannel
+from voice.engines.bot import RasaPhoneChannel
+from voice.engines.desk import HttpHandoffDesk
+from voice.engines.synthesis import Pyttsx3Engine, SpeechCache
 from voice.session import Services
 from voice.settings import ListenTimings, Settings
 from voice.store import CallStore
@@ -27,7 +28,6 @@ from voice.testing import (
     serve,
     tone_pcm8k,
 )
-from voice.tts import Pyttsx3Engine, SpeechCache
 
 pytestmark = pytest.mark.asyncio
 TOKEN = "test-service-token"

@@ -28,8 +28,8 @@ from cardsys.seed import synthetic_people
 from tests.sms_outbox import latest_code
 from tests.voice.test_media_stream import TOKEN, gateway, saved_call, services_for
 from voice.audio import level_dbfs
+from voice.engines.bot import RasaPhoneChannel
 from voice.prompts import DIGIT_GRAMMAR
-from voice.rasa import RasaPhoneChannel
 from voice.settings import ListenTimings, Settings
 from voice.store import CallStore
 from voice.testing import (

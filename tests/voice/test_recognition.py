@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from voice.audio import silence
+from voice.engines.recognition import ModelMissing, resolve_model_path
 from voice.frames import AudioIn, ListenFor, Transcript
 from voice.pipeline import run_stages
-from voice.recognition import ModelMissing, resolve_model_path
 from voice.settings import ListenTimings
 from voice.stages.endpointer import Endpointer
 from voice.stages.normaliser import NumberNormaliser

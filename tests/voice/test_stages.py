@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from voice.audio import silence
-from voice.desk import InMemoryHandoffDesk
+from voice.engines.desk import InMemoryHandoffDesk
+from voice.engines.synthesis import SpeechCache
 from voice.frames import (
     AudioIn,
     AudioOut,
@@ -46,7 +47,6 @@ from voice.stages.recorder import Recorder
 from voice.stages.synthesiser import Synthesiser
 from voice.store import CallRecord, CallStore
 from voice.testing import CollectingSink, ScriptedBot, ScriptedRecognizerFactory, ToneEngine, tone_pcm8k
-from voice.tts import SpeechCache
 
 pytestmark = pytest.mark.asyncio
 
@@ -307,7 +307,7 @@ async def test_a_ticket_made_by_the_bot_is_not_sent_twice() -> None:
 
 
 async def test_bot_down_transfers_the_caller() -> None:
-    from voice.rasa import BotUnavailable
+    from voice.engines.bot import BotUnavailable
 
     class DownBot(ScriptedBot):
         async def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from voice import prompts
+from voice.engines.bot import BotClient, BotUnavailable
 from voice.frames import NUMBER_EXPECTATIONS
 from voice.ivr.menu import Answer, Menu, SelfService
 from voice.numbers import integer_to_chinese
-from voice.rasa import BotClient, BotUnavailable
 from voice.stages.dialogue import custom_field, expectation_of
 
 log = logging.getLogger(__name__)

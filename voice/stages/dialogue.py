@@ -11,6 +11,7 @@ from typing import Any
 from common.privacy import mask_text
 from common.routing_phrases import asks_for_a_person
 from voice import prompts
+from voice.engines.bot import BotClient, BotUnavailable
 from voice.frames import (
     NUMBER_EXPECTATIONS,
     BotReply,
@@ -30,7 +31,6 @@ from voice.frames import (
     Transcript,
 )
 from voice.pipeline import Stage
-from voice.rasa import BotClient, BotUnavailable
 from voice.settings import Settings
 from voice.transports.base import is_safe_queue
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
-from voice.desk import HandoffDesk, HandoffTicket
+from voice.engines.desk import HandoffDesk, HandoffTicket
 from voice.frames import EndCall, Frame
 from voice.pipeline import Stage
 from voice.store import CallRecord

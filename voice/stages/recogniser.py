@@ -7,6 +7,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 
+from voice.engines.recognition import CallRecognizer, RecognizerFactory
 from voice.frames import (
     AudioIn,
     Frame,
@@ -17,7 +18,6 @@ from voice.frames import (
     UtteranceStarted,
 )
 from voice.pipeline import Stage
-from voice.recognition import CallRecognizer, RecognizerFactory
 
 PREROLL_FRAMES = 15  # 300 ms of audio before the first voiced frame: soft word onsets
 FEED_BYTES = 3200  # feed the recogniser every 200 ms of speech

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-from voice.desk import TranscriptLine
+from voice.engines.desk import TranscriptLine
 from voice.frames import NUMBER_EXPECTATIONS, BotReply, CallerTurn, CallStarted, EndCall, Frame, Hangup, ListenFor
 from voice.pipeline import Stage
 from voice.speech_text import reply_text

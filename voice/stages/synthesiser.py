@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from voice.engines.synthesis import SpeechCache
 from voice.frames import AudioOut, Frame, SpeakText
 from voice.pipeline import Stage
 from voice.speech_text import split_sentences
-from voice.tts import SpeechCache
 
 
 class Synthesiser(Stage):
