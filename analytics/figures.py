@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,18 +100,21 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
-def _groups(model: Any, by: Sequence[str], allowed: Sequence[str] = GROUPS) -> list:
+def group_columns(model: Any, by: Sequence[str], allowed: Sequence[str] = GROUPS) -> list:
+    """The model's columns named in `by`, labelled by their names (ValueError for a column not allowed)."""
     unknown = [b for b in by if b not in allowed]
     if unknown:
         raise ValueError(f"cannot group by {', '.join(unknown)}; use {', '.join(allowed)}")
     return [getattr(model, b).label(b) for b in by]
 
 
-def _in(model: Any, period: Period) -> Any:
+def in_period(model: Any, period: Period) -> Any:
+    """The model's rows of the period's days."""
     return and_(model.day >= period.start.isoformat(), model.day < period.end.isoformat())
 
 
-def _count_if(condition: Any) -> Any:
+def count_if(condition: Any) -> Any:
+    """SQL: how many of the group's rows meet the condition (0, not NULL, for none)."""
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
@@ -126,20 +129,20 @@ ABANDONED = ChatSession.abandoned.is_(True)
 
 def session_figures(s: Session, period: Period, by: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Volume, direct-answer, hand-off and abandonment rates of the sessions started in the period."""
-    cols = _groups(ChatSession, by, GROUPS + ("weekday",))
+    cols = group_columns(ChatSession, by, GROUPS + ("weekday",))
     stmt = (select(*cols, func.count().label("sessions"),
-                   _count_if(DIRECT).label("direct"),
-                   _count_if(HANDED_OFF).label("handed_off"),
-                   _count_if(UNHELPFUL).label("unhelpful"),
-                   _count_if(ABANDONED).label("abandoned"))
-            .where(_in(ChatSession, period), COUNTED).group_by(*cols).order_by(*cols))
-    return [_session_rates(dict(row)) for row in s.execute(stmt).mappings()]
+                   count_if(DIRECT).label("direct"),
+                   count_if(HANDED_OFF).label("handed_off"),
+                   count_if(UNHELPFUL).label("unhelpful"),
+                   count_if(ABANDONED).label("abandoned"))
+            .where(in_period(ChatSession, period), COUNTED).group_by(*cols).order_by(*cols))
+    return [session_rates(dict(row)) for row in s.execute(stmt).mappings()]
 
 
 SESSION_COUNTS = ("sessions", "direct", "handed_off", "unhelpful", "abandoned")
 
 
-def _session_rates(r: dict[str, Any]) -> dict[str, Any]:
+def session_rates(r: dict[str, Any]) -> dict[str, Any]:
     """A session_figures row's rates from its counts (the one place they are divided)."""
     r["direct_answer_rate"] = rate(r["direct"], r["sessions"])
     r["handoff_rate"] = rate(r["handed_off"], r["sessions"])
@@ -156,14 +159,14 @@ def sum_session_figures(rows: Sequence[dict[str, Any]], by: Sequence[str] = ()) 
         a = acc.setdefault(key, {**dict(zip(by, key, strict=True)), **dict.fromkeys(SESSION_COUNTS, 0)})
         for k in SESSION_COUNTS:
             a[k] += r[k]
-    return [_session_rates(acc[k]) for k in sorted(acc)]
+    return [session_rates(acc[k]) for k in sorted(acc)]
 
 
 def handoff_reasons(s: Session, period: Period, by: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Sessions with a hand-off request, by the reason recorded (most frequent first)."""
-    cols = _groups(ChatSession, by)
+    cols = group_columns(ChatSession, by)
     stmt = (select(*cols, ChatSession.handoff_reason.label("reason"), func.count().label("count"))
-            .where(_in(ChatSession, period), COUNTED, HANDED_OFF)
+            .where(in_period(ChatSession, period), COUNTED, HANDED_OFF)
             .group_by(*cols, ChatSession.handoff_reason).order_by(*cols, func.count().desc(), ChatSession.handoff_reason))
     return [dict(r) for r in s.execute(stmt).mappings()]
 
@@ -177,31 +180,56 @@ HANDLED = HandoffRow.handle_seconds.is_not(None)  # the handling times counted
 SURVEYED = HandoffRow.status == "resolved"  # each resolved web hand-off asks for a rating
 
 
+# the order the seat figures sum the times in: the covering index's, so no sort, and the same in every grouping (a
+# mean of floats depends on the order of its terms; this one is fixed, so a total and its days agree to the last bit;
+# rows equal in all of these columns carry the same values, so their own order does not matter)
+SEAT_ORDER = (HandoffRow.day, HandoffRow.channel, HandoffRow.status, HandoffRow.wait_seconds, HandoffRow.handle_seconds,
+              HandoffRow.hour)
+
+
+def _seat_rows(s: Session, period: Period, by: Sequence[str]) -> list:
+    """(*by, status, wait, handle, gave up) of the web hand-offs queued in the period, in SEAT_ORDER."""
+    stmt = (select(*group_columns(HandoffRow, by), HandoffRow.status, HandoffRow.wait_seconds, HandoffRow.handle_seconds,
+                   case((QUEUE_ABANDONED, 1), else_=0))
+            .where(in_period(HandoffRow, period), WEB_QUEUED).order_by(*SEAT_ORDER))
+    return s.connection().execute(stmt).all()  # plain rows: a year holds ~26,000
+
+
+def _seat_row(group: dict[str, Any], rows: list) -> dict[str, Any]:
+    """One group's seat figures from its (status, wait, handle, gave up) rows."""
+    waits = [w for _, w, _, _ in rows if w is not None]
+    handles = [h for _, _, h, _ in rows if h is not None]
+    abandoned = sum(gave_up for *_, gave_up in rows)
+    return {**group, "queued": len(rows), "claimed": len(waits), "abandoned": abandoned,
+            "resolved": sum(1 for st, *_ in rows if st == "resolved"),
+            "timed_out": sum(1 for st, *_ in rows if st in ("timed_out", "callback")),
+            "callback": sum(1 for st, *_ in rows if st == "callback"),
+            "returned": sum(1 for st, *_ in rows if st == "returned"),
+            "queue_abandonment_rate": rate(abandoned, len(rows)),
+            "wait_mean": rate(sum(waits), len(waits)), "wait_median": percentile(waits, 0.5), "wait_p90": percentile(waits, 0.9),
+            "handle_mean": rate(sum(handles), len(handles)), "handle_median": percentile(handles, 0.5),
+            "handle_p90": percentile(handles, 0.9)}
+
+
 def seat_figures(s: Session, period: Period, by: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Web hand-offs queued in the period: queue abandonment, waiting and handling time at the seat."""
-    cols = _groups(HandoffRow, by)
-    stmt = (select(*cols, HandoffRow.status, HandoffRow.wait_seconds, HandoffRow.handle_seconds,
-                   case((QUEUE_ABANDONED, 1), else_=0))
-            .where(_in(HandoffRow, period), WEB_QUEUED))
     groups: dict[tuple, list] = defaultdict(list)
-    for row in s.execute(stmt).all():
+    for row in _seat_rows(s, period, by):
         groups[tuple(row[: len(by)])].append(row[len(by):])
-    out = []
-    for key in sorted(groups):
-        rows = groups[key]
-        waits = [w for _, w, _, _ in rows if w is not None]
-        handles = [h for _, _, h, _ in rows if h is not None]
-        abandoned = sum(gave_up for *_, gave_up in rows)
-        out.append({**dict(zip(by, key, strict=True)), "queued": len(rows), "claimed": len(waits), "abandoned": abandoned,
-                    "resolved": sum(1 for st, *_ in rows if st == "resolved"),
-                    "timed_out": sum(1 for st, *_ in rows if st in ("timed_out", "callback")),
-                    "callback": sum(1 for st, *_ in rows if st == "callback"),
-                    "returned": sum(1 for st, *_ in rows if st == "returned"),
-                    "queue_abandonment_rate": rate(abandoned, len(rows)),
-                    "wait_mean": rate(sum(waits), len(waits)), "wait_median": percentile(waits, 0.5), "wait_p90": percentile(waits, 0.9),
-                    "handle_mean": rate(sum(handles), len(handles)), "handle_median": percentile(handles, 0.5),
-                    "handle_p90": percentile(handles, 0.9)})
-    return out
+    return [_seat_row(dict(zip(by, key, strict=True)), groups[key]) for key in sorted(groups)]
+
+
+def seat_figures_and_days(s: Session, period: Period, by: Sequence[str] = ()) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """seat_figures(by) and seat_figures(("day", *by)) from one read: the rows come in SEAT_ORDER (day first), so a
+    group's rows are its days' rows one after the other, and its means add the same terms in the same order."""
+    total: dict[tuple, list] = defaultdict(list)
+    days: dict[tuple, list] = defaultdict(list)
+    for row in _seat_rows(s, period, ("day", *by)):
+        key, values = tuple(row[: len(by) + 1]), row[len(by) + 1:]
+        total[key[1:]].append(values)
+        days[key].append(values)
+    return ([_seat_row(dict(zip(by, key, strict=True)), total[key]) for key in sorted(total)],
+            [_seat_row(dict(zip(("day", *by), key, strict=True)), days[key]) for key in sorted(days)])
 
 
 RATED_SATISFIED = RatingRow.score.in_(SATISFIED)
@@ -209,15 +237,20 @@ RATED_SATISFIED = RatingRow.score.in_(SATISFIED)
 
 def rating_figures(s: Session, period: Period, by: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Ratings given in the period: count by score, satisfaction rate, response rate."""
-    cols = _groups(RatingRow, by)
+    cols = group_columns(RatingRow, by)
     rated = {tuple(r[: len(by)]): r[len(by):] for r in s.execute(
-        select(*cols, func.count(), _count_if(RATED_SATISFIED), _count_if(RatingRow.score == "满意"),
-               _count_if(RatingRow.score == "基本满意"), _count_if(RatingRow.score == "不满意"))
-        .where(_in(RatingRow, period)).group_by(*cols)).all()}
-    hcols = _groups(HandoffRow, by)
+        select(*cols, func.count(), count_if(RATED_SATISFIED), count_if(RatingRow.score == "满意"),
+               count_if(RatingRow.score == "基本满意"), count_if(RatingRow.score == "不满意"))
+        .where(in_period(RatingRow, period)).group_by(*cols)).all()}
+    hcols = group_columns(HandoffRow, by)
     asked = {tuple(r[: len(by)]): r[len(by)] for r in s.execute(
-        select(*hcols, func.count()).where(_in(HandoffRow, period), HandoffRow.channel == "web", SURVEYED)
+        select(*hcols, func.count()).where(in_period(HandoffRow, period), HandoffRow.channel == "web", SURVEYED)
         .group_by(*hcols)).all()}
+    return rating_rows(rated, asked, by)
+
+
+def rating_rows(rated: dict[tuple, Sequence[int]], asked: dict[tuple, int], by: Sequence[str]) -> list[dict[str, Any]]:
+    """rating_figures' rows from the counts per group: rated (ratings, satisfied, 满意, 基本满意, 不满意), asked (surveys)."""
     out = []
     for key in sorted(set(rated) | set(asked)):
         n, satisfied, very, basic, unhappy = rated.get(key, (0, 0, 0, 0, 0))
@@ -235,15 +268,20 @@ def answer_figures(s: Session, period: Period, key: str = "entry_id", by: Sequen
     """Knowledge answers per entry (key="entry_id"), per topic ("topic") or per area ("area"): count, 没帮助, hand-off after."""
     if key not in ("entry_id", "topic", "area"):
         raise ValueError("key is entry_id, topic or area")
-    cols = _groups(KnowledgeAnswer, by)
+    cols = group_columns(KnowledgeAnswer, by)
     column = KnowledgeAnswer.topic if key == "area" else getattr(KnowledgeAnswer, key)
     stmt = (select(*cols, column.label("key"), func.count().label("answers"),
-                   _count_if(ANSWER_UNHELPFUL).label("unhelpful"),
-                   _count_if(KnowledgeAnswer.feedback == "helpful").label("helpful"),
-                   _count_if(ANSWER_HANDOFF_AFTER).label("handoff_after"))
-            .where(_in(KnowledgeAnswer, period)).group_by(*cols, column))
+                   count_if(ANSWER_UNHELPFUL).label("unhelpful"),
+                   count_if(KnowledgeAnswer.feedback == "helpful").label("helpful"),
+                   count_if(ANSWER_HANDOFF_AFTER).label("handoff_after"))
+            .where(in_period(KnowledgeAnswer, period)).group_by(*cols, column))
+    return answer_rows(s.execute(stmt).mappings(), key, by)
+
+
+def answer_rows(rows: Iterable[Mapping[str, Any]], key: str, by: Sequence[str]) -> list[dict[str, Any]]:
+    """answer_figures' rows from counts per group and "key" (an entry or topic; an area is summed from its topics)."""
     merged: dict[tuple, dict[str, Any]] = {}
-    for row in s.execute(stmt).mappings():
+    for row in rows:
         r = dict(row)
         name = area(r.pop("key")) if key == "area" else r.pop("key")
         group = tuple(r[b] for b in by) + (name,)
@@ -259,38 +297,51 @@ def answer_figures(s: Session, period: Period, key: str = "entry_id", by: Sequen
     return sorted(out, key=lambda r: (tuple(r[b] for b in by), -r["answers"], str(r[key])))
 
 
+def entry_topics(s: Session, entries: Sequence[str]) -> dict[str, str]:
+    """The topic (category) of each knowledge entry as its answers recorded it (the greatest, should it have changed)."""
+    if not entries:
+        return {}
+    return dict(s.execute(select(KnowledgeAnswer.entry_id, func.max(KnowledgeAnswer.topic))
+                          .where(KnowledgeAnswer.entry_id.in_(list(entries))).group_by(KnowledgeAnswer.entry_id)).all())
+
+
 def topic_sessions(s: Session, period: Period, by: Sequence[str] = (), level: str = "topic") -> list[dict[str, Any]]:
     """Sessions per topic (the first business topic the citizen asked about), most frequent first."""
-    cols = _groups(ChatSession, by)
-    stmt = (select(*cols, ChatSession.topic, func.count()).where(_in(ChatSession, period), COUNTED,
+    cols = group_columns(ChatSession, by)
+    stmt = (select(*cols, ChatSession.topic, func.count()).where(in_period(ChatSession, period), COUNTED,
                                                                   ChatSession.topic.is_not(None))
             .group_by(*cols, ChatSession.topic))
+    return topic_rows(s.execute(stmt).all(), by, level)
+
+
+def topic_rows(rows: Iterable[Sequence[Any]], by: Sequence[str], level: str) -> list[dict[str, Any]]:
+    """topic_sessions' rows from (*groups, topic, sessions) counts, most frequent first (level "area": summed per area)."""
     counts: dict[tuple, int] = defaultdict(int)
-    for row in s.execute(stmt).all():
+    for row in rows:
         name = area(row[len(by)]) if level == "area" else row[len(by)]
         counts[tuple(row[: len(by)]) + (name,)] += row[len(by) + 1]
-    rows = [{**dict(zip(by, k[:-1], strict=True)), "topic": k[-1], "sessions": n} for k, n in counts.items()]
-    return sorted(rows, key=lambda r: (tuple(r[b] for b in by), -r["sessions"], r["topic"]))
+    out = [{**dict(zip(by, k[:-1], strict=True)), "topic": k[-1], "sessions": n} for k, n in counts.items()]
+    return sorted(out, key=lambda r: (tuple(r[b] for b in by), -r["sessions"], r["topic"]))
 
 
 def request_types(s: Session, period: Period, by: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Sessions by request type (咨询, 办理, 求助/转人工, 投诉/举报, 其他: analytics.topics.request_type), every type
     listed in that order for each group, so the types add up to the sessions of session_figures."""
-    cols = _groups(ChatSession, by)
-    in_period = (_in(ChatSession, period), ChatSession.citizen_turns > 0)
+    cols = group_columns(ChatSession, by)
+    counted = (in_period(ChatSession, period), ChatSession.citizen_turns > 0)
     first_intent: dict[str, str | None] = {}
     complained: set[str] = set()
     # one pass over the citizen turns of the period's sessions that carry a topic or a complaint (ordered by time)
     for sid, intent, topic in s.execute(
             select(Turn.session_id, Turn.intent, Turn.topic).join(ChatSession, ChatSession.id == Turn.session_id)
-            .where(*in_period, Turn.role == "citizen", or_(Turn.topic.is_not(None), Turn.intent.in_(COMPLAINT_INTENTS)))
+            .where(*counted, Turn.role == "citizen", or_(Turn.topic.is_not(None), Turn.intent.in_(COMPLAINT_INTENTS)))
             .order_by(Turn.session_id, Turn.ts)).all():
         if topic is not None:
             first_intent.setdefault(sid, intent)
         if intent in COMPLAINT_INTENTS:
             complained.add(sid)
     counts: dict[tuple, dict[str, int]] = defaultdict(lambda: dict.fromkeys(REQUEST_TYPES, 0))
-    for row in s.execute(select(*cols, ChatSession.id, ChatSession.topic, ChatSession.handoff_reason).where(*in_period)).all():
+    for row in s.execute(select(*cols, ChatSession.id, ChatSession.topic, ChatSession.handoff_reason).where(*counted)).all():
         sid, topic, reason = row[len(by):]
         counts[tuple(row[: len(by)])][request_type(first_intent.get(sid), topic, sid in complained, reason)] += 1
     return [{**dict(zip(by, key, strict=True)), "type": t, "sessions": n}
@@ -415,7 +466,7 @@ def drill_down(s: Session, figure: str, period: Period, *, limit: int = 50, offs
     m = drill.model
     columns = {"channel": m.channel, "day": m.day, "hour": m.hour, "topic": getattr(m, "topic", None),
                "entry": getattr(m, "entry_id", None), "reason": getattr(m, "handoff_reason", None)}
-    where = [_in(m, period), *drill.where, *(columns[k] == v for k, v in given.items())]
+    where = [in_period(m, period), *drill.where, *(columns[k] == v for k, v in given.items())]
     total = s.scalar(select(func.count()).select_from(m).where(*where))
     time = {ChatSession: ChatSession.started_ts, HandoffRow: HandoffRow.queued_at}.get(m, getattr(m, "at", None))
     order = {"wait_seconds": (HandoffRow.wait_seconds.desc(),), "handle_seconds": (HandoffRow.handle_seconds.desc(),)}

@@ -17,7 +17,8 @@ Replay safety: a Rasa event's identity (sender, type, timestamp, name, masked te
 `ingested`; the broker and the tracker store give the same event the same key, so ingesting both, or
 one twice, counts it once. Web app and call rows are upserted by their source id. Whatever depends on
 several rows (session outcome, turn topics, feedback on an answer, which session a hand-off belongs to)
-is recomputed per conversation by `derive`, so the order in which sources arrive does not matter.
+is recomputed per conversation by `derive`, so the order in which sources arrive does not matter; so is the
+dashboard's per-day roll-up (analytics.rollup) of every day those conversations have a row on.
 Every text is masked with common.privacy.mask_text on the way in.
 """
 from __future__ import annotations
@@ -42,6 +43,7 @@ from sqlalchemy import create_engine, delete, insert, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from analytics import rollup
 from analytics.settings import Settings, load_settings, redact_url
 from analytics.store import (
     AnalyticsStore,
@@ -129,6 +131,7 @@ class Ingester:
         self.settings = settings or load_settings()
         self.zone: ZoneInfo = self.settings.zone
         self.now = now or dt.datetime.now(self.zone).replace(tzinfo=None)
+        store.call(rollup.ensure)  # a store from before the roll-up (or of an older one) gets it built first
 
     # ------------------------------------------------------------------ times
     def local(self, ts: float) -> dt.datetime:
@@ -592,13 +595,18 @@ class Ingester:
 
     # ------------------------------------------------------------------ derived figures
     def derive(self, s: Session, conversations: Iterable[str]) -> int:
-        """Recompute everything that depends on several rows, for these conversations; returns how many."""
+        """Recompute everything that depends on several rows, for these conversations, and the roll-up of every day
+        they have a row on (analytics.rollup); returns how many conversations."""
         convs = sorted(set(conversations))
+        days: set[str] = set()
         for part in _chunks(convs):
-            self._derive_chunk(s, part)
+            days |= self._derive_chunk(s, part)
+        if days:
+            rollup.refresh(s, days)
         return len(convs)
 
-    def _derive_chunk(self, s: Session, convs: list[str]) -> None:
+    def _derive_chunk(self, s: Session, convs: list[str]) -> set[str]:
+        """Derive these conversations; returns the days their sessions, hand-offs, ratings and answers are on."""
         sessions: dict[str, list[ChatSession]] = defaultdict(list)
         for row in s.scalars(select(ChatSession).where(ChatSession.conversation_id.in_(convs))):
             sessions[row.conversation_id].append(row)
@@ -612,6 +620,8 @@ class Ingester:
         for row in s.scalars(select(RatingRow).where(RatingRow.conversation_id.in_(convs))):
             ratings[row.conversation_id].append(row)
         calls = {row.call_id: row for row in s.scalars(select(CallRow).where(CallRow.call_id.in_(convs)))}
+        days = {row.day for rows in (sessions, handoffs, ratings) for lst in rows.values() for row in lst}
+        days.update(s.scalars(select(KnowledgeAnswer.day).where(KnowledgeAnswer.conversation_id.in_(convs)).distinct()))
         s.execute(delete(KnowledgeAnswer).where(KnowledgeAnswer.conversation_id.in_(convs)))
         answers: list[dict] = []
         for conv in convs:
@@ -621,6 +631,7 @@ class Ingester:
                                                  ratings.get(conv, []), calls.get(conv))
         if answers:
             s.execute(insert(KnowledgeAnswer), answers)
+        return days | {a["day"] for a in answers}
 
     def _derive_conversation(self, conv: str, sessions: list[ChatSession], turns: list[Turn], handoffs: list[HandoffRow],
                              ratings: list[RatingRow], call: CallRow | None) -> list[dict]:

@@ -8,7 +8,8 @@ on both databases. Every text is masked (common.privacy) before it is written he
 The store is filled only by `analytics.ingest`: append-only source events are remembered in `ingested`
 (a key per event), mutable source rows (hand-offs, work orders, calls) are upserted by their source id,
 and everything derived (session outcome, a turn's topic, feedback on an answer) is recomputed per
-conversation. Replaying any source therefore leaves the store as it was.
+conversation. Replaying any source therefore leaves the store as it was. The `rollup_*` tables hold the
+dashboard's counts per day (analytics.rollup), recomputed for every day an ingest touched.
 """
 from __future__ import annotations
 
@@ -194,6 +195,89 @@ class WorkOrderRow(Bucketed, Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
     deadline: Mapped[dt.datetime] = mapped_column(DateTime)
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class RolledUp:
+    """The key every roll-up row starts with (analytics.rollup): a local day and a channel."""
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+
+
+class DaySessions(RolledUp, Base):
+    """Roll-up: the counted sessions (a citizen message) of a day, channel and hour, by outcome."""
+
+    __tablename__ = "rollup_sessions"
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sessions: Mapped[int] = mapped_column(Integer)
+    direct: Mapped[int] = mapped_column(Integer)
+    handed_off: Mapped[int] = mapped_column(Integer)
+    unhelpful: Mapped[int] = mapped_column(Integer)
+    abandoned: Mapped[int] = mapped_column(Integer)
+
+
+class DayTopics(RolledUp, Base):
+    """Roll-up: the counted sessions of a day and channel per topic (sessions without a topic are not listed)."""
+
+    __tablename__ = "rollup_topics"
+    topic: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sessions: Mapped[int] = mapped_column(Integer)
+
+
+class DayReasons(RolledUp, Base):
+    """Roll-up: the counted handed-off sessions of a day and channel per hand-off reason."""
+
+    __tablename__ = "rollup_reasons"
+    reason: Mapped[str] = mapped_column(String(200), primary_key=True)
+    sessions: Mapped[int] = mapped_column(Integer)
+
+
+class DayAnswers(RolledUp, Base):
+    """Roll-up: the knowledge answers of a day and channel per entry and topic, with what followed them."""
+
+    __tablename__ = "rollup_answers"
+    entry_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(64), primary_key=True)
+    answers: Mapped[int] = mapped_column(Integer)
+    unhelpful: Mapped[int] = mapped_column(Integer)
+    helpful: Mapped[int] = mapped_column(Integer)
+    handoff_after: Mapped[int] = mapped_column(Integer)
+
+
+class DayRatings(RolledUp, Base):
+    """Roll-up: the ratings of a day and channel by score, and the resolved web hand-offs that asked for one."""
+
+    __tablename__ = "rollup_ratings"
+    ratings: Mapped[int] = mapped_column(Integer)
+    satisfied: Mapped[int] = mapped_column(Integer)  # 满意 or 基本满意
+    very: Mapped[int] = mapped_column(Integer)  # 满意
+    basic: Mapped[int] = mapped_column(Integer)  # 基本满意
+    unhappy: Mapped[int] = mapped_column(Integer)  # 不满意
+    surveys: Mapped[int] = mapped_column(Integer)
+
+
+class MonthTopics(Base):
+    """Roll-up: DayTopics summed over a calendar month (a long period reads its whole months here)."""
+
+    __tablename__ = "rollup_topics_month"
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sessions: Mapped[int] = mapped_column(Integer)
+
+
+class MonthAnswers(Base):
+    """Roll-up: DayAnswers summed over a calendar month (an entry is answered on most days: this is 8× fewer rows)."""
+
+    __tablename__ = "rollup_answers_month"
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(64), primary_key=True)
+    answers: Mapped[int] = mapped_column(Integer)
+    unhelpful: Mapped[int] = mapped_column(Integer)
+    helpful: Mapped[int] = mapped_column(Integer)
+    handoff_after: Mapped[int] = mapped_column(Integer)
 
 
 class Ingested(Base):

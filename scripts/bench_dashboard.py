@@ -8,7 +8,8 @@
    session per request): the figures of a month and of the year (all channels, and the web channel), the first
    page of drill-down lists, a session's turns, the per-day CSV. p50 and p95 over --runs runs each, after one
    warm-up run, with the dashboard's cache off (every run reads the store), and once with it on. Target: p95 ≤ 300 ms
-   on a year of data.
+   on a year of data. The figures are read from the ingest's per-day roll-up (analytics.rollup); the year is also
+   timed from the detail rows (what a store reads before its roll-up is built), and checked equal both ways.
 Prints Markdown; the figures are kept in docs/analytics.md ("Dashboard query latency").
 """
 from __future__ import annotations
@@ -25,9 +26,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from analytics import figures as F  # noqa: E402
+from analytics import rollup  # noqa: E402
 from analytics.figures import Period  # noqa: E402
 from analytics.ingest import Ingester  # noqa: E402
 from analytics.settings import Settings  # noqa: E402
@@ -35,6 +39,7 @@ from analytics.simulate import TrafficModel, render  # noqa: E402
 from analytics.sources import SourceWriter  # noqa: E402
 from analytics.store import AnalyticsStore  # noqa: E402
 from webapp.dashboard import Dashboard, DrillQuery, Query, days_csv  # noqa: E402
+from webapp.dashboard import figures as dashboard_figures  # noqa: E402
 
 ZONE = ZoneInfo("Asia/Shanghai")
 TARGET_MS = 300.0
@@ -44,8 +49,12 @@ def build(out: Path, start: dt.date, days: int, daily: float) -> Path:
     """Simulate and ingest a year into out/analytics.db (kept when it is already there)."""
     db = out / "analytics.db"
     if db.exists():
-        AnalyticsStore(f"sqlite:///{db}").dispose()  # adds the indexes newer code defines
-        print(f"- reusing {db} ({db.stat().st_size / 1e6:.0f} MB)")
+        store = AnalyticsStore(f"sqlite:///{db}")  # adds the indexes and tables newer code defines
+        began = time.perf_counter()
+        built = store.call(rollup.ensure)  # what the next ingest would do first
+        store.dispose()
+        print(f"- reusing {db} ({db.stat().st_size / 1e6:.0f} MB)"
+              + (f"; its roll-up built in {time.perf_counter() - began:.1f} s" if built else ""))
         return db
     out.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
@@ -102,6 +111,14 @@ def main() -> int:
           f"放弃率 {t['abandonment_rate']:.1%}, 排队放弃率 {t['queue_abandonment_rate']:.1%}, 满意率 {t['satisfaction_rate']:.1%}, "
           f"评价率 {t['rating_response_rate']:.1%}, 平均等待 {t['wait_mean']:.0f} s, 平均处理 {t['handle_mean']:.0f} s, "
           f"{t['answers']:,} answers; top topic {figures['topics'][0]['topic']} ({figures['topics'][0]['sessions']:,})\n")
+    def detail(q: Query) -> dict:
+        return dashboard_figures(lambda: Session(engine), q, F)
+
+    def rolled_up(q: Query) -> dict:
+        return dashboard_figures(lambda: Session(engine), q, rollup)
+
+    same = all(rolled_up(q) == detail(q) for q in (year, web_year, Query(year.period, "phone"), month))
+    print(f"- figures from the roll-up equal to those from the detail rows (the year, web, phone, October): {same}\n")
     some_session = board.drill(year, DrillQuery("handoff_rate", {"channel": None}, 1, 0))["rows"][0]["session_id"]
     top_topic = figures["topics"][0]["topic"]
     worst = figures["worst_entries"][0]["entry_id"]
@@ -109,6 +126,7 @@ def main() -> int:
         ("figures, a month", lambda: board.figures(month)),
         ("figures, the year", lambda: board.figures(year)),
         ("figures, the year, web only", lambda: board.figures(web_year)),
+        ("figures, the year, phone only", lambda: board.figures(Query(year.period, "phone"))),
         ("drill: sessions of the year, page 1", lambda: board.drill(year, DrillQuery("sessions", {"channel": None}, 50, 0))),
         ("drill: sessions of the year, page 100", lambda: board.drill(year, DrillQuery("sessions", {"channel": None}, 50, 4950))),
         ("drill: hand-offs of a month", lambda: board.drill(month, DrillQuery("handoff_rate", {"channel": None}, 50, 0))),
@@ -120,12 +138,15 @@ def main() -> int:
         ("per-day CSV, the year", lambda: days_csv(board.figures(year))),
         ("figures, the year, seen before (cached)", lambda: cached.figures(year)),
     ]
+    # not a request the target is about: what a store reads until its next ingest builds its roll-up
+    reference = ("figures, the year, from the detail rows (a store without its roll-up yet; not in the target)",
+                 lambda: detail(year))
     print(f"| query ({args.runs} runs) | p50 ms | p95 ms | max ms | p95 ≤ {TARGET_MS:.0f} ms |")
     print("|---|---|---|---|---|")
     worst_p95 = 0.0
-    for name, fn in queries:
+    for name, fn in [*queries, reference]:
         p50, p95, top = timed(fn, args.runs)
-        worst_p95 = max(worst_p95, p95)
+        worst_p95 = max(worst_p95, p95) if name != reference[0] else worst_p95
         print(f"| {name} | {p50:.0f} | {p95:.0f} | {top:.0f} | {'yes' if p95 <= TARGET_MS else '**no**'} |")
     print(f"\nslowest p95: {worst_p95:.0f} ms (target {TARGET_MS:.0f} ms: {'met' if worst_p95 <= TARGET_MS else 'NOT met'})")
     engine.dispose()

@@ -1,7 +1,8 @@
 """The supervisors' dashboard (统计看板): the figures of a period, the records behind each, CSV exports (issue 13).
 
-Every number comes from analytics.figures (each figure is defined there once, docs/analytics.md "Figures");
-this module only picks the period and channel, fills the days and hours nothing happened in, and shapes the
+Every number is defined once in analytics.figures (docs/analytics.md "Figures"); a period's counts are read from
+the ingest's roll-up (analytics.rollup: the same counts kept per day and month) once the store has one. This module
+only picks the period and channel, fills the days and hours nothing happened in, and shapes the
 answer. It reads the analytics store and never writes it: "today" is what the last ingest (`make analytics`,
 run every few minutes) stored, and the answer says how recent that is (`as_of`).
 """
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,8 +25,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from analytics import figures as F
+from analytics import rollup
 from analytics.demo import is_simulated
-from analytics.store import ChatSession, HandoffRow, KnowledgeAnswer, RatingRow, Turn
+from analytics.store import ChatSession, HandoffRow, RatingRow, Turn
 from common.privacy import mask_text
 
 MAX_DAYS = 400  # a year and a little: a longer period is refused (every query scans the period)
@@ -149,12 +152,15 @@ _NO_RATINGS = {"ratings": 0, "满意": 0, "基本满意": 0, "不满意": 0, "su
                "rating_response_rate": None}
 
 
-def figures(open_session: Callable[[], Session], q: Query) -> dict[str, Any]:
-    """The dashboard of a period and channel, every number from analytics.figures.
+def figures(open_session: Callable[[], Session], q: Query, reader: ModuleType = rollup) -> dict[str, Any]:
+    """The dashboard of a period and channel, every number as analytics.figures defines it.
 
-    The independent reads run side by side, each in its own database session (SQLite readers do not wait for each
-    other in WAL mode). Sessions are read per day (the order of the store's covering index: no sort) and per hour;
-    the total is the days summed up by F.sum_session_figures (the same counts and rates as session_figures gives).
+    reader: analytics.rollup (the ingest's counts per day: a year reads a few thousand rows) or analytics.figures
+    (the detail rows: a store whose roll-up is not built yet); both give the same rows. Waiting and handling times
+    are read from the hand-off rows either way (their medians need every value). The independent reads run side by
+    side, each in its own database session (SQLite readers do not wait for each other in WAL mode). Sessions are
+    read per day and per hour; the total is the days summed up by F.sum_session_figures (the same counts and rates as
+    session_figures gives).
     """
     period, ch = q.period, q.channel
 
@@ -163,32 +169,32 @@ def figures(open_session: Callable[[], Session], q: Query) -> dict[str, Any]:
             return fn(s)
 
     def sessions(group: str) -> Callable[[Session], list[dict[str, Any]]]:
-        return lambda s: _pick(F.session_figures(s, period, _by(ch, group)), ch)
+        return lambda s: _pick(reader.session_figures(s, period, _by(ch, group)), ch)
 
     def seat_and_ratings(s: Session) -> tuple:
-        def one(fn: Callable, zero: dict[str, Any]) -> dict[str, Any]:
-            rows = _pick(fn(s, period, _by(ch)), ch)
+        seat, seat_days = F.seat_figures_and_days(s, period, _by(ch))  # the hand-off rows: medians need every value
+
+        def first(rows: list[dict[str, Any]], zero: dict[str, Any]) -> dict[str, Any]:
+            rows = _pick(rows, ch)
             return {**zero, **(rows[0] if rows else {})}
 
-        def per_day(fn: Callable) -> dict[str, dict[str, Any]]:
-            return {r["day"]: r for r in _pick(fn(s, period, _by(ch, "day")), ch)}
+        def per_day(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+            return {r["day"]: r for r in _pick(rows, ch)}
 
-        return (one(F.seat_figures, _NO_SEAT), one(F.rating_figures, _NO_RATINGS), per_day(F.seat_figures),
-                per_day(F.rating_figures), _pick(F.handoff_reasons(s, period, _by(ch)), ch))
+        return (first(seat, _NO_SEAT), first(reader.rating_figures(s, period, _by(ch)), _NO_RATINGS), per_day(seat_days),
+                per_day(reader.rating_figures(s, period, _by(ch, "day"))), _pick(reader.handoff_reasons(s, period, _by(ch)), ch))
 
     def worst_entries(s: Session) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        entries = _pick(F.answer_figures(s, period, "entry_id", _by(ch)), ch)
+        entries = _pick(reader.answer_figures(s, period, "entry_id", _by(ch)), ch)
         worst = sorted((e for e in entries if e["unhelpful"] + e["handoff_after"] > 0),
                        key=lambda e: (-(e["unhelpful"] + e["handoff_after"]), -e["answers"], e["entry_id"]))[:TOP]
-        topic_of = dict(s.execute(select(KnowledgeAnswer.entry_id, func.max(KnowledgeAnswer.topic))
-                                  .where(KnowledgeAnswer.entry_id.in_([e["entry_id"] for e in worst]))
-                                  .group_by(KnowledgeAnswer.entry_id)).all()) if worst else {}
+        topic_of = reader.entry_topics(s, [e["entry_id"] for e in worst])
         for e in worst:
             e["topic"] = topic_of.get(e["entry_id"], "")
         return entries, worst
 
     jobs = [POOL.submit(read, fn) for fn in (sessions("day"), sessions("hour"), worst_entries, seat_and_ratings,
-                                             lambda s: _pick(F.topic_sessions(s, period, _by(ch)), ch)[:TOP])]
+                                             lambda s: _pick(reader.topic_sessions(s, period, _by(ch)), ch)[:TOP])]
     per_day, per_hour, (entries, worst), (seat, ratings, day_seat, day_ratings, reasons), topics = [j.result() for j in jobs]
     total = (F.sum_session_figures(per_day) or [dict(_NO_SESSIONS)])[0]
     day_sessions = {r["day"]: r for r in per_day}
@@ -364,8 +370,9 @@ class Dashboard:
         with s:
             as_of = s.scalar(select(func.max(ChatSession.started_at)))
             simulated = is_simulated(s)  # the demo month (make analytics-demo): its figures are not real
+            reader = rollup if rollup.ready(s) else F  # a store from before the roll-up: until its next ingest
         return {**head, "store": True, "simulated": simulated, "as_of": _iso(as_of),
-                **figures(lambda: Session(self._engine()), q)}
+                **figures(lambda: Session(self._engine()), q, reader)}
 
     def drill(self, q: Query, d: DrillQuery) -> dict[str, Any]:
         """One page of the records behind a figure."""
