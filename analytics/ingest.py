@@ -569,7 +569,8 @@ class Ingester:
         try:
             keyed = "caller_key" in {r[1] for r in con.execute("PRAGMA table_info(calls)")}  # older gateways had none
             rows = con.execute("SELECT call_id, transport, started_at, ended_at, outcome, reason, handoff_status, transcript, "
-                               + ("caller_key" if keyed else "''") + " FROM calls WHERE ended_at >= ? ORDER BY ended_at",
+                               + ("caller_key" if keyed else "''") + " FROM calls WHERE ended_at >= ? AND ended_at > 0 "
+                               "ORDER BY ended_at",  # ended_at 0: the call is still running
                                (last,)).fetchall()
         finally:
             con.close()

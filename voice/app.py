@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,13 +42,17 @@ def build_services(settings: Settings, model_path: Path | None) -> Services:
         if settings.handoff_backend == "http"
         else InMemoryHandoffDesk()
     )
+    store = CallStore(settings.db_path, settings.caller_key_secret, EventPublisher.for_settings(settings.events, name="voice"))
+    interrupted = store.close_interrupted(time.time())
+    if interrupted:
+        log.warning("%d call(s) were cut when the gateway last stopped; recorded as interrupted", len(interrupted))
     return Services(
         settings=settings,
         recognizers=model,
         speech=speech,
         bot=RasaPhoneChannel(settings.rasa_url, settings.rasa_timeout_s, channel_token=settings.channel_token.reveal()),
         desk=desk,
-        store=CallStore(settings.db_path, settings.caller_key_secret, EventPublisher.for_settings(settings.events)),
+        store=store,
         executor=ThreadPoolExecutor(max_workers=4, thread_name_prefix="asr"),
         menu=menu,
     )

@@ -1,4 +1,8 @@
-"""The call store: every call's transcript and outcome, saved to SQLite on hang-up.
+"""The call store: every call's transcript and outcome, in SQLite from the call's start to its hang-up.
+
+A call's row is written when it starts and again after every turn (`ended_at` 0 while it runs), and for the last
+time at hang-up; so a gateway killed mid-call leaves the call's row with what was said so far, and the gateway's
+next start closes such rows as `interrupted` (`close_interrupted`; one call store per gateway process).
 
 The caller's number is kept masked (`caller`, 139****5678) and as `caller_key`: an HMAC-SHA256 of the full
 normalised number under VOICE_CALLER_KEY_SECRET, so the analytics can count a caller who rings again about
@@ -74,7 +78,7 @@ class CallRecord:
     caller: str = ""
     started_at: float = 0.0
     ended_at: float = 0.0
-    outcome: str = "in_progress"  # answered_by_bot | transferred | completed | caller_hangup
+    outcome: str = "in_progress"  # answered_by_bot | transferred | completed | caller_hangup | interrupted
     reason: str = ""
     handoff_status: str = ""  # "", "sent", "failed: ..."
     caller_key: str = ""  # set by the store from `caller` (see caller_key)
@@ -137,6 +141,21 @@ class CallStore:
         )
         with self._lock, self._connect() as db:
             db.execute(f"INSERT OR REPLACE INTO calls ({', '.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))})", row)
+
+    def close_interrupted(self, now: float) -> list[str]:
+        """Close the calls a stopped gateway left running (ended_at 0) as `interrupted` at `now`, publish their
+        call_ended, and return their ids. Called once at the gateway's start, before it takes calls."""
+        with self._lock, self._connect() as db:
+            rows = db.execute("SELECT call_id, transport, started_at, outcome, handoff_status, transcript, caller_key "
+                              "FROM calls WHERE ended_at = 0").fetchall()
+            db.execute("UPDATE calls SET ended_at = ?, outcome = 'interrupted', reason = 'gateway_stopped' "
+                       "WHERE ended_at = 0", (now,))
+        for call_id, transport, started_at, _outcome, handoff_status, transcript, key in rows:
+            self.events.publish("call_ended", call_id, {
+                "call_id": call_id, "transport": transport, "caller_key": key, "started_at": started_at,
+                "ended_at": now, "outcome": "interrupted", "reason": "gateway_stopped",
+                "handoff_status": handoff_status, "turns": len(json.loads(transcript or "[]"))}, at=now)
+        return [r[0] for r in rows]
 
     def load(self, call_id: str) -> dict[str, Any] | None:
         """One saved call as a dict, or None."""

@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -
     app.ctx.store = Store(settings.database_url)
     app.ctx.hub = Hub()
     app.ctx.rasa = RasaClient(settings.rasa_url, settings.rasa_timeout, settings.channel_token.reveal())
-    app.ctx.events = EventPublisher.for_settings(settings.events)  # hotline events for the analytics, never blocking
+    app.ctx.events = EventPublisher.for_settings(settings.events, name="webapp")  # hotline events, journaled, never blocking
     app.ctx.handoffs = HandoffService(app.ctx.store, settings.desk_hours, settings.desk_days, events=app.ctx.events)
     app.ctx.workorders = WorkOrderService(app.ctx.store, events=app.ctx.events)
     app.ctx.ratings = RatingService(app.ctx.store, events=app.ctx.events)

@@ -254,14 +254,17 @@ class ChatService:
         shown, payload = masked_line(text, display)
         client_id = client_id if isinstance(client_id, str) and CLIENT_ID_RE.match(client_id) else None
         try:
-            msg, new, mode, awaiting = await self.store.run(lambda s: record_citizen_line(s, cid, shown, payload, client_id))
+            msg, new, mode, awaiting, answered = await self.store.run(
+                lambda s: record_citizen_line(s, cid, shown, payload, client_id))
         except SQLAlchemyError as exc:
             log.error("a citizen line could not be stored (%s); the page sends it again", type(exc).__name__)
             raise ChatBusy(BUSY_TEXT) from exc
         self.hub.publish(f"conv:{cid}", {"type": "message", "message": msg})
         self.seen(cid)
-        if not new:  # the page sent it again: stored and handled the first time
+        if not new and (answered or mode != "bot"):  # the page sent it again: stored and handled the first time
             return
+        if not new:  # stored, but nothing came after it: the web app stopped between storing and answering it
+            log.warning("a resent line was stored but never answered (the web app stopped mid-turn): answering it now")
         try:
             await self._handle(cid, text, shown, mode, awaiting, source)
         except Exception:  # noqa: BLE001 - the line is kept; whatever failed after, the citizen is told to send again
@@ -529,13 +532,16 @@ def last_answered_entry(s: Session, cid: str) -> str:
 
 
 def record_citizen_line(s: Session, cid: str, shown: str, payload: dict | None,
-                        client_id: str | None) -> tuple[dict[str, Any], bool, str, bool]:
-    """Store a citizen line, once per client_id: (line, newly stored, conversation mode, awaiting a rating)."""
+                        client_id: str | None) -> tuple[dict[str, Any], bool, str, bool, bool]:
+    """Store a citizen line, once per client_id: (line, newly stored, conversation mode, awaiting a rating, answered:
+    a line already stored has something after it in the transcript)."""
     conv = Store.ensure_conversation(s, cid)
     if client_id:
+        later = False
         for m in s.scalars(select(Message).where(Message.conversation_id == cid)
                            .order_by(Message.id.desc()).limit(DUPLICATE_LOOKBACK)):
             if m.role == "citizen" and (m.payload or {}).get("client_id") == client_id:
-                return message_dict(m), False, conv.mode, bool(conv.awaiting_rating)
+                return message_dict(m), False, conv.mode, bool(conv.awaiting_rating), later
+            later = True
         payload = {**(payload or {}), "client_id": client_id}
-    return Store.add_message(s, cid, "citizen", shown, payload), True, conv.mode, bool(conv.awaiting_rating)
+    return Store.add_message(s, cid, "citizen", shown, payload), True, conv.mode, bool(conv.awaiting_rating), False

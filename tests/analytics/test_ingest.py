@@ -89,6 +89,24 @@ def test_new_events_are_read_from_the_cursor_and_counted_once(history: Sources):
     assert after["entries"][0] == {**before["entries"][0], "answers": 3, "unhelpful_rate": 0.0, "handoff_after_rate": 0.0}
 
 
+def test_a_call_still_running_is_counted_once_it_has_ended(history: Sources):
+    from analytics.store import CallRow
+
+    w = SourceWriter(history.events, history.webapp_url, history.calls)
+    w.call("CA9", T("2026-03-03 17:00"), 0.0, "answered_by_bot")  # the gateway writes a running call with ended_at 0
+    w.close()
+    ingester = history.ingester()
+    ingester.run()  # a first ingest reads every call from the start
+    calls = lambda: ingester.store.call(lambda s: {c.call_id: c.outcome for c in s.query(CallRow)})  # noqa: E731
+    assert "CA9" not in calls()
+    con = sqlite3.connect(history.calls)  # the gateway's next start closes it as interrupted
+    con.execute("UPDATE calls SET ended_at = ?, outcome = 'interrupted' WHERE call_id = 'CA9'", (T("2026-03-03 18:00"),))
+    con.commit()
+    con.close()
+    ingester.run()
+    assert calls()["CA9"] == "interrupted" and len(calls()) == 3
+
+
 def test_a_handoff_claimed_later_is_updated_not_added(history: Sources):
     from webapp.store import Handoff, Store
 

@@ -161,3 +161,18 @@ def test_the_missed_lines_are_bounded():
     unanswered.add("a", "4", "4", "")
     unanswered.put_back("a", lines[1:])
     assert [text for text, _, _ in unanswered.take("a")] == ["2", "4"]
+
+
+async def test_a_line_stored_by_a_web_app_that_then_died_is_answered_when_the_page_sends_it_again(app):
+    from webapp.chat import record_citizen_line
+
+    rasa = app.ctx.rasa_double
+    cid, citizen = await browser(app)
+    # the web app stored the line and was killed before it asked Rasa (found by scripts/faults.py)
+    app.ctx.store.call(lambda s: record_citizen_line(s, cid, "工伤认定需要什么材料", None, "line0001"))
+    for _ in range(2):  # the page sends it again, and once more
+        _, r = await app.asgi_client.post("/api/chat/message", headers=citizen,
+                                          json={"text": "工伤认定需要什么材料", "client_id": "line0001"})
+        assert r.status == 200
+    assert rasa.received == ["工伤认定需要什么材料"]  # answered once
+    assert [role for role, _ in transcript(app, cid)] == ["citizen", "bot"]

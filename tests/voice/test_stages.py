@@ -421,6 +421,32 @@ async def test_a_desk_failure_is_recorded_and_the_transfer_goes_on(tmp_path) -> 
     assert record.handoff_status.startswith("failed")
 
 
+async def test_a_call_cut_by_a_dying_gateway_keeps_what_was_said_and_is_closed_at_the_next_start(tmp_path) -> None:
+    class Events:
+        def __init__(self) -> None:
+            self.published: list[tuple[str, str, dict]] = []
+
+        def publish(self, kind: str, sender: str, data: dict, at: float | None = None) -> None:
+            self.published.append((kind, sender, data))
+
+    store = CallStore(tmp_path / "calls.sqlite3")
+    # the gateway dies after one turn: no Hangup ever reaches the recorder
+    await run_stages([Recorder(CallRecord(), store)], [
+        CallStarted("cut-1", "test"), CallerTurn("社保卡丢了", "speech"), BotReply(messages=({"text": "可以挂失。"},))])
+    running = store.load("cut-1")
+    assert running["ended_at"] == 0 and [t["text"] for t in running["transcript"]] == ["社保卡丢了", "可以挂失。"]
+    await run_stages([Recorder(CallRecord(), store)], [CallStarted("done-1", "test"), Hangup()])
+    # the next start (voice/app.py) closes the cut call, and only it, and tells the analytics
+    events = Events()
+    restarted = CallStore(tmp_path / "calls.sqlite3", events=events)
+    assert restarted.close_interrupted(1_000.0) == ["cut-1"]
+    closed = restarted.load("cut-1")
+    assert (closed["outcome"], closed["reason"], closed["ended_at"]) == ("interrupted", "gateway_stopped", 1_000.0)
+    assert len(closed["transcript"]) == 2 and restarted.load("done-1")["outcome"] == "caller_hangup"
+    assert [(k, s, d["outcome"], d["turns"]) for k, s, d in events.published] == [("call_ended", "cut-1", "interrupted", 2)]
+    assert restarted.close_interrupted(2_000.0) == []
+
+
 async def test_caller_hangup_is_saved(tmp_path) -> None:
     store = CallStore(tmp_path / "calls.sqlite3")
     await run_stages([Recorder(CallRecord(), store)], [CallStarted("c2", "test"), Hangup()])

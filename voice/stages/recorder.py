@@ -1,4 +1,5 @@
-"""Keeps the call record (transcript, slots, outcome) and saves it when the call ends."""
+"""Keeps the call record (transcript, slots, outcome): saved when the call starts, after every bot reply, and when
+it ends, so a gateway that dies mid-call leaves what was said (voice/store.py closes it at the next start)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class Recorder(Stage):
             record.call_id, record.transport, record.caller = frame.call_id, frame.transport, frame.caller
             record.started_at = time.time()
             self.store.started(record)  # an event for the analytics: queued, never waited for
+            await self._save("started")
         elif isinstance(frame, ListenFor):
             self.expect = frame.expect
         elif isinstance(frame, CallerTurn):
@@ -46,6 +48,7 @@ class Recorder(Stage):
                 handoff = (message.get("custom") or {}).get("handoff")
                 if isinstance(handoff, dict) and isinstance(handoff.get("slots"), dict):
                     record.slots.update(handoff["slots"])
+            await self._save("turn")
         elif isinstance(frame, EndCall):
             record.outcome = "transferred" if frame.action == "transfer" else "completed"
             record.reason = frame.reason
@@ -53,9 +56,12 @@ class Recorder(Stage):
             if record.outcome == "in_progress":
                 record.outcome = "caller_hangup"
             record.ended_at = time.time()
-            try:
-                await asyncio.to_thread(self.store.save, record)
-            except Exception:  # never lose the call silently: the log has it
-                log.exception("call %s: could not save the call record", record.call_id)
+            await self._save("ended")
             self.store.ended(record)  # published even when saving failed: the event has what the figures need
         yield frame
+
+    async def _save(self, when: str) -> None:
+        try:
+            await asyncio.to_thread(self.store.save, self.record)
+        except Exception:  # never lose the call silently: the log has it
+            log.exception("call %s: could not save the call record (%s)", self.record.call_id, when)
