@@ -6,7 +6,7 @@ SVC := .venv/svc/bin/python
 
 .PHONY: help setup envs system-deps model train run test test-unit validate-data nlu-report voice-model voice-asterisk voice-e2e voice-bench \
         kb-validate kb-bench routing-bench calibrate finetune bench lint clean index \
-        analytics analytics-alerts analytics-demo analytics-bench report dashboard-bench report-bench fuzz
+        analytics analytics-alerts analytics-demo analytics-bench report dashboard-bench report-bench fuzz faults soak
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -70,6 +70,12 @@ fuzz: envs ## the fuzzers, long: hypothesis (FUZZ_EXAMPLES, default 5000, fresh 
 	  FUZZ_SCHEMATHESIS_SECONDS=$${FUZZ_SCHEMATHESIS_SECONDS:-900} $(SVC) -m pytest -q -p no:cacheprovider \
 	  tests/unit/test_fuzz_*.py tests/unit/test_privacy_properties.py tests/service/test_malformed_input.py \
 	  tests/service/test_openapi.py::test_schemathesis_finds_no_server_error'
+
+faults: setup train ## kill -9 fault injection under traffic, own stack on var/faults (MINUTES, default 10; docs/reliability.md)
+	@bash -c '. scripts/env.sh && $(SVC) scripts/faults.py --minutes $${MINUTES:-10}'
+
+soak: setup train ## the same traffic for 30 minutes without kills: memory of every service and errors in the logs
+	@bash -c '. scripts/env.sh && $(SVC) scripts/faults.py --soak --minutes $${MINUTES:-30}'
 
 validate-data: envs ## rasa data validate
 	@bash -c '. scripts/env.sh && $$RASA_VENV/bin/rasa data validate --fail-on-warnings --config config.yml --domain domain.yml --data data'

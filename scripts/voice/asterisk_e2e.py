@@ -149,6 +149,7 @@ def keypad_expectation() -> tuple[object, dict[str, str]]:
 
 async def run(chroot: Path, keep: bool, name: str) -> dict[str, object]:
     """Everything inside the namespace: peers up, one call, checks, peers down."""
+    from tests.voice.doubles import ScriptedRecognizerFactory, fake_rasa_app, serve
     from voice.app import create_app
     from voice.engines.bot import RasaPhoneChannel
     from voice.engines.desk import InMemoryHandoffDesk
@@ -157,7 +158,6 @@ async def run(chroot: Path, keep: bool, name: str) -> dict[str, object]:
     from voice.settings import ListenTimings, Settings
     from voice.speech_text import reply_text
     from voice.store import CallStore
-    from voice.testing import ScriptedRecognizerFactory, fake_rasa_app, serve
 
     scenario = SCENARIOS[name]
 

@@ -44,8 +44,8 @@ sys.path.insert(0, str(REPO))
 from sanic import Request, Sanic  # noqa: E402
 from sanic import response as res  # noqa: E402
 
+from tests.voice.doubles import MediaStreamCaller, espeak_pcm8k, free_port, serve  # noqa: E402
 from voice.audio import silence  # noqa: E402
-from voice.testing import MediaStreamCaller, espeak_pcm8k, free_port, serve  # noqa: E402
 
 PHRASES = ["보험료 조회", "상담원 연결", "안녕하세요", "감사합니다"]
 GRAMMAR = "\n".join(PHRASES)

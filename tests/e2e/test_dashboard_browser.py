@@ -40,7 +40,7 @@ async def test_supervisor_drills_from_a_figure_to_a_sessions_masked_turns(app):
         pytest.fail("Chromium is not installed (make system-deps installs it)")
     from playwright.async_api import async_playwright
 
-    from voice.testing import serve
+    from tests.voice.doubles import serve
 
     async with serve(app) as port, async_playwright() as p:
         b = await p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)

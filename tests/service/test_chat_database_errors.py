@@ -13,7 +13,7 @@ import websockets
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from voice.testing import serve
+from tests.voice.doubles import serve
 from webapp.app import create_app
 from webapp.rasa_client import RasaClient
 from webapp.settings import Settings

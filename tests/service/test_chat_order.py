@@ -11,7 +11,7 @@ import secrets
 import httpx
 from sqlalchemy import select
 
-from voice.testing import serve
+from tests.voice.doubles import serve
 from webapp.app import create_app
 from webapp.rasa_client import RasaClient
 from webapp.settings import Settings

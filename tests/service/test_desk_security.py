@@ -22,7 +22,7 @@ from webapp.store import LoginFailure, Store
 async def test_live_events_reach_only_the_agents_of_the_queue(app):
     import httpx
 
-    from voice.testing import serve
+    from tests.voice.doubles import serve
 
     async with serve(app) as port, httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
         async def agent(user: str) -> dict:
@@ -196,7 +196,7 @@ async def test_a_password_change_a_disabled_account_or_a_forced_logout_ends_open
 async def test_the_live_feed_closes_when_its_session_ends(app):
     import httpx
 
-    from voice.testing import serve
+    from tests.voice.doubles import serve
 
     async with serve(app) as port, httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
         r = await http.post("/desk/login", json={"username": "agent1", "password": "agent1-demo"})

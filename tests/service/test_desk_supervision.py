@@ -140,7 +140,7 @@ async def test_alerts_come_from_the_analytics_store_with_masked_examples(app, so
 async def test_supervisor_sees_the_banner_and_the_reports_in_headless_chromium(app, sources):
     """The desk page in headless Chromium against the app served in-process: banner, examples, report links."""
     from tests.e2e.browser import CHROMIUM_ARGS, chromium_path, desk_login
-    from voice.testing import serve
+    from tests.voice.doubles import serve
 
     exe = chromium_path()
     if exe is None:

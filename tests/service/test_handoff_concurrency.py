@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from common.handoff import QUEUES
 from tests.service.test_desk import TOKEN
-from voice.testing import serve
+from tests.voice.doubles import serve
 from webapp.app import create_app
 from webapp.auth import COOKIE, hash_password
 from webapp.handoffs import HandoffRefused

@@ -13,7 +13,7 @@ import websockets
 from sqlalchemy import select
 
 from tests.service.test_desk import TOKEN, browser, login
-from voice.testing import serve
+from tests.voice.doubles import serve
 from webapp.app import create_app
 from webapp.chat import wants_the_bot
 from webapp.rasa_client import RasaClient

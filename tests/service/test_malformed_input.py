@@ -21,6 +21,7 @@ import websockets
 import yaml
 
 from tests.service.test_desk import TOKEN
+from tests.voice.doubles import ScriptedRecognizerFactory, ToneEngine, fake_rasa_app, free_port, serve
 from voice import prompts
 from voice.app import create_app as create_voice_app
 from voice.engines.bot import RasaPhoneChannel
@@ -32,7 +33,6 @@ from voice.session import Services
 from voice.settings import ListenTimings, Settings
 from voice.stages.keypad import KeypadCollector
 from voice.store import CallStore
-from voice.testing import ScriptedRecognizerFactory, ToneEngine, fake_rasa_app, free_port, serve
 from voice.transports.audiosocket import KIND_AUDIO, KIND_DTMF, KIND_HANGUP, KIND_UUID, encode, read_message
 from webapp.auth import COOKIE
 

@@ -49,7 +49,7 @@ async def test_the_served_document_is_the_description(app):
 
 
 async def test_schemathesis_finds_no_server_error(app, tmp_path):
-    from voice.testing import serve
+    from tests.voice.doubles import serve
 
     async with serve(app) as port, httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
         r = await http.post("/desk/login", json={"username": "supervisor", "password": "supervisor-demo"})

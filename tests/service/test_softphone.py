@@ -19,6 +19,7 @@ import websockets
 from sanic import Request, Sanic
 from sanic import response as res
 
+from tests.voice.doubles import ScriptedRecognizerFactory, ToneEngine, fake_rasa_app, free_port, serve, tone_pcm8k
 from voice.app import create_app as create_gateway
 from voice.audio import pcm16_to_ulaw
 from voice.engines.bot import RasaPhoneChannel
@@ -28,7 +29,6 @@ from voice.session import Services
 from voice.settings import ListenTimings
 from voice.settings import Settings as VoiceSettings
 from voice.store import CallStore
-from voice.testing import ScriptedRecognizerFactory, ToneEngine, fake_rasa_app, free_port, serve, tone_pcm8k
 from webapp.app import create_app
 from webapp.settings import Settings
 from webapp.softphone import MAX_MESSAGE_CHARS, CallSlots
@@ -325,7 +325,7 @@ async def test_through_the_real_gateway_the_page_hears_the_bot_and_sees_masked_l
 
 
 async def test_a_pbx_stream_gets_no_transcript_or_heard_events(tmp_path: Path) -> None:
-    from voice.testing import MediaStreamCaller
+    from tests.voice.doubles import MediaStreamCaller
 
     async with serve(fake_rasa_app()) as rasa_port:
         services = gateway_services(tmp_path, rasa_port)

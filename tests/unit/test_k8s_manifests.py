@@ -173,7 +173,7 @@ def route_sources(container_name: str) -> list[Path]:
         "rasa": lambda: [rasa_site_packages() / "rasa" / "server.py"],
         "action-server": lambda: [rasa_sdk_endpoint(), ROOT / "actions" / "server.py"],
         "webapp": lambda: [ROOT / "webapp" / "app.py", *sorted((ROOT / "webapp" / "routes").glob("*.py"))],
-        "voice-gateway": lambda: [ROOT / "voice" / "app.py"],  # not voice/testing.py: its fake Rasa has /status
+        "voice-gateway": lambda: [ROOT / "voice" / "app.py"],  # not tests/voice/doubles.py: its fake Rasa has /status
     }[container_name]()
 
 

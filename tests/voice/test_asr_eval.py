@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.voice.conftest import korean_model_path
+from tests.voice.doubles import espeak_pcm8k
 from voice.audio import float_to_pcm16, pcm16_to_float, resample, silence, write_wav
-from voice.testing import espeak_pcm8k
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "voice" / "asr_eval.py"

@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
+from tests.voice.doubles import tone_pcm8k
 from voice.audio import level_dbfs, pcm16_to_ulaw, resample, ulaw_to_pcm16
-from voice.testing import tone_pcm8k
 
 
 def test_ulaw_matches_cpython_audioop_bit_for_bit() -> None:

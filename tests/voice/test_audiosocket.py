@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.voice.doubles import ScriptedRecognizerFactory, ToneEngine, fake_rasa_app, free_port, serve
 from voice.app import create_app
 from voice.audio import level_dbfs
 from voice.engines.bot import RasaPhoneChannel
@@ -17,7 +18,6 @@ from voice.engines.synthesis import SpeechCache
 from voice.session import Services
 from voice.settings import ListenTimings, Settings
 from voice.store import CallStore
-from voice.testing import ScriptedRecognizerFactory, ToneEngine, fake_rasa_app, free_port, serve
 from voice.transports.audiosocket import KIND_AUDIO, KIND_DTMF, KIND_HANGUP, KIND_UUID, encode, read_message
 
 pytestmark = pytest.mark.asyncio

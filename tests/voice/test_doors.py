@@ -10,6 +10,7 @@ import httpx
 import pytest
 import websockets
 
+from tests.voice.doubles import ScriptedRecognizerFactory, ToneEngine, fake_rasa_app, free_port, serve
 from voice.app import create_app
 from voice.engines.bot import RasaPhoneChannel
 from voice.engines.desk import InMemoryHandoffDesk
@@ -17,7 +18,6 @@ from voice.engines.synthesis import SpeechCache
 from voice.session import Services
 from voice.settings import ListenTimings, Settings
 from voice.store import CallStore
-from voice.testing import ScriptedRecognizerFactory, ToneEngine, fake_rasa_app, free_port, serve
 from voice.transports.audiosocket import KIND_AUDIO, KIND_HANGUP, KIND_UUID, AudioSocketServer, encode, read_message
 from voice.transports.base import CallAdmission, RouteBook
 
@@ -118,7 +118,7 @@ async def test_a_stream_that_never_starts_is_closed_after_the_start_timeout() ->
 
 
 async def test_a_second_stream_naming_a_call_in_progress_gets_an_id_of_its_own(tmp_path: Path) -> None:
-    from voice.testing import MediaStreamCaller
+    from tests.voice.doubles import MediaStreamCaller
 
     async with serve(fake_rasa_app()) as rasa_port:
         app = create_app(services(tmp_path, rasa_port), name=f"v{uuid.uuid4().hex[:8]}", audiosocket=False)

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.voice.doubles import ScriptedBot
 from voice import prompts
 from voice.engines.bot import BotUnavailable
 from voice.frames import CallStarted, Dtmf, EndCall, Frame, HumanRequested, KeypadEntry, ListenFor, PlaybackFinished, Tick
@@ -16,7 +17,6 @@ from voice.settings import ListenTimings, Settings
 from voice.speech_text import reply_text
 from voice.stages.dialogue import Dialogue
 from voice.stages.keypad import KeypadCollector
-from voice.testing import ScriptedBot
 
 pytestmark = pytest.mark.asyncio
 

@@ -1,7 +1,7 @@
 """Service tests: whole calls in keypad mode (no speech model) over /media-stream of the real app.
 
 The menu is the real one, generated from the knowledge base (content order: no analytics store);
-speech is real (pyttsx3/espeak-ng); Rasa and the desk are the in-process fakes of voice.testing.
+speech is real (pyttsx3/espeak-ng); Rasa and the desk are the in-process fakes of tests.voice.doubles.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pytest
 
 from knowledge.schema import load_entries
 from tests.voice.conftest import mandarin_model_path
+from tests.voice.doubles import MediaStreamCaller, fake_desk_app, fake_rasa_app, free_port, serve
 from tests.voice.test_media_stream import TOKEN, saved_call
 from voice.app import create_app
 from voice.audio import level_dbfs
@@ -31,7 +32,6 @@ from voice.session import Services
 from voice.settings import ListenTimings, Settings
 from voice.speech_text import reply_text
 from voice.store import CallStore
-from voice.testing import MediaStreamCaller, fake_desk_app, fake_rasa_app, free_port, serve
 
 pytestmark = pytest.mark.asyncio
 REPO = Path(__file__).resolve().parents[2]

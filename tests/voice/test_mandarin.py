@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.voice.doubles import espeak_pcm8k
 from voice.audio import silence
 from voice.frames import AudioIn, ListenFor, Transcript
 from voice.pipeline import run_stages
@@ -11,7 +12,6 @@ from voice.settings import ListenTimings
 from voice.stages.endpointer import Endpointer
 from voice.stages.normaliser import NumberNormaliser
 from voice.stages.recogniser import Recogniser
-from voice.testing import espeak_pcm8k
 
 from .conftest import mandarin_model_path
 

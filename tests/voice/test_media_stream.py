@@ -11,15 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from voice.app import create_app
-from voice.audio import level_dbfs
-from voice.engines.bot import RasaPhoneChannel
-from voice.engines.desk import HttpHandoffDesk
-from voice.engines.synthesis import Pyttsx3Engine, SpeechCache
-from voice.session import Services
-from voice.settings import ListenTimings, Settings
-from voice.store import CallStore
-from voice.testing import (
+from tests.voice.doubles import (
     MediaStreamCaller,
     ScriptedRecognizerFactory,
     espeak_pcm8k,
@@ -28,6 +20,14 @@ from voice.testing import (
     serve,
     tone_pcm8k,
 )
+from voice.app import create_app
+from voice.audio import level_dbfs
+from voice.engines.bot import RasaPhoneChannel
+from voice.engines.desk import HttpHandoffDesk
+from voice.engines.synthesis import Pyttsx3Engine, SpeechCache
+from voice.session import Services
+from voice.settings import ListenTimings, Settings
+from voice.store import CallStore
 
 pytestmark = pytest.mark.asyncio
 TOKEN = "test-service-token"
@@ -46,10 +46,11 @@ def services_for(settings: Settings, recognizers: object, rasa_url: str, desk_ur
 
 
 async def saved_call(store: CallStore, call_id: str) -> dict:
-    """The call's saved record, waiting briefly: it is written once the hang-up has gone through."""
+    """The call's final record, waiting briefly: it is complete once the hang-up has gone through (a running call's
+    row has ended_at 0)."""
     for _ in range(100):
         record = store.load(call_id)
-        if record is not None:
+        if record is not None and record["ended_at"] > 0:
             return record
         await asyncio.sleep(0.05)
     raise AssertionError(f"call {call_id} was not saved")

@@ -26,13 +26,7 @@ import pytest
 
 from cardsys.seed import synthetic_people
 from tests.sms_outbox import latest_code
-from tests.voice.test_media_stream import TOKEN, gateway, saved_call, services_for
-from voice.audio import level_dbfs
-from voice.engines.bot import RasaPhoneChannel
-from voice.prompts import DIGIT_GRAMMAR
-from voice.settings import ListenTimings, Settings
-from voice.store import CallStore
-from voice.testing import (
+from tests.voice.doubles import (
     MediaStreamCaller,
     ScriptedRecognizer,
     ScriptedRecognizerFactory,
@@ -40,6 +34,12 @@ from voice.testing import (
     serve,
     tone_pcm8k,
 )
+from tests.voice.test_media_stream import TOKEN, gateway, saved_call, services_for
+from voice.audio import level_dbfs
+from voice.engines.bot import RasaPhoneChannel
+from voice.prompts import DIGIT_GRAMMAR
+from voice.settings import ListenTimings, Settings
+from voice.store import CallStore
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.rasa]
 SKIP_REASON = "needs the real Rasa server: set RUN_RASA_TESTS=1 and RASA_URL to a Rasa serving the phone channel"

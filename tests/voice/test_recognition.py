@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.voice.doubles import espeak_pcm8k
 from voice.audio import silence
 from voice.engines.recognition import ModelMissing, resolve_model_path
 from voice.frames import AudioIn, ListenFor, Transcript
@@ -16,7 +17,6 @@ from voice.settings import ListenTimings
 from voice.stages.endpointer import Endpointer
 from voice.stages.normaliser import NumberNormaliser
 from voice.stages.recogniser import Recogniser
-from voice.testing import espeak_pcm8k
 
 REPO = Path(__file__).resolve().parents[2]
 # The Korean model has no garbage word ([unk]): silence can only come out as a grammar word, and

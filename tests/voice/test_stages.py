@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.voice.doubles import CollectingSink, ScriptedBot, ScriptedRecognizerFactory, ToneEngine, tone_pcm8k
 from voice.audio import silence
 from voice.engines.desk import InMemoryHandoffDesk
 from voice.engines.synthesis import SpeechCache
@@ -46,7 +47,6 @@ from voice.stages.recogniser import Recogniser
 from voice.stages.recorder import Recorder
 from voice.stages.synthesiser import Synthesiser
 from voice.store import CallRecord, CallStore
-from voice.testing import CollectingSink, ScriptedBot, ScriptedRecognizerFactory, ToneEngine, tone_pcm8k
 
 pytestmark = pytest.mark.asyncio
 

@@ -1,4 +1,5 @@
-"""In-process stand-ins for tests, benchmarks and local runs: fake engines, sinks, a fake Rasa."""
+"""In-process stand-ins for tests, benchmarks and the fault run (kept out of the gateway package): fake engines, sinks,
+a fake Rasa, espeak-ng speech and test callers."""
 
 from __future__ import annotations
 
