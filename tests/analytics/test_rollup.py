@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import make_url, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics import figures as F
@@ -30,6 +29,7 @@ from analytics.store import (
     MonthTopics,
 )
 from tests.analytics.conftest import ZONE, Sources, T
+from tests.postgres import scratch_database
 from webapp.dashboard import Dashboard, Query, days_csv
 from webapp.dashboard import figures as dashboard_figures
 
@@ -208,19 +208,8 @@ def test_a_fresh_store_is_marked_built(sources: Sources):
 
 @pytest.fixture()
 def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database (ANALYTICS_TEST_POSTGRES_URL's server), dropped afterwards; skipped without one."""
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as e:
-        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_URL} ({str(e).strip()})")
-    name = f"analytics_rollup_{os.getpid()}_{secrets.token_hex(4)}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield make_url(POSTGRES_URL).set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """A fresh PostgreSQL database (ANALYTICS_TEST_POSTGRES_URL's server), dropped afterwards."""
+    yield from scratch_database(POSTGRES_URL, "analytics_rollup", "ANALYTICS_TEST_POSTGRES_URL")
 
 
 def test_the_roll_up_on_postgresql(history: Sources, postgres_url: str):

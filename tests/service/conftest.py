@@ -3,12 +3,11 @@ the web app's database on SQLite and on the local PostgreSQL (tests that must ho
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy.engine import make_url
 
+from tests.postgres import scratch_database
 from webapp.app import create_app
 from webapp.rasa_client import RasaClient
 from webapp.settings import Settings
@@ -44,21 +43,7 @@ def postgres_url() -> Iterator[str]:
 
     Skipped without a reachable server, except in CI (CI=true), where that is a failure.
     """
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as e:
-        message = f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({str(e).strip()}); start it or set WEBAPP_TEST_POSTGRES_URL"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    name = f"webapp_test_{os.getpid()}_{secrets.token_hex(4)}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield make_url(PG_ADMIN_URL).set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield from scratch_database(PG_ADMIN_URL, "webapp_test", "WEBAPP_TEST_POSTGRES_URL")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

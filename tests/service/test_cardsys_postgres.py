@@ -7,14 +7,12 @@ database the test may connect to in order to create and drop its own (default: l
 from __future__ import annotations
 
 import os
-import secrets
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from cardsys.adapter import SqlCardSystem
@@ -22,6 +20,7 @@ from cardsys.idnumber import is_valid_id
 from cardsys.models import AuditEntry, Card, Citizen, SourceFailure
 from cardsys.seed import DEMO_CITIZENS, seed
 from cardsys.store import CardStore
+from tests.postgres import scratch_database
 from tests.unit.test_cardsys_adapter import CardSystemContract, card_states, sent_code
 
 psycopg = pytest.importorskip("psycopg")
@@ -31,20 +30,7 @@ ADMIN_URL = os.environ.get("CARDSYS_TEST_POSTGRES_URL", "postgresql://postgres@1
 @pytest.fixture(scope="module")
 def database_url() -> Iterator[str]:
     """A fresh, empty database for this module, dropped at the end."""
-    try:
-        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as e:
-        message = f"PostgreSQL is not reachable at {ADMIN_URL} ({str(e).strip()}); start it or set CARDSYS_TEST_POSTGRES_URL"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    name = f"cardsys_test_{os.getpid()}_{secrets.token_hex(4)}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield make_url(ADMIN_URL).set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield from scratch_database(ADMIN_URL, "cardsys_test", "CARDSYS_TEST_POSTGRES_URL")
 
 
 class TestPostgres(CardSystemContract):
