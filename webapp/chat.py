@@ -39,6 +39,7 @@ from webapp.workorders import WorkOrderService
 log = logging.getLogger(__name__)
 CID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 RASA_DOWN_TEXT = "抱歉，智能客服暂时无法连接，您的消息已记录，恢复后会自动回复您。着急的话可以说“转人工”，或拨打 12345 市民服务热线。"
+RASA_DOWN_NOT_KEPT_TEXT = "抱歉，智能客服暂时无法连接，您的消息已记录。请稍后再试，或拨打 12345 市民服务热线。"
 BOT_BACK_TEXT = "智能客服已恢复，现在回复您刚才的问题：“{shown}”"
 EMPTY_TEXT = "抱歉，我暂时无法回答这个问题。您可以换个说法，或者说“转人工”。"
 BUSY_TEXT = "系统繁忙，您的消息还没有送达，正在为您重新发送，请稍候…"
@@ -328,40 +329,35 @@ class ChatService:
         answered first, in order. A line asking for a person reaches one even when the bot could not open the
         hand-off (action server down or timed out, Rasa down): the web app opens it itself.
         """
-        if not await self.answer_unanswered(cid):
-            shown = shown if shown is not None else mask_text(text)
-            if asks_for_a_person(text):
-                await self.handoff_without_bot(cid, text, shown)
-            else:
-                self.unanswered.add(cid, text, shown, source)
-                await self.deliver(cid, "system", RASA_DOWN_TEXT, {"error": "rasa_unavailable"})
-            return
+        shown = shown if shown is not None else mask_text(text)
         try:
+            if not await self.answer_unanswered(cid):
+                raise RasaUnavailable("still down since an earlier line")
             replies = await self.rasa.send(cid, text, {"source": source} if source else None, channel="web")
         except RasaUnavailable as exc:
             log.error("Rasa unavailable for a chat turn: %s", exc)
-            shown = shown if shown is not None else mask_text(text)
             if asks_for_a_person(text):
                 await self.handoff_without_bot(cid, text, shown)
                 return
             queued = self.unanswered.add(cid, text, shown, source)
-            await self.deliver(cid, "system", RASA_DOWN_TEXT if queued else RASA_DOWN_TEXT.split("，恢复后")[0] + "。请稍后再试。",
+            await self.deliver(cid, "system", RASA_DOWN_TEXT if queued else RASA_DOWN_NOT_KEPT_TEXT,
                                {"error": "rasa_unavailable"})
             return
-        if asks_for_a_person(text) and not any(opened_handoff(r) for r in replies):
-            # the bot's hand-off action did not run (action server down or too slow) or could not reach us
-            await self.handoff_without_bot(cid, text, shown if shown is not None else mask_text(text))
-            return
-        await self.show_replies(cid, replies)
+        await self.answer(cid, text, shown, replies)
 
-    async def show_replies(self, cid: str, replies: list[dict[str, Any]]) -> None:
-        """Record Rasa's replies as the bot's lines (an empty answer says so and offers a person)."""
+    async def answer(self, cid: str, text: str, shown: str, replies: list[dict[str, Any]]) -> bool:
+        """Show Rasa's replies to a line, or, when the line asked for a person and the bot's reply opened no
+        hand-off (its action did not run or could not reach us), open it; True when a person takes over."""
+        if asks_for_a_person(text) and not any(opened_handoff(r) for r in replies):
+            await self.handoff_without_bot(cid, text, shown)
+            return True
         if not replies:
             await self.deliver(cid, "bot", EMPTY_TEXT, {"empty": True})
-            return
+            return False
         for r in replies:
             payload = {k: r[k] for k in ("buttons", "custom", "image") if r.get(k)}
             await self.deliver(cid, "bot", r.get("text") or "", payload)
+        return False
 
     async def answer_unanswered(self, cid: str) -> bool:
         """Answer the conversation's lines left by an outage of Rasa, in order; False while Rasa is still away.
@@ -380,10 +376,8 @@ class ChatService:
                 return False
             await self.deliver(cid, "system", BOT_BACK_TEXT.format(shown=shown[:40] + ("…" if len(shown) > 40 else "")),
                                {"resumed": True})
-            if asks_for_a_person(text) and not any(opened_handoff(r) for r in replies):
-                await self.handoff_without_bot(cid, text, shown)
+            if await self.answer(cid, text, shown, replies):
                 return True  # a person serves the conversation now and sees the later lines in the transcript
-            await self.show_replies(cid, replies)
         return True
 
     async def resume_after_outage(self) -> None:
