@@ -22,7 +22,7 @@ import yaml
 
 from knowledge import text as kbtext
 from knowledge.policy import Calibration
-from knowledge.retriever import EmbeddingCache, KnowledgeBase
+from knowledge.retriever import EmbeddingCache, KnowledgeBase, trainset_questions
 
 log = logging.getLogger(__name__)
 NEGATIVES_FILE = Path(__file__).resolve().parent / "calibration_negatives.yml"
@@ -68,15 +68,28 @@ def _query_vectors(kb: KnowledgeBase, texts: list[str]) -> np.ndarray | None:
             else kb.embedder.encode_queries(norm))
 
 
-def _labelled_rankings(kb: KnowledgeBase, labelled: list[tuple[str, set[str] | None]]) -> list[tuple]:
-    """Rankings of real citizen questions with known answers (None: nothing answers it)."""
+def _labelled_rankings(kb: KnowledgeBase, labelled: list[tuple[str, set[str] | None]],
+                       leave_out: bool = False) -> list[tuple]:
+    """Rankings of real citizen questions with known answers (None: nothing answers it).
+
+    ``leave_out``: the questions are index wordings (knowledge/trainset); each is ranked with its own wording
+    removed from the scores and from its entry's centroid, as if the index had never seen it.
+    """
     vecs = _query_vectors(kb, [t for t, _ in labelled])
     index = {e.id: i for i, e in enumerate(kb.entries)}
+    where = {v: i for i, v in enumerate(kb.views)} if leave_out else {}
     out = []
     for qi, (text, expected) in enumerate(labelled):
         lex, dense, qv = kb.view_scores(text, vecs[qi]) if vecs is not None else (kb.view_scores_lexical(text), None, None)
+        held = where.get(text)
+        if held is not None:
+            lex = lex.copy()
+            lex[held] = -1.0
+            if dense is not None:
+                dense = dense.copy()
+                dense[held] = -1.0
         right = {index[e] for e in expected if e in index} if expected else set()
-        out.append((*kb.entry_scores(lex, dense, qv), right, dense))
+        out.append((*kb.entry_scores(lex, dense, qv, held_out=held), right, dense))
     return out
 
 
@@ -133,18 +146,22 @@ def fit_foreign_margin(kb: KnowledgeBase, cal: Calibration, business: list[str],
 
 def calibrate(kb: KnowledgeBase, negatives: list[str] | None = None,
               labelled: list[tuple[str, set[str] | None]] | None = None,
-              realistic: set[str] | None = None) -> Calibration:
+              realistic: set[str] | None = None,
+              left_out: list[tuple[str, set[str]]] | None = None) -> Calibration:
     """Fit the confidence model, then set the band thresholds.
 
     With `labelled` (real citizen questions and the entries that answer them, None for "no entry
     answers it") those questions plus the out-of-scope negatives are the calibration data; without,
-    leave-one-out paraphrases are.
+    leave-one-out paraphrases are. ``left_out``: more labelled questions that are index wordings, each ranked
+    as if unseen; they help fit the confidence model and never set a threshold.
     """
     negatives = load_negatives() if negatives is None else negatives
+    left_out = left_out or []
     if labelled:
-        rows = _labelled_rankings(kb, labelled + [(q, None) for q in negatives])
-        business = np.r_[np.ones(len(labelled), bool), np.zeros(len(negatives), bool)]
-        source = "labelled questions"
+        rows = (_labelled_rankings(kb, labelled + [(q, None) for q in negatives])
+                + _labelled_rankings(kb, list(left_out), leave_out=True))
+        business = np.r_[np.ones(len(labelled), bool), np.zeros(len(negatives), bool), np.ones(len(left_out), bool)]
+        source = "labelled questions" + (f" + {len(left_out)} left-out training questions" if left_out else "")
     else:
         rows = _rankings(kb, negatives)
         business = np.r_[np.ones(len(rows) - len(negatives), bool), np.zeros(len(negatives), bool)]
@@ -159,7 +176,7 @@ def calibrate(kb: KnowledgeBase, negatives: list[str] | None = None,
     x, y = np.array(feats), np.array(correct, dtype=float)
     if labelled and realistic:
         # the targets hold on realistic questions: the others stay in the fit but leave the threshold search
-        judged = np.r_[[t in realistic for t, _ in labelled], np.ones(len(negatives), bool)]
+        judged = np.r_[[t in realistic for t, _ in labelled], np.ones(len(negatives), bool), np.zeros(len(left_out), bool)]
     else:
         judged = np.ones(len(rows), bool)
     coef, intercept = _fit_logistic(x, y)
@@ -287,7 +304,8 @@ def fit_shipped(kb: KnowledgeBase) -> Calibration:
     labelled = load_tuning_questions(without_training_fold=seen)
     realistic = {str(it["text"]) for it in yaml.safe_load(EVALSET_FILE.read_text(encoding="utf-8"))["items"]
                  if it.get("half") == "tune"} if EVALSET_FILE.exists() else None
-    cal = calibrate(kb, negatives=load_tuning_negatives(), labelled=labelled, realistic=realistic)
+    held = [(t, set(e)) for t, e in trainset_questions()]
+    cal = calibrate(kb, negatives=load_tuning_negatives(), labelled=labelled, realistic=realistic, left_out=held)
     # business: questions an entry answers, and the realistic set's content gaps (social-security questions we
     # cannot answer yet: they get "not found" and a person, never "not ours"); the development set's "none"
     # items are other matters (公积金, 个税 …) and stay out

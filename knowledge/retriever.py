@@ -29,6 +29,9 @@ INDEX_VERSION = "5"
 WEIGHTS_FILE = Path(__file__).resolve().parent / "retrieval.yml"
 VOTE_K = 10  # nearest wordings that vote for the top entry (a confidence feature)
 TRAINSET_LABELS = Path(__file__).resolve().parent / "trainset" / "labels"
+# Training questions the domain model never learns from (knowledge/trainset/README.md); like every training
+# question they are index wordings and help fit the confidence model, each left out of the index in turn.
+CALIBRATION_ONLY_GLOB = "batch3_*.yml"
 # the bank of other matters; not calibration_negatives.yml, whose short common phrases (明天济南下雨吗, 讲个笑话)
 # the evaluation writers also wrote: the bank must hold no evaluation message (tests/unit/test_policy.py)
 NOT_OURS_FILES = (Path(__file__).resolve().parent / "not_ours.yml",)
@@ -66,6 +69,22 @@ def citizen_wordings(labels_dir: Path = TRAINSET_LABELS) -> dict[str, list[str]]
             expected = it.get("expected") or []
             if expected:
                 out.setdefault(str(expected[0]), []).append(str(it["text"]))
+    return out
+
+
+def trainset_questions(which: Literal["all", "model", "calibration"] = "all",
+                       labels_dir: Path = TRAINSET_LABELS) -> list[tuple[str, list[str]]]:
+    """Labelled training questions that have an entry: all, those the domain model learns from, or the rest."""
+    import yaml
+
+    held = {f.name for f in labels_dir.glob(CALIBRATION_ONLY_GLOB)} if labels_dir.is_dir() else set()
+    out: list[tuple[str, list[str]]] = []
+    for f in sorted(labels_dir.glob("*.yml")) if labels_dir.is_dir() else []:
+        if which != "all" and (f.name in held) != (which == "calibration"):
+            continue
+        for it in yaml.safe_load(f.read_text(encoding="utf-8"))["items"]:
+            if it.get("expected"):
+                out.append((str(it["text"]), [str(e) for e in it["expected"]]))
     return out
 
 

@@ -114,11 +114,10 @@ def citizen_questions() -> list[tuple[str, list[str]]]:
     import yaml
 
     out: list[tuple[str, list[str]]] = []
-    if "trainset" in RECIPE["citizen_sources"]:
-        for f in sorted(TRAINSET_DIR.glob("*.yml")):
-            for it in yaml.safe_load(f.read_text(encoding="utf-8"))["items"]:
-                if it.get("expected"):
-                    out.append((str(it["text"]), [str(e) for e in it["expected"]]))
+    if "trainset" in RECIPE["citizen_sources"]:  # not the questions kept for fitting the confidence model
+        from knowledge.retriever import trainset_questions
+
+        out += trainset_questions("model", labels_dir=TRAINSET_DIR)
     if "evalset-training-fold" in RECIPE["citizen_sources"]:
         from knowledge.calibration import EVALSET_FILE, in_training_fold
 

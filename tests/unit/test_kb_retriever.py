@@ -166,3 +166,39 @@ def test_the_margin_is_fitted_so_few_business_questions_are_called_not_ours(tmp_
     plain = KnowledgeBase(load_entries(SMALL), CharHashEmbedder(), tmp_path)
     assert fit_foreign_margin(plain, kb.calibration, business, others) is None
 
+
+
+def test_a_training_question_left_out_is_ranked_as_if_the_index_had_never_seen_it(tmp_path):
+    from knowledge.calibration import _labelled_rankings
+
+    entries = load_entries(SMALL)
+    question = "俺那个小卡片洗衣机里转了一圈刷不出来了"
+    target = "test-0003"  # the wording is filed under an unrelated entry: only the wording itself points there
+    kb = KnowledgeBase(entries, CharHashEmbedder(), tmp_path, extra_views={target: [question]})
+    index = {e.id: i for i, e in enumerate(kb.entries)}
+    (seen, *_), = _labelled_rankings(kb, [(question, {target})])
+    (unseen, dense_e, lex_e, right, views), = _labelled_rankings(kb, [(question, {target})], leave_out=True)
+    assert int(np.argmax(seen)) == index[target] and right == {index[target]}
+    assert int(np.argmax(unseen)) != index[target]  # its own wording no longer answers for it
+    assert views[kb.views.index(question)] == -1.0
+    # and the wording left the entry's centroid: the same dense scores as an index built without it (the lexical
+    # scores differ a little: BM25's term statistics count every wording)
+    plain = KnowledgeBase(entries, CharHashEmbedder(), tmp_path / "plain")
+    (_, fresh_dense, *_), = _labelled_rankings(plain, [(question, {target})])
+    assert np.allclose(dense_e, fresh_dense, atol=1e-5)
+
+
+def test_the_training_questions_kept_for_calibration_are_never_trained_on(tmp_path):
+    from knowledge.retriever import trainset_questions
+
+    (tmp_path / "card.yml").write_text("items:\n  - {text: 甲问题, expected: [card-0001]}\n"
+                                       "  - {text: 没有答案的, expected: []}\n", encoding="utf-8")
+    (tmp_path / "batch3_card.yml").write_text("items:\n  - {text: 乙问题, expected: [card-0002]}\n", encoding="utf-8")
+    assert trainset_questions("model", tmp_path) == [("甲问题", ["card-0001"])]
+    assert trainset_questions("calibration", tmp_path) == [("乙问题", ["card-0002"])]
+    assert sorted(trainset_questions("all", tmp_path)) == [("乙问题", ["card-0002"]), ("甲问题", ["card-0001"])]
+    from modelbuild import finetune
+
+    learned = {t for t, _ in finetune.citizen_questions()}
+    kept = {t for t, _ in trainset_questions("calibration")}
+    assert kept and not learned & kept

@@ -85,7 +85,7 @@ def test_the_shipped_calibration_covers_both_modes_and_is_fitted():
         cal = Calibration.load(mode)
         assert 0 < cal.unsure_at <= cal.confident_at <= cal.strict_at <= 1 and cal.coef != Calibration().coef
         # the targets are judged on the realistic tuning questions the model was not trained on
-        assert cal.report["source"] == "labelled questions" and cal.report["positives"] >= 100
+        assert cal.report["source"].startswith("labelled questions") and cal.report["positives"] >= 100
 
 
 def test_the_confident_threshold_keeps_each_error_rate_within_its_own_target():
