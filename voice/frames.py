@@ -98,6 +98,14 @@ class UtteranceEnded(Frame):
 
 
 @dataclass(frozen=True)
+class AnswerComplete(Frame):
+    """The recogniser already holds a complete answer to the current prompt (a valid ID number, a phone number,
+    是/不是): re-enters at the head so the endpointer ends the utterance after a short silence."""
+
+    at: float
+
+
+@dataclass(frozen=True)
 class UtteranceDiscarded(Frame):
     """A voiced burst too short to be speech (noise, a cough); nothing was said."""
 

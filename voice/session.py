@@ -77,7 +77,7 @@ def build_stages(sink: CallSink, services: Services, record: CallRecord, pipelin
     else:
         listening = [
             Endpointer(settings.timings),                          # audio → utterance boundaries
-            Recogniser(services.recognizers, services.executor),   # utterance audio → transcript
+            Recogniser(services.recognizers, services.executor, pipeline.push),  # utterance audio → transcript
             NumberNormaliser(),                                     # 幺三八… → 138…
         ]
         dialogue = Dialogue(services.bot, settings, pipeline.push)

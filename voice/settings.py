@@ -26,6 +26,7 @@ class ListenTimings:
     min_speech_ms: int = 200
     eou_silence_ms: int = 500
     eou_silence_number_ms: int = 1200
+    eou_silence_complete_ms: int = 300  # once the words so far already answer the prompt completely
     max_utterance_ms: int = 15000
     no_input_timeout_ms: int = 7000
     keypad_timeout_ms: int = 10000
@@ -114,6 +115,7 @@ class Settings:
             min_speech_ms=env.integer("VOICE_MIN_SPEECH_MS", t.min_speech_ms, minimum=0),
             eou_silence_ms=env.integer("VOICE_EOU_SILENCE_MS", t.eou_silence_ms, minimum=1),
             eou_silence_number_ms=env.integer("VOICE_EOU_SILENCE_NUMBER_MS", t.eou_silence_number_ms, minimum=1),
+            eou_silence_complete_ms=env.integer("VOICE_EOU_SILENCE_COMPLETE_MS", t.eou_silence_complete_ms, minimum=1),
             max_utterance_ms=env.integer("VOICE_MAX_UTTERANCE_MS", t.max_utterance_ms, minimum=1),
             no_input_timeout_ms=env.integer("VOICE_NO_INPUT_TIMEOUT_MS", t.no_input_timeout_ms, minimum=1),
             keypad_timeout_ms=env.integer("VOICE_KEYPAD_TIMEOUT_MS", t.keypad_timeout_ms, minimum=1),
@@ -175,7 +177,7 @@ ENV_KEYS = (
     "VOICE_HANDOFF", "VOICE_HANDOFF_QUEUE", "VOICE_QUEUE_MAP", "VOICE_TTS_VOICE", "VOICE_TTS_RATE",
     "VOICE_TTS_CACHE_ENTRIES", "VOICE_CONFIRM_BELOW", "VOICE_NO_INPUT_MAX_REPROMPTS",
     "VOICE_DB_PATH", "VOICE_SPEECH_THRESHOLD_DBFS", "VOICE_MIN_SPEECH_MS",
-    "VOICE_EOU_SILENCE_MS", "VOICE_EOU_SILENCE_NUMBER_MS", "VOICE_MAX_UTTERANCE_MS",
+    "VOICE_EOU_SILENCE_MS", "VOICE_EOU_SILENCE_NUMBER_MS", "VOICE_EOU_SILENCE_COMPLETE_MS", "VOICE_MAX_UTTERANCE_MS",
     "VOICE_NO_INPUT_TIMEOUT_MS", "VOICE_KEYPAD_TIMEOUT_MS", "VOICE_GRAMMAR_FILE",
     "CHANNEL_TOKEN", "MEDIA_STREAM_TOKEN", "AUDIOSOCKET_PEERS", "VOICE_MAX_CALLS",
     "RASA_EVENTS_URL", "RASA_EVENTS_QUEUE", "VOICE_CALLER_KEY_SECRET",

@@ -37,8 +37,8 @@ class ScriptedRecognizer:
         self.fed += len(pcm)
 
     def partial(self) -> str:
-        """No partials."""
-        return ""
+        """The next scripted partial result (the factory's `partials`), or none."""
+        return self.factory.partials.pop(0) if self.factory.partials else ""
 
     def finish(self) -> tuple[str, float]:
         """The next scripted text (and confidence), or nothing heard."""
@@ -53,8 +53,9 @@ class ScriptedRecognizer:
 class ScriptedRecognizerFactory:
     """Hands out ScriptedRecognizers sharing one queue of (text, confidence) results."""
 
-    def __init__(self, heard: list[tuple[str, float]] | None = None) -> None:
+    def __init__(self, heard: list[tuple[str, float]] | None = None, partials: list[str] | None = None) -> None:
         self.heard = list(heard or [])
+        self.partials = list(partials or [])  # one per feed of the utterance's audio, in order
         self.grammars: list[tuple[str, ...]] = []
 
     def create(self, grammar: tuple[str, ...] = ()) -> ScriptedRecognizer:

@@ -451,3 +451,69 @@ async def test_caller_hangup_is_saved(tmp_path) -> None:
     store = CallStore(tmp_path / "calls.sqlite3")
     await run_stages([Recorder(CallRecord(), store)], [CallStarted("c2", "test"), Hangup()])
     assert store.load("c2")["outcome"] == "caller_hangup"
+
+
+# --- A complete answer ends the utterance sooner ---------------------------------------------
+
+async def test_a_complete_answer_is_recognised_only_when_it_is_whole() -> None:
+    from voice.stages.recogniser import answers_completely
+
+    spoken_id = "三 七 零 一 零 二 一 九 九 零 零 一 零 一 一 二 三 四"  # 370102199001011234: its check character is 1, not 4
+    valid = "37010219900101108X"
+    assert not answers_completely("id_number", spoken_id)
+    assert answers_completely("id_number", "我的身份证号是 " + " ".join(valid.replace("X", "叉")))
+    assert not answers_completely("id_number", " ".join(valid[:17]))  # one character still to come
+    assert answers_completely("phone_number", "幺 三 八 幺 二 三 四 五 六 七 八")
+    assert not answers_completely("phone_number", "幺 三 八 幺 二 三 四 五 六 七")
+    assert answers_completely("yes_no", "是") and answers_completely("yes_no", "不 是")
+    assert not answers_completely("yes_no", "是 我 想 问 一下")  # more is coming: wait for it
+    assert not answers_completely("free", "社保卡丢了")
+    assert not answers_completely("code", "一 二 三 四 五 六")  # codes keep the long pause
+
+
+async def test_the_endpointer_ends_a_complete_answer_after_a_short_pause() -> None:
+    from voice.frames import AnswerComplete
+
+    timings = ListenTimings(eou_silence_complete_ms=300)
+    speech = audio(tone_pcm8k(300, 400))
+    pause = audio(silence(800), start=0.4)
+    said = [ListenFor(expect="id_number", eou_silence_ms=1200), *speech]
+    out = await run_stages([Endpointer(timings)], [*said, AnswerComplete(at=0.4), *pause])
+    ended = next(f for f in out if isinstance(f, UtteranceEnded))
+    assert ended.at - ended.last_voice_at == pytest.approx(0.3, abs=0.03)
+    out = await run_stages([Endpointer(timings)], [*said, *pause])  # not complete: the long pause is kept
+    assert "UtteranceEnded" not in kinds(out)
+    # and the next utterance starts with the long pause again
+    stage = Endpointer(timings)
+    out = await run_stages([stage], [*said, AnswerComplete(at=0.4), *pause, *audio(tone_pcm8k(300, 400) + silence(800), 2)])
+    assert kinds(out).count("UtteranceEnded") == 1
+
+
+async def test_a_spoken_id_number_ends_the_turn_300_ms_after_its_last_digit() -> None:
+    """Endpointer and recogniser in a real pipeline: the recogniser's partial result feeds back to the head."""
+    from voice.pipeline import Pipeline
+
+    valid = " ".join("37010219900101108X".replace("X", "叉"))
+    factory = ScriptedRecognizerFactory([(valid, 0.9)], partials=[valid[:20], valid])
+    got: list[Frame] = []
+
+    class Collect:
+        async def process(self, frame: Frame):  # type: ignore[no-untyped-def]
+            got.append(frame)
+            yield frame
+
+    pipeline = Pipeline([])
+    pipeline.stages = [Endpointer(ListenTimings(eou_silence_complete_ms=300)),
+                       Recogniser(factory, push=pipeline.push), Collect()]  # type: ignore[list-item]
+    runner = asyncio.create_task(pipeline.run())
+    frames = [ListenFor(expect="id_number", eou_silence_ms=1200, grammar=("一",)),
+              *audio(tone_pcm8k(300, 500)), *audio(silence(1500), start=0.5), Hangup()]
+    for frame in frames:  # in real time order: each frame handled before the next arrives
+        pipeline.push(frame)
+        while pipeline._inbox.qsize():
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.002)
+    await asyncio.wait_for(runner, 5)
+    ended = next(f for f in got if isinstance(f, UtteranceEnded))
+    assert ended.at - ended.last_voice_at == pytest.approx(0.3, abs=0.03)  # not 1.2 s
+    assert [f.text for f in got if isinstance(f, Transcript) and f.final] == [valid]

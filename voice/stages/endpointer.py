@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from voice.audio import level_dbfs
 from voice.frames import (
+    AnswerComplete,
     AudioIn,
     Frame,
     ListenFor,
@@ -35,6 +36,7 @@ class Endpointer(Stage):
         self.length_ms = 0
         self.last_voice_at = 0.0
         self.last_audio_at = 0.0
+        self.complete = False  # the recogniser says the words so far already answer the prompt
 
     async def process(self, frame: Frame) -> AsyncIterator[Frame]:
         """Pass audio through, adding utterance boundary frames around it."""
@@ -42,10 +44,15 @@ class Endpointer(Stage):
             self.eou_silence_ms = frame.eou_silence_ms
             yield frame
             return
+        if isinstance(frame, AnswerComplete):
+            if self.active and self.confirmed:
+                self.complete = True
+            yield frame
+            return
         if isinstance(frame, Tick):
             yield frame
             # Asterisk sends nothing while the caller is silent: the clock ends the utterance.
-            if self.active and (frame.now - self.last_audio_at) * 1000 >= self.eou_silence_ms:
+            if self.active and (frame.now - self.last_audio_at) * 1000 >= self._silence_limit():
                 yield self._end(frame.now)
             return
         if not isinstance(frame, AudioIn):
@@ -60,7 +67,7 @@ class Endpointer(Stage):
             if not voiced:
                 yield frame
                 return
-            self.active, self.confirmed = True, False
+            self.active, self.confirmed, self.complete = True, False, False
             self.voiced_ms = self.silence_ms = self.length_ms = 0
             yield UtteranceStarted(at=frame.at)
         yield frame
@@ -75,13 +82,19 @@ class Endpointer(Stage):
                 yield SpeechStarted(at=frame.at)
         else:
             self.silence_ms += ms
-        # An unconfirmed burst (a click, a cough) is dropped sooner than real speech ends.
-        limit = self.eou_silence_ms if self.confirmed else min(self.eou_silence_ms, 300)
-        if self.silence_ms >= limit or self.length_ms >= self.timings.max_utterance_ms:
+        if self.silence_ms >= self._silence_limit() or self.length_ms >= self.timings.max_utterance_ms:
             yield self._end(frame.at)
 
+    def _silence_limit(self) -> int:
+        """Trailing silence that ends the utterance."""
+        if not self.confirmed:  # an unconfirmed burst (a click, a cough) is dropped sooner than real speech ends
+            return min(self.eou_silence_ms, 300)
+        if self.complete:  # a full ID number, 是/不是: no need to wait out the long pause
+            return min(self.eou_silence_ms, self.timings.eou_silence_complete_ms)
+        return self.eou_silence_ms
+
     def _end(self, at: float) -> Frame:
-        self.active = False
+        self.active = self.complete = False
         if self.confirmed:
             return UtteranceEnded(at=at, speech_ms=self.voiced_ms, last_voice_at=self.last_voice_at)
         return UtteranceDiscarded(at=at)
