@@ -227,13 +227,15 @@ class Ingester:
             for part in _chunks([p[3] for p in parsed], 900):
                 known.update(s.scalars(select(Ingested.key).where(Ingested.key.in_(part))))
             parsed = [p for p in parsed if p[3] not in known]
+        touched: set[str] = set()
         if parsed:
             report.events_new += len(parsed)
             s.execute(insert(Ingested), [{"key": p[3]} for p in parsed])
             touched = self._add_events(s, parsed, report)
-            report.conversations_derived += self.derive(s, touched)
         if hotline:
-            report.conversations_derived += self.derive(s, self._hotline_events(s, hotline, report))
+            touched |= self._hotline_events(s, hotline, report)
+        if touched:  # once for both: a batch holds a conversation's Rasa events and its hotline events alike
+            report.conversations_derived += self.derive(s, touched)
         self._set_cursor(s, source, str(last))
 
     # ------------------------------------------------------------------ hotline events (web app, voice gateway)

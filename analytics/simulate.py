@@ -8,10 +8,14 @@ Two layers:
   insurance payment season (Sept–Dec), day-to-day noise per topic (gamma, so counts are over-dispersed
   like real ones) and optional planted surges (one topic ×3 from a given hour).
 - `render` turns those counts into conversations written in the services' own formats
-  (analytics.sources: Rasa broker events, web app hand-offs/ratings, call store rows), which the
-  ordinary ingestion then reads. Half the card-loss and card-progress sessions use the bot's card
+  (analytics.sources: Rasa broker events, web app hand-offs/ratings/work orders, call store rows, and the
+  web app's and the gateway's hotline events in the events table, as the real services publish them), which
+  the ordinary ingestion then reads. Half the card-loss and card-progress sessions use the bot's card
   self-service (办理) rather than only asking. Questions are the knowledge base's own paraphrases; a few carry a
   raw phone or ID number, as citizens type them, to keep the masking honest.
+- `CallerPlan` says who rings: each phone session gets a caller number (keyed by the gateway's own
+  voice.store.caller_key), some callers ring again about the same topic within a few days (the report's
+  重复来电), and a few calls carry no number.
 
 Command line: python -m analytics.simulate --start 2026-01-01 --days 365 --out var/sim [--surge …] [--ingest]
 """
@@ -23,6 +27,7 @@ import math
 import sys
 import time
 import uuid
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -55,6 +60,14 @@ RATINGS = (("满意", 0.72), ("基本满意", 0.18), ("不满意", 0.10))
 SELF_SERVICE_SHARE = 0.5
 SELF_SERVICE = {"社保卡/挂失": ("report_card_loss", "已为您办理社保卡临时挂失，挂失期间卡片暂停使用。"),
                 "社保卡/制卡进度": ("query_card_progress", "您的社保卡正在制作中，制成后会短信通知您领取。")}
+WORK_ORDER_CLOSED_AFTER = 26 * 3600.0  # a work order is closed the next working day, within its 3-day deadline
+# phone callers (CallerPlan): this share of the phone sessions is a caller ringing again about the same topic, when
+# somebody called about it in the last REPEAT_CALL_DAYS days; this share of calls carries no number (AudioSocket
+# from a PBX without caller ID, withheld numbers); this share of numbers arrives as +86… (the gateway normalises it)
+REPEAT_CALL_SHARE = 0.10
+REPEAT_CALL_DAYS = 5  # inside the repeat figure's 7 days (analytics.figures.REPEAT_DAYS): every planned repeat counts
+NO_NUMBER_SHARE = 0.05
+INTERNATIONAL_SHARE = 0.2
 
 
 def _ramp(day: dt.date, start: dt.date, end: dt.date, ramp_days: int, peak: float) -> float:
@@ -176,39 +189,103 @@ class TrafficModel:
         return rng.poisson(lam * np.repeat(noise, 24, axis=0))
 
 
+@dataclass(frozen=True)
+class PlannedCall:
+    """One phone session's caller, as CallerPlan chose it."""
+
+    call_id: str
+    number: str  # the caller's number as the simulation knows it ("" without one)
+    dialled_as: str  # as the gateway receives it (sometimes +86…)
+    topic: str
+    ts: float
+    repeat: bool  # a caller who rang about this topic in the last REPEAT_CALL_DAYS days
+
+
+class CallerPlan:
+    """Who rings: a number for each phone session, a new caller's or, for REPEAT_CALL_SHARE of them, that of somebody
+    who called about the same topic in the last REPEAT_CALL_DAYS days (a repeat caller).
+
+    It draws from its own random stream (seed + 2), so planning callers changes nothing else the simulation draws;
+    new callers get distinct numbers. `calls` is the plan (the tests count the repeat callers from it)."""
+
+    def __init__(self, seed: int, repeat_share: float = REPEAT_CALL_SHARE, repeat_days: float = REPEAT_CALL_DAYS,
+                 no_number_share: float = NO_NUMBER_SHARE) -> None:
+        self.rng = np.random.default_rng(seed + 2)
+        self.prefix = 130 + seed % 70  # 130…199: plans of other seeds rendered into the same sources share no number
+        self.repeat_share, self.window, self.no_number_share = repeat_share, repeat_days * 86400.0, no_number_share
+        self.recent: dict[str, deque[tuple[float, str]]] = defaultdict(deque)  # topic -> (time, number), oldest first
+        self.calls: list[PlannedCall] = []
+        self._callers = 0
+
+    def _new_number(self) -> str:
+        """A mobile number nobody had yet (7919 is prime to 10^8: n -> n·7919 mod 10^8 repeats no number)."""
+        n = self._callers
+        self._callers += 1
+        return f"{self.prefix}{(n * 7919 + 3_000_017) % 10**8:08d}"
+
+    def caller(self, call_id: str, topic: str, ts: float, hour_start: float) -> str:
+        """The number the gateway receives for this call ("" for a call without one); planned in `calls`."""
+        if self.rng.random() < self.no_number_share:
+            self.calls.append(PlannedCall(call_id, "", "", topic, ts, False))
+            return ""
+        recent = self.recent[topic]
+        # calls of this hour are planned in topic order, not time order: what stays after this prune is at most an
+        # hour older than the window, so a repeat is always within REPEAT_CALL_DAYS and 2 hours of the caller's last call
+        while recent and recent[0][0] < hour_start - self.window:
+            recent.popleft()
+        repeat = bool(recent) and self.rng.random() < self.repeat_share
+        number = recent[int(self.rng.integers(len(recent)))][1] if repeat else self._new_number()
+        recent.append((ts, number))
+        dialled = "+86" + number if self.rng.random() < INTERNATIONAL_SHARE else number
+        self.calls.append(PlannedCall(call_id, number, dialled, topic, ts, repeat))
+        return dialled
+
+
 @dataclass
 class RenderStats:
     """What `render` wrote."""
 
     sessions: int = 0
-    events: int = 0
-    handoffs: int = 0
+    events: int = 0  # Rasa's events
+    hotline_events: int = 0  # the web app's and the gateway's
+    calls: int = 0
+    repeat_calls: int = 0  # calls planned as a repeat caller's (CallerPlan)
     seconds: float = 0.0
 
 
 def render(model: TrafficModel, start: dt.date, days: int, writer: SourceWriter, zone: ZoneInfo | None = None,
-           counts: np.ndarray | None = None) -> RenderStats:
-    """Write the model's sessions as conversations into the source databases (see the module docstring)."""
+           counts: np.ndarray | None = None, callers: CallerPlan | None = None) -> RenderStats:
+    """Write the model's sessions as conversations into the source databases (see the module docstring); `callers`
+    (default: a CallerPlan of the model's seed) numbers the phone sessions."""
     zone = zone or ZoneInfo("Asia/Shanghai")
     rng = np.random.default_rng(model.seed + 1)
+    callers = callers or CallerPlan(model.seed)
     counts = model.counts(start, days) if counts is None else counts
     hours = model.hours(start, days)
     stats = RenderStats()
+    planned, written = len(callers.calls), (writer.events_written, writer.hotline_written)
     began = time.perf_counter()
-    prefix = f"s{model.seed}-"
+    # ids shaped like the services' (32 hex digits, as a uuid or a call id: mask_text leaves those alone, so the hotline
+    # events' conversation ids stay as Rasa's sender ids), distinct per seed, starting with a letter
+    seed_bits = (0xA << 124) | ((model.seed & 0xFFFF) << 64)
     for h, hour in enumerate(hours):
         office = is_office_hour(hour)
+        hour_start = hour.replace(tzinfo=zone).timestamp()
         for k in np.nonzero(counts[h])[0]:
             topic = model.topics[k]
             for _ in range(int(counts[h, k])):
                 phone = rng.random() < (0.6 if office else 0.35)
-                ts = hour.replace(tzinfo=zone).timestamp() + float(rng.uniform(0, 50 * 60))
-                _render_session(model, writer, rng, topic, ts, phone, office, prefix + uuid.UUID(int=int(rng.integers(2**62))).hex[-16:])
+                ts = hour_start + float(rng.uniform(0, 50 * 60))
+                key = uuid.UUID(int=seed_bits | int(rng.integers(2**62))).hex
+                number = callers.caller("CA" + key, topic, ts, hour_start) if phone else ""
+                _render_session(model, writer, rng, topic, ts, phone, office, key, number)
                 stats.sessions += 1
         if h % 24 == 23:
             writer.flush()
     writer.flush()
-    stats.events = writer.events_written
+    stats.events, stats.hotline_events = writer.events_written - written[0], writer.hotline_written - written[1]
+    stats.calls = len(callers.calls) - planned
+    stats.repeat_calls = sum(c.repeat for c in callers.calls[planned:])
     stats.seconds = time.perf_counter() - began
     return stats
 
@@ -228,7 +305,7 @@ def _question(model: TrafficModel, rng: np.random.Generator, topic: str) -> tupl
 
 
 def _render_session(model: TrafficModel, w: SourceWriter, rng: np.random.Generator, topic: str, ts: float, phone: bool,
-                    office: bool, key: str) -> None:
+                    office: bool, key: str, caller: str = "") -> None:
     sender = ("CA" if phone else "w") + key
     channel = "phone" if phone else "web"
     w.session(sender, ts)
@@ -310,13 +387,16 @@ def _render_session(model: TrafficModel, w: SourceWriter, rng: np.random.Generat
             if claimed and rng.random() < 0.6:
                 r = rng.random()
                 rating = "满意" if r < RATINGS[0][1] else "基本满意" if r < RATINGS[0][1] + RATINGS[1][1] else "不满意"
+            # not claimed: the citizen leaves the chat page after waiting, and the web app closes it as abandoned
             w.handoff(sender, t, "web", "综合" if topic in SPECIAL_SHARES else topic.split("/")[0][:16], handoff_reason,
-                      claimed_after=wait if claimed else None, handled_for=handle if claimed else None, rating=rating)
+                      claimed_after=wait if claimed else None, handled_for=handle if claimed else None, rating=rating,
+                      abandoned_after=None if claimed else wait)
             if claimed and rng.random() < 0.05:
-                w.work_order(sender, t + wait + handle, "咨询", "需进一步核实的问题")
+                w.work_order(sender, t + wait + handle, "咨询", "需进一步核实的问题", closed_after=WORK_ORDER_CLOSED_AFTER)
     if phone:
         outcome = "transferred" if handoff_reason else "caller_hangup" if abandoned else "answered_by_bot"
-        w.call(sender, ts, t + 30, outcome, handoff_reason or "")
+        w.call(sender, ts, t + 30, outcome, handoff_reason or "", caller=caller,
+               transport="media_stream" if caller else "audiosocket")  # AudioSocket carries no number
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -339,7 +419,8 @@ def main(argv: list[str] | None = None) -> int:
     writer = SourceWriter(out / "rasa_events.db", f"sqlite:///{(out / 'webapp.db').resolve()}", out / "voice_calls.sqlite3")
     stats = render(model, dt.date.fromisoformat(args.start), args.days, writer)
     writer.close()
-    print(f"[simulate] {stats.sessions} sessions, {stats.events} Rasa events written to {out}/ in {stats.seconds:.1f} s")
+    print(f"[simulate] {stats.sessions} sessions, {stats.events} Rasa events and {stats.hotline_events} hotline events "
+          f"({stats.calls} calls, {stats.repeat_calls} from repeat callers) written to {out}/ in {stats.seconds:.1f} s")
     if args.ingest:
         from analytics.ingest import Ingester
         from analytics.settings import Settings, load_settings

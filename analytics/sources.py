@@ -4,7 +4,11 @@ Rasa events go into an `events(id, sender_id, data)` table exactly as Rasa's SQL
 them (shape copied from a real run: action_session_start, session_started, user, user_featurization,
 action, bot with `custom.kb` / `custom.handoff`, slot, action_listen); hand-offs, ratings and agents'
 replies go into the web app's tables through webapp/store.py's models; calls into the voice gateway's
-call store table. The analytics store is then filled by the ordinary ingestion (analytics.ingest).
+call store table. Like the real services, the web app's and the gateway's changes are also published as
+hotline events (common/events.py) into the same events table, built by the services' own code
+(`webapp.handoffs.handoff_event`, `webapp.ratings.rating_event`, `webapp.workorders.workorder_event`, and the
+gateway's `voice.store.CallStore.started`/`ended`, whose caller key is `voice.store.caller_key`). The analytics
+store is then filled by the ordinary ingestion (analytics.ingest), from the events, the pulls, or both.
 """
 from __future__ import annotations
 
@@ -12,17 +16,25 @@ import datetime as dt
 import json
 import sqlite3
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 
+from common.events import hotline_event
+from common.privacy import mask_text
+from voice.engines.desk import TranscriptLine
+from voice.store import COLUMNS as CALL_COLUMNS
+from voice.store import CallRecord, CallStore
+from webapp.handoffs import handoff_event
+from webapp.ratings import rating_event
 from webapp.store import Handoff, Message, Rating, Store, WorkOrder
+from webapp.workorders import workorder_event
 
 EVENTS_SCHEMA = "CREATE TABLE IF NOT EXISTS events (id INTEGER NOT NULL PRIMARY KEY, sender_id VARCHAR(255), data TEXT)"
-CALLS_SCHEMA = """CREATE TABLE IF NOT EXISTS calls (call_id TEXT PRIMARY KEY, transport TEXT NOT NULL, caller TEXT NOT NULL,
- started_at REAL NOT NULL, ended_at REAL NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL, handoff_status TEXT NOT NULL,
- slots TEXT NOT NULL, transcript TEXT NOT NULL, caller_key TEXT NOT NULL DEFAULT '')"""
+# the key of the simulated callers' numbers (VOICE_CALLER_KEY_SECRET of the simulated gateway; the numbers are made up)
+SIMULATED_CALLER_KEY_SECRET = "simulated-voice-caller-key"
 META = {"model_id": "simulated", "assistant_id": "jinan-shebao-assistant"}
 HELPFUL_BUTTONS = [{"title": "有帮助", "payload": "/feedback_helpful"}, {"title": "没帮助", "payload": "/feedback_unhelpful"}]
 HUMAN_BUTTON = {"title": "转人工", "payload": "/request_human"}
@@ -34,16 +46,17 @@ def utc_naive(ts: float) -> dt.datetime:
 
 
 class SourceWriter:
-    """Buffers source rows and writes them in bulk (`flush`) to the three source databases."""
+    """Buffers source rows and writes them in bulk (`flush`) to the three source databases; the web app's and the
+    gateway's changes are published as hotline events into the events table as well (`publish`)."""
 
-    def __init__(self, events_path: Path, webapp_url: str, calls_path: Path) -> None:
+    def __init__(self, events_path: Path, webapp_url: str, calls_path: Path,
+                 caller_key_secret: str = SIMULATED_CALLER_KEY_SECRET) -> None:
         self.events_path, self.calls_path = Path(events_path), Path(calls_path)
         for path in (self.events_path, self.calls_path):
             path.parent.mkdir(parents=True, exist_ok=True)
         with sqlite3.connect(self.events_path) as con:
             con.execute(EVENTS_SCHEMA)
-        with sqlite3.connect(self.calls_path) as con:
-            con.execute(CALLS_SCHEMA)
+        self.gateway = CallStore(self.calls_path, caller_key_secret, events=self)  # the call store's table, keys, events
         self.webapp = Store(webapp_url)
         self._events: list[tuple[str, str]] = []
         self._handoffs: list[dict] = []
@@ -51,12 +64,30 @@ class SourceWriter:
         self._messages: list[dict] = []
         self._work_orders: list[dict] = []
         self._calls: list[tuple] = []
-        self._next_handoff = 1 + self.webapp.call(lambda s: s.query(Handoff.id).order_by(Handoff.id.desc()).limit(1).scalar() or 0)
-        self.events_written = 0
+        # the web app's ids, given here (its events name them): one more than the largest already written
+        self._next_id = {model: 1 + self.webapp.call(lambda s, m=model: s.scalar(select(func.max(m.id))) or 0)
+                         for model in (Handoff, Rating, WorkOrder)}
+        self.events_written = 0  # Rasa's events (counted when buffered; `flush` writes them)
+        self.hotline_written = 0  # the web app's and the gateway's events
+
+    def _new_id(self, model: type) -> int:
+        given = self._next_id[model]
+        self._next_id[model] += 1
+        return given
+
+    # ------------------------------------------------------------------ hotline events
+    def publish(self, kind: str, sender_id: str, data: Mapping[str, Any], at: float | None = None) -> dict[str, Any]:
+        """A hotline event into the events table, as common.events.SQLTransport writes it (masked by hotline_event);
+        the gateway's CallStore publishes through this too."""
+        event = hotline_event(kind, sender_id, data, at)
+        self._events.append((event["sender_id"], json.dumps(event, ensure_ascii=False)))
+        self.hotline_written += 1
+        return event
 
     # ------------------------------------------------------------------ Rasa events
     def _event(self, sender: str, event: dict[str, Any]) -> None:
         self._events.append((sender, json.dumps({"sender_id": sender, **event})))
+        self.events_written += 1
 
     def session(self, sender: str, ts: float) -> None:
         """A new Rasa session (action_session_start, session_started, the slots reset, action_listen)."""
@@ -124,10 +155,11 @@ class SourceWriter:
 
     # ------------------------------------------------------------------ hand-offs (Rasa + web app)
     def handoff(self, sender: str, ts: float, channel: str, queue: str, reason: str, claimed_after: float | None = None,
-                handled_for: float | None = None, rating: str | None = None, agent_reply: str = "您好，我来帮您查一下。") -> int:
-        """action_handoff_to_human's reply and the web app's hand-off row (claimed, resolved, rated as given)."""
-        hid = self._next_handoff
-        self._next_handoff += 1
+                handled_for: float | None = None, rating: str | None = None, agent_reply: str = "您好，我来帮您查一下。",
+                abandoned_after: float | None = None) -> int:
+        """action_handoff_to_human's reply and the web app's hand-off row (claimed, resolved, rated as given; or, not
+        claimed, closed as abandoned when the citizen left after `abandoned_after` seconds), with its events."""
+        hid = self._new_id(Handoff)
         self.action(sender, ts, "action_handoff_to_human")
         self.bot(sender, ts + 0.001, f"正在为您转接{queue}专家坐席，请稍候。",
                  {"handoff": {"queue": queue, "reason": reason, "position": 1, "status": "queued", "id": hid}})
@@ -135,33 +167,63 @@ class SourceWriter:
         self.action(sender, ts + 0.003, "action_listen")
         claimed = ts + claimed_after if claimed_after is not None else None
         resolved = claimed + handled_for if claimed is not None and handled_for is not None else None
-        status = "resolved" if resolved else "claimed" if claimed else "queued"
-        self._handoffs.append({"id": hid, "conversation_id": sender, "channel": channel, "queue": queue, "priority": 0, "reason": reason,
-                               "summary": "", "slots": {}, "status": status, "agent": "agent1" if claimed else None,
-                               "created_at": utc_naive(ts), "claimed_at": utc_naive(claimed) if claimed else None,
-                               "resolved_at": utc_naive(resolved) if resolved else None})
+        left = ts + abandoned_after if claimed is None and abandoned_after is not None else None
+        row = {"id": hid, "conversation_id": sender, "channel": channel, "queue": queue, "priority": 0, "reason": reason,
+               "summary": "", "slots": {}, "status": "queued", "agent": None, "created_at": utc_naive(ts),
+               "claimed_at": None, "resolved_at": None}
+        self.publish("handoff_queued", sender, handoff_event(Handoff(**row)), ts)  # each change as the web app publishes it
+        if claimed is not None:
+            row.update(status="claimed", agent="agent1", claimed_at=utc_naive(claimed))
+            self.publish("handoff_claimed", sender, handoff_event(Handoff(**row)), claimed)
+        if resolved is not None:
+            row.update(status="resolved", resolved_at=utc_naive(resolved))
+            self.publish("handoff_resolved", sender, handoff_event(Handoff(**row)), resolved)
+        if left is not None:
+            row.update(status="abandoned", resolved_at=utc_naive(left))
+            self.publish("handoff_abandoned", sender, handoff_event(Handoff(**row)), left)
+        self._handoffs.append(row)
         if claimed is not None and agent_reply:
             self._messages.append({"conversation_id": sender, "role": "agent", "text": agent_reply, "payload": {},
                                    "created_at": utc_naive(claimed + 5)})
         if resolved is not None and rating:
-            self._ratings.append({"conversation_id": sender, "handoff_id": hid, "score": rating, "comment": "",
-                                  "created_at": utc_naive(resolved + 20)})
+            rated = {"id": self._new_id(Rating), "conversation_id": sender, "handoff_id": hid, "score": rating, "comment": "",
+                     "created_at": utc_naive(resolved + 20)}
+            self._ratings.append(rated)
+            self.publish("rating", sender, rating_event(Rating(**rated)), resolved + 20)
         return hid
 
-    def work_order(self, sender: str, ts: float, category: str, title: str, closed_after: float | None = None) -> None:
-        """A work order in the web app."""
-        self._work_orders.append({"conversation_id": sender, "category": category, "title": title, "detail": title, "contact": "",
-                                  "status": "closed" if closed_after else "open", "deadline": utc_naive(ts + 3 * 86400),
-                                  "created_by": "agent1", "created_at": utc_naive(ts),
-                                  "closed_at": utc_naive(ts + closed_after) if closed_after else None, "resolution": ""})
+    def work_order(self, sender: str, ts: float, category: str, title: str, closed_after: float | None = None) -> int:
+        """A work order in the web app (opened, and closed after `closed_after` seconds if given), with its events."""
+        row = {"id": self._new_id(WorkOrder), "conversation_id": sender, "category": category, "title": title, "detail": title,
+               "contact": "", "status": "open", "deadline": utc_naive(ts + 3 * 86400), "created_by": "agent1",
+               "created_at": utc_naive(ts), "closed_at": None, "resolution": ""}
+        self.publish("workorder_opened", sender, workorder_event(WorkOrder(**row)), ts)
+        if closed_after:
+            row.update(status="closed", closed_at=utc_naive(ts + closed_after))
+            self.publish("workorder_closed", sender, workorder_event(WorkOrder(**row)), ts + closed_after)
+        self._work_orders.append(row)
+        return row["id"]
 
     # ------------------------------------------------------------------ calls
     def call(self, call_id: str, started: float, ended: float, outcome: str, reason: str = "",
-             transcript: list[dict] | None = None, caller_key: str = "") -> None:
-        """A finished call in the voice gateway's call store (`caller_key` as voice.store.caller_key makes it)."""
-        self._calls.append((call_id, "audiosocket", "138****0000", started, ended, outcome, reason,
-                            "sent" if outcome == "transferred" else "", "{}", json.dumps(transcript or [], ensure_ascii=False),
-                            caller_key))
+             transcript: list[dict] | None = None, caller: str = "", transport: str = "audiosocket") -> str:
+        """A call in the voice gateway's call store (ended 0: still running), with the gateway's call_started and, once
+        it ended, call_ended; `caller` is the raw number, kept only as its mask and its key (voice.store.caller_key,
+        computed by the gateway's CallStore). Returns the caller key ("" without a number)."""
+        record = CallRecord(call_id=call_id, transport=transport, caller=caller, started_at=started, ended_at=ended,
+                            outcome=outcome, reason=reason, handoff_status="sent" if outcome == "transferred" else "",
+                            transcript=[TranscriptLine(t["role"], t["text"], t["ts"]) for t in transcript or []])
+        key = self.gateway.key_of(record)
+        self.gateway.started(record)
+        if ended > 0:
+            self.gateway.ended(record)
+        row = {"call_id": call_id, "transport": transport, "caller": mask_text(caller), "started_at": started,
+               "ended_at": ended, "outcome": outcome, "reason": mask_text(reason), "handoff_status": record.handoff_status,
+               "slots": "{}", "caller_key": key,
+               "transcript": json.dumps([{"role": t.role, "text": mask_text(t.text), "ts": t.ts} for t in record.transcript],
+                                        ensure_ascii=False)}
+        self._calls.append(tuple(row[c] for c in CALL_COLUMNS))
+        return key
 
     # ------------------------------------------------------------------ writing
     def flush(self) -> None:
@@ -169,12 +231,11 @@ class SourceWriter:
         if self._events:
             with sqlite3.connect(self.events_path) as con:
                 con.executemany("INSERT INTO events (sender_id, data) VALUES (?, ?)", self._events)
-            self.events_written += len(self._events)
             self._events = []
         if self._calls:
             with sqlite3.connect(self.calls_path) as con:
-                con.executemany("INSERT OR REPLACE INTO calls (call_id, transport, caller, started_at, ended_at, outcome, reason, "
-                                "handoff_status, slots, transcript, caller_key) VALUES (?,?,?,?,?,?,?,?,?,?,?)", self._calls)
+                con.executemany(f"INSERT OR REPLACE INTO calls ({', '.join(CALL_COLUMNS)}) "
+                                f"VALUES ({','.join('?' * len(CALL_COLUMNS))})", self._calls)
             self._calls = []
         batches = ((Handoff, self._handoffs), (Message, self._messages), (Rating, self._ratings), (WorkOrder, self._work_orders))
         if any(rows for _, rows in batches):

@@ -96,6 +96,8 @@ def hotline_event(kind: str, sender_id: str, data: Mapping[str, Any], at: float 
         raise ValueError(f"unknown hotline event kind {kind!r}")
     data = dict(data)
     keys = {k: data.pop(k) for k in OPAQUE if k in data and isinstance(data[k], str) and HEX_KEY.fullmatch(data[k])}
+    if data.get("conversation_id") == str(sender_id or "") != "":  # the event's own sender id, kept unmasked beside it:
+        keys["conversation_id"] = data.pop("conversation_id")  # a digit run in a random id must not break the join
     return {"event": HOTLINE, "kind": kind, "id": event_id or uuid.uuid4().hex, "sender_id": str(sender_id or ""),
             "timestamp": time.time() if at is None else float(at), "data": {**mask_json(data), **keys}}
 

@@ -10,13 +10,18 @@
    page of drill-down lists, a session's turns, the per-day CSV. p50 and p95 over --runs runs each, after one
    warm-up run, with the dashboard's cache off (every run reads the store), and once with it on. Target: p95 ≤ 300 ms
    on a year of data. The figures are read from the ingest's per-day roll-up (analytics.rollup); the year is also
-   timed from the detail rows (what a store reads before its roll-up is built), and checked equal both ways.
-Prints Markdown; the figures are kept in docs/analytics.md ("Dashboard query latency").
+   timed from the detail rows (what a store reads before its roll-up is built), and checked equal both ways. On
+   PostgreSQL the seat figures are aggregated in the database; they are checked equal to those computed from the
+   hand-off rows (the SQLite way), which are timed too. Drill-down lists page by key (`after`, as the desk does);
+   page 100 is also timed by `offset`, as the desk paged before.
+Prints Markdown; the figures are kept in docs/analytics.md ("Dashboard query latency"). Print `uptime` next to it:
+on 2 shared CPUs the load decides much of the spread.
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import math
 import os
 import statistics
@@ -39,7 +44,7 @@ from analytics.settings import Settings  # noqa: E402
 from analytics.simulate import TrafficModel, render  # noqa: E402
 from analytics.sources import SourceWriter  # noqa: E402
 from analytics.store import AnalyticsStore  # noqa: E402
-from webapp.dashboard import Dashboard, DrillQuery, Query, days_csv  # noqa: E402
+from webapp.dashboard import Dashboard, DrillQuery, Query, days_csv, read_page_key  # noqa: E402
 from webapp.dashboard import figures as dashboard_figures  # noqa: E402
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -87,7 +92,7 @@ def build(out: Path, start: dt.date, days: int, daily: float, url: str | None = 
     store = AnalyticsStore(settings.database_url)
     result = Ingester(store, settings, now=dt.datetime.combine(start + dt.timedelta(days=days + 1), dt.time())).run()
     store.dispose()
-    print(f"- ingested in {result.seconds:.0f} s" + (f"; store {db.stat().st_size / 1e6:.0f} MB" if db.exists() else ""))
+    print(f"- ingested in {result.seconds:.0f} s" + (f"; store {db.stat().st_size / 1e6:.0f} MB" if url.startswith("sqlite") else ""))
     return url
 
 
@@ -118,6 +123,16 @@ def main() -> int:
     url = build(Path(args.keep), start, args.days, args.daily, args.store_url)
     engine = create_engine(url, pool_pre_ping=True)  # as webapp/supervision.py opens it
     print(f"\n## Dashboard query latency ({os.cpu_count()} CPUs, {engine.dialect.name})\n")
+    if engine.dialect.name == "postgresql":  # a store right after a bulk ingest, without autovacuum, has no statistics
+        from sqlalchemy import text  # and no visibility map: plans and index-only scans are not what a live store gets
+
+        with engine.connect() as c:
+            autovacuum = c.execute(text("SHOW autovacuum")).scalar()
+            vacuumed, analysed = c.execute(text(
+                "SELECT min(greatest(last_vacuum, last_autovacuum)), min(greatest(last_analyze, last_autoanalyze)) "
+                "FROM pg_stat_user_tables")).one()
+        print(f"- PostgreSQL autovacuum {autovacuum}; every table vacuumed since {vacuumed or 'never'}, "
+              f"analysed since {analysed or 'never'} (VACUUM ANALYZE after a bulk ingest when autovacuum is off)")
     board = Dashboard(lambda: engine, ZONE, cache=False)  # every run reads the store (the cold case)
     cached = Dashboard(lambda: engine, ZONE)  # as the web app runs it: a period seen in the last minutes is kept
     year = Query(Period(start, start + dt.timedelta(days=args.days)), None)
@@ -136,8 +151,17 @@ def main() -> int:
         return dashboard_figures(lambda: Session(engine), q, rollup)
 
     same = all(rolled_up(q) == detail(q) for q in (year, web_year, Query(year.period, "phone"), month))
-    print(f"- figures from the roll-up equal to those from the detail rows (the year, web, phone, October): {same}\n")
+    print(f"- figures from the roll-up equal to those from the detail rows (the year, web, phone, October): {same}")
+    with Session(engine) as s:
+        seat_same = all(F.seat_figures_and_days(s, year.period, by) == F.seat_figures_and_days_from_rows(s, year.period, by)
+                        for by in ((), ("channel",)))
+    how = "aggregated in the database" if engine.dialect.name == "postgresql" else "from the rows"
+    print(f"- seat figures as the dashboard reads them ({how}) equal to those computed from the hand-off rows "
+          f"(the year; total, channels, days): {seat_same}\n")
     some_session = board.drill(year, DrillQuery("handoff_rate", {"channel": None}, 1, 0))["rows"][0]["session_id"]
+    page_99 = board.drill(year, DrillQuery("sessions", {"channel": None}, 50, 4900))
+    page_100 = DrillQuery("sessions", {"channel": None}, 50, 0, read_page_key(page_99["next"]))  # as 下一页 asks for it
+    assert board.drill(year, page_100)["rows"] == board.drill(year, DrillQuery("sessions", {"channel": None}, 50, 4950))["rows"]
     top_topic = figures["topics"][0]["topic"]
     worst = figures["worst_entries"][0]["entry_id"]
     queries: list[tuple[str, Callable[[], object]]] = [
@@ -146,7 +170,7 @@ def main() -> int:
         ("figures, the year, web only", lambda: board.figures(web_year)),
         ("figures, the year, phone only", lambda: board.figures(Query(year.period, "phone"))),
         ("drill: sessions of the year, page 1", lambda: board.drill(year, DrillQuery("sessions", {"channel": None}, 50, 0))),
-        ("drill: sessions of the year, page 100", lambda: board.drill(year, DrillQuery("sessions", {"channel": None}, 50, 4950))),
+        ("drill: sessions of the year, page 100 (by key, as the desk pages)", lambda: board.drill(year, page_100)),
         ("drill: hand-offs of a month", lambda: board.drill(month, DrillQuery("handoff_rate", {"channel": None}, 50, 0))),
         ("drill: longest waits of the year", lambda: board.drill(year, DrillQuery("wait_seconds", {"channel": None}, 50, 0))),
         ("drill: top topic of the year", lambda: board.drill(year, DrillQuery("sessions", {"channel": None, "topic": top_topic}, 50, 0))),
@@ -156,15 +180,29 @@ def main() -> int:
         ("per-day CSV, the year", lambda: days_csv(board.figures(year))),
         ("figures, the year, seen before (cached)", lambda: cached.figures(year)),
     ]
-    # not a request the target is about: what a store reads until its next ingest builds its roll-up
-    reference = ("figures, the year, from the detail rows (a store without its roll-up yet; not in the target)",
-                 lambda: detail(year))
+    # not requests the target is about: what a store reads until its next ingest builds its roll-up; the seat figures of
+    # the year computed from the hand-off rows (on PostgreSQL: what the dashboard did before they were aggregated there)
+    def seat_from_rows() -> object:
+        with Session(engine) as s:
+            return F.seat_figures_and_days_from_rows(s, year.period)
+
+    def seat_read() -> object:
+        with Session(engine) as s:
+            return F.seat_figures_and_days(s, year.period)
+    references = [("figures, the year, from the detail rows (a store without its roll-up yet; not in the target)",
+                   lambda: detail(year)),
+                  ("drill: sessions of the year, page 100 by offset (as the desk paged before; not in the target)",
+                   lambda: board.drill(year, DrillQuery("sessions", {"channel": None}, 50, 4950))),
+                  ("(part) the year's seat figures and their days, as the dashboard reads them", seat_read),
+                  ("(part) the same computed here from one read of the hand-off rows (SQLite's way)", seat_from_rows)]
+    gc.collect()
+    gc.freeze()  # as the web app does once started (webapp/app.py): what was built so far is not scanned again
     print(f"| query ({args.runs} runs) | p50 ms | p95 ms | max ms | p95 ≤ {TARGET_MS:.0f} ms |")
     print("|---|---|---|---|---|")
     worst_p95 = 0.0
-    for name, fn in [*queries, reference]:
+    for name, fn in [*queries, *references]:
         p50, p95, top = timed(fn, args.runs)
-        worst_p95 = max(worst_p95, p95) if name != reference[0] else worst_p95
+        worst_p95 = max(worst_p95, p95) if (name, fn) in queries else worst_p95
         print(f"| {name} | {p50:.0f} | {p95:.0f} | {top:.0f} | {'yes' if p95 <= TARGET_MS else '**no**'} |")
     print(f"\nslowest p95: {worst_p95:.0f} ms (target {TARGET_MS:.0f} ms: {'met' if worst_p95 <= TARGET_MS else 'NOT met'})")
     engine.dispose()

@@ -8,9 +8,11 @@ run every few minutes) stored, and the answer says how recent that is (`as_of`).
 """
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
 import io
+import json
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -80,12 +82,37 @@ def parse_query(args: Mapping[str, str], today: dt.date) -> Query:
 
 @dataclass(frozen=True)
 class DrillQuery:
-    """Which figure's records, narrowed by the filters, and which page."""
+    """Which figure's records, narrowed by the filters, and which page: the one after the record `after` (a page key
+    from the previous page's `next`), then `offset` records further."""
 
     figure: str
     filters: dict[str, Any]
     limit: int
     offset: int
+    after: list[Any] | None = None
+
+
+PAGE_KEY_MAX = 300  # characters of an `after` page key (a few values: time, day, id)
+
+
+def page_key(values: list[Any] | None) -> str | None:
+    """A drill-down page key (analytics.figures.drill_down's `next`) as an opaque URL-safe string."""
+    if values is None:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def read_page_key(text: str) -> list[Any]:
+    """The values of a page key made by `page_key`; BadQuery when it is not one."""
+    try:
+        if len(text) > PAGE_KEY_MAX:
+            raise ValueError(text)
+        values = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        if not isinstance(values, list):
+            raise ValueError(text)
+        return values
+    except ValueError:  # binascii.Error and JSONDecodeError are ValueErrors
+        raise BadQuery("翻页参数无效，请从第一页重新查看") from None
 
 
 def parse_drill(args: Mapping[str, str], query: Query, max_limit: int | None = None) -> DrillQuery:
@@ -123,7 +150,9 @@ def parse_drill(args: Mapping[str, str], query: Query, max_limit: int | None = N
     unknown = [k for k, v in filters.items() if v is not None and k not in drill.filters]
     if unknown:
         raise BadQuery(f"指标“{F.FIGURES[figure].label}”不能按 {'、'.join(unknown)} 筛选")
-    return DrillQuery(figure, filters, integer("limit", DRILL_LIMIT, 1, max_limit or DRILL_MAX), integer("offset", 0, 0, 10_000_000))
+    after = (args.get("after") or "").strip()
+    return DrillQuery(figure, filters, integer("limit", DRILL_LIMIT, 1, max_limit or DRILL_MAX), integer("offset", 0, 0, 10_000_000),
+                      read_page_key(after) if after else None)
 
 
 def _iso(value: Any) -> Any:
@@ -239,13 +268,13 @@ def _day_row(sessions: dict | None, seat: dict | None, ratings: dict | None) -> 
 def drill_rows(s: Session, q: Query, d: DrillQuery) -> dict[str, Any]:
     """One page of the records behind a figure (analytics.figures.drill_down), texts masked on the way out."""
     try:
-        found = F.drill_down(s, d.figure, q.period, limit=d.limit, offset=d.offset, **d.filters)
-    except ValueError as e:  # parse_drill checks the same; this is the last guard
-        raise BadQuery("该指标不能这样筛选") from e
+        found = F.drill_down(s, d.figure, q.period, limit=d.limit, offset=d.offset, after=d.after, **d.filters)
+    except ValueError as e:  # parse_drill checks the filters; a page key of another list ends here
+        raise BadQuery("翻页参数无效，请从第一页重新查看" if d.after is not None else "该指标不能这样筛选") from e
     rows = [{k: (mask_text(v) if k in ("topic", "answer_topic", "reason", "handoff_reason", "question") and isinstance(v, str)
                  else _iso(v)) for k, v in r.items()} for r in found["rows"]]
     return {"figure": d.figure, "label": F.FIGURES[d.figure].label, "total": found["total"], "limit": d.limit,
-            "offset": d.offset, "rows": rows}
+            "offset": d.offset, "rows": rows, "next": page_key(found["next"])}
 
 
 def session_detail(s: Session, session_id: str) -> dict[str, Any] | None:
@@ -379,7 +408,7 @@ class Dashboard:
         s = self._session()
         if s is None:
             return {"figure": d.figure, "label": F.FIGURES[d.figure].label, "total": 0, "limit": d.limit,
-                    "offset": d.offset, "rows": []}
+                    "offset": d.offset, "rows": [], "next": None}
         with s:
             return drill_rows(s, q, d)
 

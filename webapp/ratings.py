@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,6 +37,12 @@ def read_rating(text: str) -> tuple[str | None, str]:
     return (score if score in RATINGS else None), comment
 
 
+def rating_event(r: Rating) -> dict[str, Any]:
+    """A stored rating as its hotline event carries it (times as the web app stores them: naive UTC, ISO)."""
+    return {"id": r.id, "conversation_id": r.conversation_id, "handoff_id": r.handoff_id, "score": r.score,
+            "comment": r.comment, "created_at": utc_iso(r.created_at)}
+
+
 class RatingService:
     """Stores the citizen's rating of the last resolved hand-off (the comment masked)."""
 
@@ -60,8 +67,7 @@ class RatingService:
             r = Rating(conversation_id=cid, handoff_id=h.id if h else None, score=score, comment=mask_text(comment))
             s.add(r)
             s.flush()
-            changed.append({"id": r.id, "conversation_id": cid, "handoff_id": r.handoff_id, "score": r.score,
-                            "comment": r.comment, "created_at": utc_iso(r.created_at)})
+            changed.append(rating_event(r))
             return score
         out = await self.store.run(save)
         for state in changed:

@@ -5,6 +5,7 @@ that gets its roll-up on the next ingest."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,8 +76,38 @@ def assert_readers_equal(store: AnalyticsStore, period: F.Period) -> None:
         for by in BYS[:2]:  # the seat figures stay on the hand-off rows: one read gives the total and the days
             assert F.seat_figures_and_days(s, period, by) == (F.seat_figures(s, period, by),
                                                               F.seat_figures(s, period, ("day", *by))), by
+        for by in BYS:  # on PostgreSQL aggregated in the database: the numbers computed here from the rows, to the bit
+            assert F.seat_figures(s, period, by) == F.seat_figures_from_rows(s, period, by), by
+        for by in BYS[:2]:
+            assert F.seat_figures_and_days(s, period, by) == F.seat_figures_and_days_from_rows(s, period, by), by
         entries = [r["entry_id"] for r in F.answer_figures(s, period)]
         assert rollup.entry_topics(s, entries) == F.entry_topics(s, entries)
+    store.call(check)
+
+
+def assert_pages_by_key_are_the_list(store: AnalyticsStore, period: F.Period, limit: int = 7) -> None:
+    """Every drill-down list, paged by key (`after` = the previous page's `next`), is the whole list in its order, page
+    for page what `offset` gives; a key of another kind of list is refused."""
+    def check(s: Session) -> None:
+        for figure in F.DRILLS:
+            whole = F.drill_down(s, figure, period, limit=100_000)
+            assert whole["next"] is None
+            rows, after, pages = [], None, 0
+            while True:
+                page = F.drill_down(s, figure, period, limit=limit, after=after)
+                assert page["total"] == whole["total"]
+                assert page["rows"] == F.drill_down(s, figure, period, limit=limit, offset=pages * limit)["rows"], figure
+                rows += page["rows"]
+                pages += 1
+                after = json.loads(json.dumps(page["next"]))  # as it travels: JSON
+                if after is None:
+                    break
+            assert rows == whole["rows"] and len(rows) == whole["total"], figure
+            assert pages == max(1, -(-whole["total"] // limit)), figure  # no empty last page
+        with pytest.raises(ValueError):
+            F.drill_down(s, "wait_seconds", period, after=["2026-03-02", "2026-03-02T09:22:01", 1])  # a session's shape
+        with pytest.raises(ValueError):
+            F.drill_down(s, "sessions", period, after=["2026-03-02", "late", "w1"])
     store.call(check)
 
 
@@ -98,6 +129,7 @@ def store(history: Sources) -> AnalyticsStore:
 
 def test_the_hand_counted_history_is_equal_both_ways(store):
     assert_dashboard_equal(store, [TWO_DAYS, F.Period.month("2026-03"), YEAR, F.Period.month("2026-02")])
+    assert_pages_by_key_are_the_list(store, TWO_DAYS, limit=1)  # every record a page; times on whole seconds
     detail, rolled_up = both_ways(store, TWO_DAYS, None)
     t = rolled_up["totals"]  # the hand counts of test_figures.py, through the roll-up
     assert (t["sessions"], t["direct"], t["handed_off"], t["abandoned"], t["ratings"], t["surveys"]) == (9, 4, 5, 1, 2, 3)
@@ -127,6 +159,7 @@ def test_a_simulated_history_is_equal_both_ways(simulated):
     assert_dashboard_equal(simulated, [F.Period.month("2026-10"), YEAR, F.Period.days(dt.date(2026, 10, 30), 5),
                                        F.Period(dt.date(2026, 9, 27), dt.date(2026, 11, 3))])
     assert rolled(simulated) == rebuilt(simulated)
+    assert_pages_by_key_are_the_list(simulated, F.Period.days(dt.date(2026, 10, 5), 3), limit=40)
 
 
 def test_ingesting_twice_changes_no_roll_up_row(history: Sources):
@@ -219,5 +252,66 @@ def test_the_roll_up_on_postgresql(history: Sources, postgres_url: str):
         assert ingester.store.engine.dialect.name == "postgresql"
         assert_dashboard_equal(ingester.store, [TWO_DAYS, YEAR])
         assert rolled(ingester.store) == rebuilt(ingester.store) and rolled(ingester.store)["rollup_ratings"]
+        assert_pages_by_key_are_the_list(ingester.store, TWO_DAYS, limit=1)
     finally:
         ingester.store.dispose()
+
+
+def test_a_simulated_history_on_postgresql(simulated: AnalyticsStore, postgres_url: str, tmp_path_factory):
+    """The six simulated weeks ingested into PostgreSQL: the same figures as on SQLite (the seat figures aggregated in
+    the database there), equal both ways, and every list paged by key."""
+    out = Path(str(simulated.engine.url.database)).parent
+    src = Sources(out / "rasa_events.db", f"sqlite:///{out / 'webapp.db'}", out / "voice_calls.sqlite3", postgres_url)
+    ingester = src.ingester(now="2026-11-06 00:00")
+    try:
+        ingester.run()
+        october = F.Period.month("2026-10")
+        assert_dashboard_equal(ingester.store, [october, F.Period(dt.date(2026, 9, 27), dt.date(2026, 11, 3))])
+        for period in (october, YEAR):
+            for channel in (None, "web", "phone"):
+                assert both_ways(ingester.store, period, channel) == both_ways(simulated, period, channel), (period, channel)
+        assert_pages_by_key_are_the_list(ingester.store, F.Period.days(dt.date(2026, 10, 5), 3), limit=40)
+    finally:
+        ingester.store.dispose()
+
+
+def test_the_seat_figures_aggregated_in_postgresql_are_the_rows_own(postgres_url: str):
+    """percentile_disc and an ordered avg give `_seat_row`'s numbers to the bit, for every group size from 1 to 80,
+    with ties and times with fractions (a mean's last bit depends on the order its terms are added in)."""
+    import random
+
+    from analytics.store import HandoffRow, buckets
+
+    store = AnalyticsStore(postgres_url)
+    rng = random.Random(13)
+    rows = []
+
+    def add(day: dt.datetime, channel: str, status: str, wait: float | None, handle: float | None) -> None:
+        queued = day + dt.timedelta(hours=rng.randrange(8, 18), seconds=rng.random() * 3000)
+        rows.append(HandoffRow(source_id=len(rows) + 1, conversation_id=f"c{len(rows)}", channel=channel, status=status,
+                               source_status=status, queued_at=queued, wait_seconds=wait, handle_seconds=handle,
+                               **buckets(queued)))
+
+    for n in range(1, 81):  # day n: n claimed web hand-offs (ties and fractions), a few given up, a phone one
+        day = dt.datetime(2026, 1, 1) + dt.timedelta(days=n)
+        for _ in range(n):
+            wait = rng.choice([float(rng.randrange(5, 20)), round(rng.expovariate(1 / 150), 3), rng.random() * 1e4])
+            handle = None if rng.random() < 0.3 else rng.lognormvariate(5.5, 0.6)
+            add(day, "web", "resolved" if handle else "claimed", wait, handle)
+        for _ in range(rng.randrange(3)):
+            add(day, "web", rng.choice(["abandoned", "returned", "timed_out", "callback", "queued"]), None, None)
+        add(day, "phone", "queued", None, None)
+    try:
+        store.call(lambda s: s.add_all(rows))
+        period = F.Period(dt.date(2026, 1, 1), dt.date(2026, 4, 1))
+
+        def check(s: Session) -> None:
+            for by in BYS:
+                aggregated = F.seat_figures(s, period, by)
+                assert aggregated == F.seat_figures_from_rows(s, period, by), by
+            assert [r["claimed"] for r in F.seat_figures(s, period, ("day",))] == list(range(1, 81))
+            assert F.seat_figures_and_days(s, period) == (F.seat_figures(s, period), F.seat_figures(s, period, ("day",)))
+            assert F.seat_figures_and_days(s, period) == F.seat_figures_and_days_from_rows(s, period)
+        store.call(check)
+    finally:
+        store.dispose()

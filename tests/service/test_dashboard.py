@@ -16,6 +16,7 @@ from analytics.store import AnalyticsStore
 from tests.analytics.conftest import RAW_ID, RAW_PHONE, write_history
 from tests.service.test_desk import browser, login
 from webapp.app import create_app
+from webapp.dashboard import page_key
 from webapp.rasa_client import RasaClient
 from webapp.settings import Settings
 
@@ -78,6 +79,9 @@ async def test_agents_get_403(app, store, path):
     (f"{DAYS}&figure=sessions&limit=0", "limit"), (f"{DAYS}&figure=sessions&offset=-1", "offset"),
     (f"{DAYS}&figure=sessions&day=2026-03-09", "不在查询时段内"), (f"{DAYS}&figure=sessions&entry=card-0501", "不能按"),
     (f"{DAYS}&figure=wait_seconds&topic=社保卡/挂失", "不能按"), (f"{DAYS}&figure=sessions&topic=" + "长" * 65, "过长"),
+    (f"{DAYS}&figure=sessions&after=!!", "翻页参数无效"), (f"{DAYS}&figure=sessions&after=" + "A" * 301, "翻页参数无效"),
+    (f"{DAYS}&figure=sessions&after=e30", "翻页参数无效"),  # {} is no page key
+    (f"{DAYS}&figure=wait_seconds&after=" + page_key(["2026-03-02", 1.5, "w1"]), "翻页参数无效"),  # another list's key
 ])
 async def test_bad_parameters_are_refused_in_chinese(app, store, query, message):
     sup = await login(app, "supervisor", "supervisor-demo")
@@ -203,6 +207,17 @@ async def test_drill_down_lists_the_right_sessions_and_pages(app, store):
     third = (await get(app, sup, f"/desk/api/dashboard/sessions?{DAYS}&figure=sessions&limit=4&offset=8")).json
     ids = [r["session_id"] for page in (first, second, third) for r in page["rows"]]
     assert first["total"] == 9 and len(ids) == 9 and len(set(ids)) == 9
+    # the desk pages by key: each page names the next one's `after`, the last none; the same pages as by offset
+    pages, after = [], ""
+    while True:
+        page = (await get(app, sup, f"/desk/api/dashboard/sessions?{DAYS}&figure=sessions&limit=4"
+                                    + (f"&after={after}" if after else ""))).json
+        pages.append([r["session_id"] for r in page["rows"]])
+        after = page["next"]
+        if after is None:
+            break
+    assert pages == [[r["session_id"] for r in p["rows"]] for p in (first, second, third)]
+    assert [p["next"] is None for p in (first, second, third)] == [False, False, True]
 
 
 async def test_a_session_shows_its_masked_turns(app, store):
@@ -249,6 +264,9 @@ async def test_drill_down_csv_is_masked_and_complete(app, store):
     r = await get(app, sup, f"/desk/api/dashboard/sessions?{DAYS}&figure=sessions&limit=2&format=csv")
     head, *rows = parse_csv(r)
     assert len(rows) == 9  # the whole list, not a page
+    second = (await get(app, sup, f"/desk/api/dashboard/sessions?{DAYS}&figure=sessions&limit=2")).json["next"]
+    r = await get(app, sup, f"/desk/api/dashboard/sessions?{DAYS}&figure=sessions&limit=2&after={second}&format=csv")
+    assert parse_csv(r)[1:] == rows  # from the page being looked at too
     assert head[:5] == ["会话", "渠道", "时间", "会话开始", "会话主题"]
     r = await get(app, sup, f"/desk/api/dashboard/sessions?{DAYS}&figure=handoff_after_rate&format=csv")
     head, *rows = parse_csv(r)

@@ -1,10 +1,12 @@
 """The desk leaks nothing: queue-scoped live events and work orders, login throttling, no user probing,
-no demo accounts in production, same-origin requests only, an audit trail, accounts from the command line."""
+no demo accounts in production, same-origin requests only, an audit trail, accounts from the command line, and
+pages that run only their own script files (Content-Security-Policy)."""
 from __future__ import annotations
 
 import asyncio
 import io
 import json
+import re
 
 import bcrypt
 import pytest
@@ -232,3 +234,34 @@ async def test_the_chat_tells_the_bot_the_client_address_and_a_client_cannot_cho
     # the TCP peer's address (no trusted proxy is configured here), never the header's or the body's
     source = seen[0]["source"]
     assert source.startswith("web:") and len(source) > 4 and "6.6.6.6" not in source and "9.9.9.9" not in source
+
+
+def policy(header: str) -> dict[str, list[str]]:
+    """A Content-Security-Policy header as {directive: sources}."""
+    out = {}
+    for part in filter(None, (p.strip() for p in header.split(";"))):
+        name, *sources = part.split()
+        out[name] = sources
+    return out
+
+
+@pytest.mark.parametrize("user", [None, "agent1", "supervisor"])
+async def test_every_desk_page_runs_only_its_own_script_files(app, user):
+    """The login page, the desk and its dashboard (the supervisor's desk page) send a policy without 'unsafe-inline'
+    or 'unsafe-eval', and hold nothing it would block: no inline script, style or handler, only same-origin files."""
+    headers = await login(app, user, f"{user}-demo") if user else {}
+    _, r = await app.asgi_client.get("/desk/login" if user is None else "/desk", headers=headers)
+    assert r.status == 200 and r.headers["content-type"].startswith("text/html")
+    csp = policy(r.headers["content-security-policy"])
+    for directive in ("default-src", "script-src", "style-src", "connect-src"):
+        assert csp[directive] == ["'self'"], directive
+    assert csp["object-src"] == csp["base-uri"] == csp["frame-ancestors"] == ["'none'"]
+    assert not [s for sources in csp.values() for s in sources if s.startswith("'unsafe") or s in ("*", "http:", "https:")]
+    assert r.headers["x-content-type-options"] == "nosniff"
+    page = r.body.decode()
+    scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", page, re.S)
+    assert scripts and all(re.search(r'\bsrc="/static/[\w.-]+\.js"', attrs) and not body.strip() for attrs, body in scripts)
+    assert not re.search(r"<style\b|\sstyle=|\son[a-z]+=|javascript:", page, re.I)
+    for src in re.findall(r'(?:src|href)="(/static/[^"]+)"', page):  # every file it loads is there, same origin
+        _, f = await app.asgi_client.get(src)
+        assert f.status == 200, src

@@ -32,6 +32,15 @@ def rabbitmq_reachable() -> bool:
         return False
 
 
+def test_the_conversation_id_is_kept_as_the_sender_id_even_with_a_digit_run():
+    cid = "cAb_3701021990123x-Yz0Q8uLmN4p7Rs"  # a random web id can hold 7+ digits in a row (6 in 100,000 do)
+    e = hotline_event("rating", cid, {"conversation_id": cid, "comment": f"身份证{RAW_ID}"})
+    assert e["sender_id"] == cid and e["data"]["conversation_id"] == cid
+    assert RAW_ID not in json.dumps(e, ensure_ascii=False)
+    other = hotline_event("rating", "c1", {"conversation_id": f"x{RAW_ID}"})  # not the sender's id: masked as any text
+    assert RAW_ID not in json.dumps(other, ensure_ascii=False)
+
+
 def test_an_event_is_masked_and_carries_an_id():
     e = hotline_event("handoff_queued", "c1", {"reason": f"请回电{RAW_PHONE}，身份证{RAW_ID}", "id": 7}, at=100.0)
     assert e["event"] == "hotline" and e["kind"] == "handoff_queued" and e["sender_id"] == "c1" and e["timestamp"] == 100.0

@@ -110,7 +110,8 @@ async def dashboard_csv(request: Request):
 
 
 async def dashboard_sessions(request: Request):
-    """The records behind one figure (?figure=…&topic&entry&reason&day&hour&limit&offset, &format=csv)."""
+    """The records behind one figure (?figure=…&topic&entry&reason&day&hour&limit&after&offset, &format=csv); a page
+    answers `next`, the `after` of the page that follows (null on the last)."""
     _, err = await require_supervisor(request)
     if err:
         return err
@@ -119,11 +120,11 @@ async def dashboard_sessions(request: Request):
     try:
         query = parse_query(args, board.today())
         if as_csv:  # the whole list, not a page
-            args = {**args, "limit": str(CSV_MAX_ROWS), "offset": "0"}
+            args = {**args, "limit": str(CSV_MAX_ROWS), "offset": "0", "after": ""}
         drill = parse_drill(args, query, max_limit=CSV_MAX_ROWS if as_csv else None)
+        data = await asyncio.to_thread(board.drill, query, drill)  # BadQuery too: a page key of another list
     except BadQuery as e:
         return response.json({"error": str(e)}, status=400)
-    data = await asyncio.to_thread(board.drill, query, drill)
     if as_csv:
         return _csv(drill_csv(data), f"dashboard_{drill.figure}_{query.period.start.isoformat()}.csv")
     return response.json(data)

@@ -169,13 +169,16 @@
 
   // --- drill-down: the records behind a figure, then one session's masked turns --------------------------------------
   function openDrill(figure, title, filters) {
-    drill = { figure: figure, title: title, filters: Object.assign({ figure: figure }, filters), offset: 0 };
+    // pages are read by key (`after`: the previous page's `next`), so a deep page costs what the first one does;
+    // `keys` holds the key of every page opened so far, for 上一页
+    drill = { figure: figure, title: title, filters: Object.assign({ figure: figure }, filters), keys: [""], page: 0 };
     loadDrill();
   }
   function closeDrill() { $("db-drill").hidden = true; $("db-session").hidden = true; drill = null; }
   async function loadDrill() {
     let data;
-    try { data = await get("/desk/api/dashboard/sessions?" + query(Object.assign({}, drill.filters, { limit: PAGE, offset: drill.offset }))); }
+    const after = drill.keys[drill.page];
+    try { data = await get("/desk/api/dashboard/sessions?" + query(Object.assign({}, drill.filters, after ? { limit: PAGE, after: after } : { limit: PAGE }))); }
     catch (e) { showError(e.message); return; }
     $("db-drill").hidden = false; $("db-session").hidden = true;
     $("db-drill-title").textContent = drill.title + "：共 " + num(data.total) + " 条";
@@ -189,8 +192,9 @@
         (OUTCOMES[r.outcome] || r.outcome || "—") + (r.abandoned ? "（追问未答）" : ""), detail(r)],
       r.session_id ? () => openSession(r.session_id) : null]));
     const pages = Math.max(1, Math.ceil(data.total / PAGE));
-    $("db-page").textContent = "第 " + (Math.floor(drill.offset / PAGE) + 1) + " / " + pages + " 页";
-    $("db-prev").disabled = drill.offset === 0; $("db-next").disabled = drill.offset + PAGE >= data.total;
+    drill.keys[drill.page + 1] = data.next || "";
+    $("db-page").textContent = "第 " + (drill.page + 1) + " / " + pages + " 页";
+    $("db-prev").disabled = drill.page === 0; $("db-next").disabled = !data.next;
     $("db-drill").scrollIntoView({ block: "nearest" });
   }
   async function openSession(id) {
@@ -227,8 +231,8 @@
     $("db-custom").addEventListener("submit", (e) => { e.preventDefault(); current.from = $("db-from").value; current.to = $("db-to").value; load(); });
     $("db-channel").addEventListener("change", () => { current.channel = $("db-channel").value; load(); });
     $("db-drill-close").addEventListener("click", closeDrill);
-    $("db-prev").addEventListener("click", () => { drill.offset = Math.max(0, drill.offset - PAGE); loadDrill(); });
-    $("db-next").addEventListener("click", () => { drill.offset += PAGE; loadDrill(); });
+    $("db-prev").addEventListener("click", () => { drill.page = Math.max(0, drill.page - 1); loadDrill(); });
+    $("db-next").addEventListener("click", () => { if (drill.keys[drill.page + 1]) { drill.page += 1; loadDrill(); } });
   }
   window.DeskDashboard = { init: init };
 })();
