@@ -34,6 +34,9 @@ class Settings:
     embedding_threads: int = 1
     # seconds between checks for changed knowledge content (0 = check on every question)
     kb_watch_seconds: float = 5.0
+    # the desk's knowledge tables (knowledge/editorial.py) in the web app's database: the bot answers with the
+    # published entries ("" = the content files alone; `make run` sets it to WEBAPP_DATABASE_URL)
+    kb_database_url: str = ""
     webapp_url: str = "http://127.0.0.1:8080"
     action_token: Secret = field(default_factory=lambda: Secret(DEV_DEFAULTS["ACTION_TOKEN"]))
     service_token: Secret = field(default_factory=lambda: Secret(DEV_DEFAULTS["SERVICE_TOKEN"]))
@@ -58,6 +61,7 @@ def load_settings(env: Mapping[str, str] | Env | None = None) -> Settings:
         embedding_precision=env.choice("EMBEDDING_PRECISION", d.embedding_precision, PRECISIONS),
         embedding_threads=env.integer("EMBEDDING_THREADS", d.embedding_threads, minimum=1),
         kb_watch_seconds=env.number("KB_WATCH_SECONDS", d.kb_watch_seconds, minimum=0),
+        kb_database_url=env.url("KB_DATABASE_URL", d.kb_database_url, schemes=("sqlite", "postgresql")),
         webapp_url=env.url("WEBAPP_URL", d.webapp_url),
         action_token=env.secret("ACTION_TOKEN"),
         service_token=env.secret("SERVICE_TOKEN"),

@@ -248,9 +248,16 @@ class KnowledgeBase:
         The index also holds the realistic training questions as wordings of their entries
         (`citizen_wordings`), as the shipped calibration was fitted with them.
         """
-        kb = cls(load_entries(content_dir), embedder, cache_dir, extra_views=citizen_wordings(),
-                 not_ours=not_ours_messages())
-        kb.fingerprint = content_fingerprint(content_dir)
+        return cls.from_entries(load_entries(content_dir), embedder, cache_dir, content_fingerprint(content_dir),
+                                calibrate)
+
+    @classmethod
+    def from_entries(cls, entries: list[KbEntry], embedder: Embedder | None = None,
+                     cache_dir: Path | str | None = None, fingerprint: str = "", calibrate: bool = True
+                     ) -> KnowledgeBase:
+        """Index given entries (the published ones of knowledge/editorial.py) as from_content does."""
+        kb = cls(entries, embedder, cache_dir, extra_views=citizen_wordings(), not_ours=not_ours_messages())
+        kb.fingerprint = fingerprint
         if calibrate:
             kb.calibration = load_calibration(kb.mode, kb.model_id)
         return kb

@@ -6,6 +6,7 @@ export RASA_PORT=25005 ACTION_PORT=25055 WEBAPP_PORT=28080 RUN_DIR=var/bench
 export RASA_URL="http://127.0.0.1:$RASA_PORT" ACTION_SERVER_URL="http://127.0.0.1:$ACTION_PORT/webhook" WEBAPP_URL="http://127.0.0.1:$WEBAPP_PORT"
 rm -rf "$RUN_DIR"; mkdir -p "$RUN_DIR"
 export TRACKER_STORE_URL="sqlite:///$PWD/$RUN_DIR/rasa.db" WEBAPP_DATABASE_URL="sqlite:///$PWD/$RUN_DIR/webapp.db"
+export KB_DATABASE_URL="$WEBAPP_DATABASE_URL"  # the knowledge the bot answers with: the desk's tables of this run
 . scripts/env.sh
 extra=""
 if [ "${BENCH_TRAIN:-1}" = 1 ]; then

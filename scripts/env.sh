@@ -20,6 +20,8 @@ export TRACKER_STORE_URL="${TRACKER_STORE_URL:-sqlite:///${_root}/var/rasa_track
 # Rasa's event broker database (endpoints.yml); under the run directory, so the test stack (RUN_DIR=var/test) writes its own
 export RASA_EVENTS_URL="${RASA_EVENTS_URL:-sqlite:///$(cd "$_root" && mkdir -p "${RUN_DIR:-var}" && cd "${RUN_DIR:-var}" && pwd)/rasa_events.db}"
 export WEBAPP_DATABASE_URL="${WEBAPP_DATABASE_URL:-sqlite:///${_root}/var/webapp.db}"
+# the knowledge the bot answers with: the desk's tables in the web app's database (set it empty for the files alone)
+export KB_DATABASE_URL="${KB_DATABASE_URL-$WEBAPP_DATABASE_URL}"
 export EMBEDDING_MODEL="${EMBEDDING_MODEL:-${_root}/models/e5-small-shebao}"
 export KB_CACHE_DIR="${KB_CACHE_DIR:-${_root}/var/kb_cache}"
 export CARDSYS_DATABASE_URL="${CARDSYS_DATABASE_URL:-sqlite:///${_root}/var/cardsys.db}"

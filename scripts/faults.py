@@ -80,7 +80,7 @@ def stack_env() -> dict[str, str]:
         ACTION_SERVER_URL=f"http://127.0.0.1:{PORTS['ACTION_PORT']}/webhook", RUN_DIR=RUN_DIR,
         HANDOFF_WAIT_SECONDS="120", APP_ENV="development",
         TRACKER_STORE_URL=f"sqlite:///{run}/rasa_tracker.db", WEBAPP_DATABASE_URL=f"sqlite:///{run}/webapp.db",
-        CARDSYS_DATABASE_URL=f"sqlite:///{run}/cardsys.db", CARDSYS_SMS_LOG=f"{run}/sms.log",
+        KB_DATABASE_URL=f"sqlite:///{run}/webapp.db", CARDSYS_DATABASE_URL=f"sqlite:///{run}/cardsys.db", CARDSYS_SMS_LOG=f"{run}/sms.log",
         VOICE_DB_PATH=f"{run}/voice_calls.sqlite3", RASA_EVENTS_URL=f"sqlite:///{run}/rasa_events.db")
     out = subprocess.run(["bash", "-c", ". scripts/env.sh && env -0"], cwd=ROOT, env={**os.environ, **own},
                          capture_output=True, check=True).stdout.decode()

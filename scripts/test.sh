@@ -14,6 +14,7 @@ export RUN_DIR=var/test
 export HANDOFF_WAIT_SECONDS="${TEST_HANDOFF_WAIT_SECONDS:-40}"
 rm -rf "$RUN_DIR"; mkdir -p "$RUN_DIR"
 export TRACKER_STORE_URL="sqlite:///$PWD/$RUN_DIR/rasa_tracker.db" WEBAPP_DATABASE_URL="sqlite:///$PWD/$RUN_DIR/webapp.db"
+export KB_DATABASE_URL="$WEBAPP_DATABASE_URL"  # the knowledge the bot answers with: the desk's tables of this run
 export CARDSYS_DATABASE_URL="sqlite:///$PWD/$RUN_DIR/cardsys.db" CARDSYS_SMS_LOG="$PWD/$RUN_DIR/sms.log"  # the development SMS outbox the tests read codes from
 . scripts/env.sh
 PY="$SVC_VENV/bin/python"; RASA="$RASA_VENV/bin/rasa"

@@ -54,6 +54,8 @@ class Settings:
     # analytics reads them (ANALYTICS_DATABASE_URL, ANALYTICS_TIMEZONE), and the folder `make report` writes to
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings, repr=False)
     reports_dir: Path = ROOT / "var" / "reports"
+    # the repository's knowledge content: the seed of the desk's knowledge tables (webapp/kb_editor.py)
+    kb_content_dir: Path = ROOT / "knowledge" / "content"
     # the browser softphone (/phone): the voice gateway's address (from VOICE_HTTP_HOST/PORT) and the token its
     # media stream asks for; the web app presents it server side, the browser never sees it
     voice_url: str = "http://127.0.0.1:8081"
@@ -100,6 +102,7 @@ def load_settings(env: Mapping[str, str] | Env | None = None) -> Settings:
         handoff_callback_hours=env.integer("HANDOFF_CALLBACK_HOURS", d.handoff_callback_hours, minimum=1),
         analytics=analytics,
         reports_dir=d.reports_dir,
+        kb_content_dir=env.path("KB_CONTENT_DIR", d.kb_content_dir),
         voice_url=_voice_url(env),
         media_stream_token=env.secret("MEDIA_STREAM_TOKEN"),
         events=EventSettings.from_env(env, default_url=analytics.rasa_events_url),
