@@ -43,6 +43,27 @@ DUPLICATE_QUESTION = 0.8  # bigram overlap of two standard questions that ask th
 NEAREST_SHOWN = 0.3  # entries at least this close are shown on save
 PAGE = 50
 MAX_TEXT = {"category": 40, "question": 200, "answer": 4000, "voice_answer": 200, "source": 400, "note": 500}
+LABELS = {"category": "分类", "question": "标准问题", "paraphrases": "市民问法", "answer": "网页答复",
+          "voice_answer": "语音答复", "source": "来源", "reviewed": "审核日期", "local_review": "待地方确认",
+          "keywords": "关键词", "note": "修改说明"}
+ZH_PROBLEMS = (  # knowledge/schema.validate's words, as the desk shows them
+    (re.compile(r"needs at least (\d+) paraphrases, has (\d+)"), "市民问法至少 {0} 条，现在 {1} 条"),
+    (re.compile(r"paraphrases repeat each other or the question"), "市民问法有重复，或与标准问题相同"),
+    (re.compile(r"voice_answer has (\d+) characters \(max (\d+)\)"), "语音答复有 {0} 个字，超过 {1} 个字的上限"),
+    (re.compile(r"voice_answer must not contain a URL"), "语音答复不能含网址"),
+    (re.compile(r"voice_answer must not contain tables or list markers"), "语音答复不能含表格或列表符号"),
+    (re.compile(r"reviewed must be a date YYYY-MM-DD"), "审核日期应为 YYYY-MM-DD"),
+    (re.compile(r"category missing"), "缺少分类"),
+    (re.compile(r"id must look like area-0001"), "编号应为 大类-0001 的形式"),
+)
+
+
+def _zh(problem: str) -> str:
+    for pattern, text in ZH_PROBLEMS:
+        m = pattern.search(problem)
+        if m:
+            return text.format(*m.groups())
+    return problem
 MAX_PARAPHRASES = 60
 
 
@@ -181,7 +202,7 @@ def check(s: Session, data: dict[str, Any], entry_id: str | None = None, area: s
     problems: list[str] = []
     for name, limit in MAX_TEXT.items():
         if name in data and len(str(data[name])) > limit:
-            problems.append(f"{name} 超过 {limit} 个字")
+            problems.append(f"{LABELS[name]}超过 {limit} 个字")
     if len(data.get("paraphrases") or []) > MAX_PARAPHRASES:
         problems.append(f"市民问法最多 {MAX_PARAPHRASES} 条")
     eid = entry_id or f"{area or 'new'}-0000"
@@ -189,13 +210,14 @@ def check(s: Session, data: dict[str, Any], entry_id: str | None = None, area: s
         entry = entry_of(eid, data)
     except ContentError as exc:
         missing = str(exc).split(" lacks ", 1)[-1]
+        missing = "、".join(LABELS.get(m.strip(), m.strip()) for m in missing.split(","))
         return [*problems, f"缺少必填项：{missing}"], []
     for p in validate([entry]):
         if "id must look like" in p and entry_id is None:
             continue
-        problems.append(p.split(": ", 1)[-1] if p.startswith(entry.file) else p)
+        problems.append(_zh(p.split(": ", 1)[-1] if p.startswith(entry.file) else p))
     if entry.category and "/" not in entry.category:
-        problems.append("category 应为 大类/小类，例如 社保卡/申领")
+        problems.append("分类应为 大类/小类，例如 社保卡/申领")
     others = _published_data(s, exclude=entry_id)
     q_grams = char_bigrams(entry.question)
     mine = {_norm(v): v for v in entry.views}
@@ -239,6 +261,16 @@ def _state(e: EntryRow, pending: bool) -> str:
     return "pending" if pending else "published"
 
 
+def _in_state(e: EntryRow, pending: bool, state: str) -> bool:
+    """The list's state filter: published (with or without a change waiting), pending (a revision waits for a
+    supervisor, published or not), unpublished (never published), retired."""
+    if state == "pending":
+        return pending and not e.retired
+    if state == "published":
+        return e.published_rev is not None and not e.retired
+    return _state(e, pending) == state
+
+
 def _pending_ids(s: Session) -> set[str]:
     return set(s.scalars(select(Revision.entry_id).where(Revision.state.in_(OPEN_STATES))).all())
 
@@ -264,28 +296,22 @@ def listing(s: Session, q: str = "", category: str = "", state: str = "", local_
         if not e.retired:
             cats[e.category] = cats.get(e.category, 0) + 1
     q = q.strip()
-    hits = []
-    for e in rows:
-        st = _state(e, e.id in pending)
+
+    def wanted(e: EntryRow) -> bool:
         if category and e.category != category and not e.category.startswith(category + "/"):
-            continue
-        if state and not (st == state or (state == "published" and st == "pending")):
-            continue
+            return False
         if local_review is not None and e.local_review != local_review:
-            continue
-        if q and q not in e.id and q not in e.question and q not in e.category:
-            continue
-        hits.append(e)
+            return False
+        return not state or _in_state(e, e.id in pending, state)
+    hits = [e for e in rows if wanted(e) and (not q or q in e.id or q in e.question or q in e.category)]
     if q:  # the question's words beyond the list fields: search the published texts too
         seen = {e.id for e in hits}
+        by_id = {e.id: e for e in rows}
         nq = _norm(q)
         for eid, data in _published_data(s).items():
-            if eid not in seen and nq and any(nq in _norm(t) for t in (*data["paraphrases"], data["answer"])):
-                e = s.get(EntryRow, eid)
-                if e is not None and (not category or e.category.startswith(category)) and \
-                        (local_review is None or e.local_review == local_review) and \
-                        (not state or _state(e, eid in pending) == state):
-                    hits.append(e)  # after those whose id, question or category holds the words
+            if eid not in seen and nq and any(nq in _norm(t) for t in (*data["paraphrases"], data["answer"])) \
+                    and eid in by_id and wanted(by_id[eid]):
+                hits.append(by_id[eid])  # after those whose id, question or category holds the words
     page = max(1, page)
     chunk = hits[(page - 1) * size: page * size]
     return {"entries": [entry_summary(e, e.id in pending) for e in chunk], "total": len(hits), "page": page,
@@ -516,9 +542,17 @@ def withdraw(s: Session, rev: int, who: str) -> dict[str, Any]:
     return revision_dict(r)
 
 
-def retire(s: Session, entry_id: str, who: str, note: str = "") -> dict[str, Any]:
-    """Take an entry out of the bot's answers (its history stays; publishing a revision brings it back)."""
+def _same_head(e: EntryRow, base: int | None) -> None:
+    if base is not None and base != e.head:
+        raise EditorialError(f"该条目已被他人修改（第 {e.head} 版），请刷新后再改", "conflict")
+
+
+def retire(s: Session, entry_id: str, who: str, note: str = "", base: int | None = None) -> dict[str, Any]:
+    """Take an entry out of the bot's answers (its history stays; publishing a revision brings it back).
+
+    With `base`, refused if the entry gained a revision since the supervisor looked at it."""
     e = _entry(s, entry_id)
+    _same_head(e, base)
     if e.retired:
         raise EditorialError(f"{entry_id} 已停用", "conflict")
     current = s.get(Revision, e.published_rev) if e.published_rev else None
@@ -534,9 +568,12 @@ def retire(s: Session, entry_id: str, who: str, note: str = "") -> dict[str, Any
     return revision_dict(r)
 
 
-def restore(s: Session, entry_id: str, rev: int, who: str, note: str = "", reviewed: bool = False) -> Saved:
-    """A new revision with an old revision's content (reviewed when a supervisor restores it)."""
+def restore(s: Session, entry_id: str, rev: int, who: str, note: str = "", reviewed: bool = False,
+            base: int | None = None) -> Saved:
+    """A new revision with an old revision's content (reviewed when a supervisor restores it); with `base`,
+    refused if the entry gained a revision since."""
     e = _entry(s, entry_id)
+    _same_head(e, base)
     old = _revision(s, rev)
     if old.entry_id != entry_id:
         raise EditorialError("该版本不属于这个条目", "not_found")

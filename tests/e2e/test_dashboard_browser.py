@@ -51,7 +51,7 @@ async def test_supervisor_drills_from_a_figure_to_a_sessions_masked_turns(app):
             base = f"http://127.0.0.1:{port}"
             agent = await desk_login(b, base, "agent1", "agent1-demo", console)
             await agent.wait_for_timeout(500)  # the desk has loaded what it shows an agent
-            assert await agent.locator("#tabs").is_hidden() and await agent.locator("#dashboard").is_hidden()
+            assert await agent.locator("#tab-dashboard").is_hidden() and await agent.locator("#dashboard").is_hidden()
             assert (await agent.request.get(base + "/desk/api/dashboard")).status == 403
             await agent.close()
 

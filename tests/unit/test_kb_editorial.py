@@ -97,10 +97,10 @@ def test_a_change_from_an_old_revision_is_refused_not_overwritten(seeded):
 
 
 @pytest.mark.parametrize("field,value,message", [
-    ("voice_answer", "请" * 81, "voice_answer has 81 characters"),
-    ("voice_answer", "详见 https://example.gov.cn", "URL"),
-    ("paraphrases", ["只有一条"], "at least 5 paraphrases"),
-    ("question", "", "缺少必填项"),
+    ("voice_answer", "请" * 81, "语音答复有 81 个字"),
+    ("voice_answer", "详见 https://example.gov.cn", "网址"),
+    ("paraphrases", ["只有一条"], "市民问法至少 5 条"),
+    ("question", "", "缺少必填项：标准问题"),
     ("category", "没有小类", "大类/小类"),
 ])
 def test_invalid_content_is_refused_with_the_reason(seeded, field, value, message):
@@ -244,3 +244,22 @@ def test_the_whole_repository_content_seeds_quickly_and_lists_by_category(tmp_pa
         assert hit["total"] >= 1
     print(f"seeded {len(entries)} entries in {seconds:.1f} s")
     engine.dispose()
+
+
+def test_a_stale_retire_or_restore_is_refused_and_pending_lists_new_drafts(seeded):
+    db = seeded
+    data = published(db, "test-0001")
+    db(ed.propose, "test-0001", 1, changed(data, answer="别人刚存的草稿。"), "agent1")
+    for fn, args in ((ed.retire, ("test-0001", "supervisor", "停用")),
+                     (ed.restore, ("test-0001", db(ed.detail, "test-0001")["revisions"][-1]["rev"], "supervisor"))):
+        with pytest.raises(ed.EditorialError) as err:
+            db(fn, *args, base=1)
+        assert err.value.kind == "conflict"
+    new = changed(data, question="社保卡照片能不能自己用手机拍？", paraphrases=["手机拍照行不", "自己拍的照片能用吗", "照片能自拍不",
+                                                                  "办卡照片手机拍的中不", "照相馆非去不可吗"])
+    created = db(ed.create, "card", new, "agent1").revision["entry_id"]
+    pending = db(ed.listing, state="pending")
+    assert {e["id"] for e in pending["entries"]} == {"test-0001", created}
+    assert {e["id"] for e in db(ed.listing, state="published")["entries"]} == {"test-0001", "test-0002", "test-0003",
+                                                                              "test-0004"}
+    assert [e["id"] for e in db(ed.listing, state="unpublished")["entries"]] == [created]

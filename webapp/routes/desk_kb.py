@@ -179,8 +179,12 @@ async def retire_entry(request: Request, entry_id: str):
         return err
     if not _entry_id(entry_id):
         return response.json({"error": "没有这个条目"}, status=404)
+    body = json_body(request)
+    base = body.get("base")
+    if base is not None and (not isinstance(base, int) or isinstance(base, bool) or not 0 <= base < 10 ** 6):
+        return response.json({"error": "base 应为版本号"}, status=400)
     try:
-        out = await _editor(request).run(editorial.retire, entry_id, agent.username, _text(json_body(request), "note"))
+        out = await _editor(request).run(editorial.retire, entry_id, agent.username, _text(body, "note"), base=base)
     except editorial.EditorialError as exc:
         return failed(exc)
     await _audit(request, agent, "kb_retire", entry_id)
@@ -194,14 +198,16 @@ async def restore_entry(request: Request, entry_id: str):
     if err:
         return err
     body = json_body(request)
-    rev = body.get("rev")
+    rev, base = body.get("rev"), body.get("base")
+    if base is not None and (not isinstance(base, int) or isinstance(base, bool) or not 0 <= base < 10 ** 6):
+        return response.json({"error": "base 应为版本号"}, status=400)
     if not _entry_id(entry_id):
         return response.json({"error": "没有这个条目"}, status=404)
     if not isinstance(rev, int) or isinstance(rev, bool) or not 0 < rev < 2 ** 63:
         return response.json({"error": "请选择要恢复的版本（rev）"}, status=400)
     try:
         saved = await _editor(request).run(editorial.restore, entry_id, rev, agent.username, _text(body, "note"),
-                                           reviewed=agent.role == "supervisor")
+                                           reviewed=agent.role == "supervisor", base=base)
     except editorial.EditorialError as exc:
         return failed(exc)
     await _audit(request, agent, "kb_restore", entry_id, f"第 {saved.revision['number']} 版")

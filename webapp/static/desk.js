@@ -1,5 +1,6 @@
 // Agent desk: live queues over /desk/ws, conversation view, replies, transfer, resolve, work orders, KB search;
-// for supervisors also the hot-issue alert banner, the monthly reports and the 统计看板 tab (desk-dashboard.js).
+// for supervisors also the hot-issue alert banner, the monthly reports and the 统计看板 tab (desk-dashboard.js);
+// for everyone the 知识库 tab (desk-kb.js).
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
@@ -218,11 +219,27 @@
     ws.onclose = () => { $("conn").textContent = "连接断开，正在重连…"; retry = Math.min(retry + 1, 6); setTimeout(connect, 500 * Math.pow(2, retry - 1)); };
   }
 
+  // the tabs: 接待 and 知识库 for everyone, 统计看板 for supervisors (desk-dashboard.js also listens to its two tabs)
+  let kbStarted = false;
+  function showTab(which) {
+    document.querySelector(".layout").hidden = which !== "desk";
+    $("dashboard").hidden = which !== "dashboard";
+    $("kb-admin").hidden = which !== "kb";
+    ["desk", "dashboard", "kb"].forEach((t) => $("tab-" + t).classList.toggle("active", t === which));
+    if (which === "kb" && !kbStarted && window.DeskKb) { kbStarted = true; window.DeskKb.init(me); }
+  }
+  function tabs() {
+    $("tabs").hidden = false;
+    $("tab-dashboard").hidden = me.role !== "supervisor";
+    ["desk", "dashboard", "kb"].forEach((t) => $("tab-" + t).addEventListener("click", () => showTab(t)));
+  }
+
   (async function init() {
     me = await api("/desk/api/me");
     if (window.Notification && Notification.permission === "default") Notification.requestPermission();
     $("who").textContent = me.name + "（" + (me.role === "supervisor" ? "值班长" : "坐席") + "）· 队列：" + me.queues.join("、");
     $("supervisor").hidden = me.role !== "supervisor";
+    tabs();
     ["transfer-to", "wo-category"].forEach((id) => me.all_queues.forEach((q) => {  // the queue names: common/handoff.py
       const o = document.createElement("option"); o.textContent = q; $(id).appendChild(o);
     }));
