@@ -36,10 +36,10 @@ def find_model(settings: Settings) -> Path | None:
 def check(settings: Settings, model_path: Path | None) -> str:
     """What the start needs, without loading the model: the keypad menu when there is none, and speech."""
     from voice.engines.synthesis import Pyttsx3Engine
-    from voice.ivr.menu import load_menu
+    from voice.ivr.live import LiveMenu
 
     if model_path is None:
-        load_menu()
+        LiveMenu(settings).load()
     Pyttsx3Engine(settings.tts_voice, settings.tts_rate).start()
     return "none" if model_path is None else f"vosk:{model_path.name}"
 
@@ -82,8 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     if services.menu is not None:
         log.warning("No Mandarin Vosk model installed: callers are served by keypad only (recognition: none); "
                     "install a model to let them speak (docs/voice.md).")
-        log.info("keypad menu: %d services on the main menu, questions ranked by %s (%s)",
-                 len(services.menu.root.options), services.menu.ranked_by, services.menu.note)
+        log.info("keypad menu from the %s: %d services on the main menu, questions ranked by %s (%s)",
+                 services.menu.content, len(services.menu.root.options), services.menu.ranked_by, services.menu.note)
+        if services.live_menu is not None and services.live_menu.published is not None:
+            log.info("keypad menu follows the desk's publications in %s (checked every %g s)",
+                     services.live_menu.published.shown, services.live_menu.interval)
     app = create_app(services)
     log.info("phone service: %s; Rasa %s", mode_line(services.recognition), settings.rasa_url)
     app.run(host=settings.http_host, port=settings.http_port, single_process=True,

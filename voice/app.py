@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -19,7 +21,8 @@ from voice.engines.desk import HandoffDesk, HttpHandoffDesk, InMemoryHandoffDesk
 from voice.engines.recognition import VoskModel
 from voice.engines.synthesis import Pyttsx3Engine, SpeechCache
 from voice.frames import Frame
-from voice.ivr.menu import load_menu
+from voice.ivr.live import LiveMenu
+from voice.ivr.menu import GeneratedMenu
 from voice.ivr.service import spoken_texts
 from voice.session import Services, run_call
 from voice.settings import Settings
@@ -35,7 +38,8 @@ log = logging.getLogger(__name__)
 def build_services(settings: Settings, model_path: Path | None) -> Services:
     """Load the model (or, without one, the keypad menu) and connect the speech engine, bot, desk and store (blocking)."""
     model = VoskModel(model_path) if model_path is not None else None
-    menu = load_menu() if model is None else None
+    live_menu = LiveMenu(settings) if model is None else None  # the desk's published entries with KB_DATABASE_URL
+    menu = live_menu.load() if live_menu is not None else None
     speech = SpeechCache(Pyttsx3Engine(settings.tts_voice, settings.tts_rate), settings.tts_cache_entries)
     desk: HandoffDesk = (
         HttpHandoffDesk(settings.webapp_url, settings.service_token.reveal())
@@ -55,6 +59,7 @@ def build_services(settings: Settings, model_path: Path | None) -> Services:
         store=store,
         executor=ThreadPoolExecutor(max_workers=4, thread_name_prefix="asr"),
         menu=menu,
+        live_menu=live_menu,
     )
 
 
@@ -96,15 +101,32 @@ def create_app(services: Services, name: str = "shebao_voice", audiosocket: bool
             return res.json({"error": "too many calls in progress"}, status=503)
         return None
 
+    async def warm(texts: list[str]) -> None:
+        await services.speech.warm([s for text in texts for s in split_sentences(reply_text({"text": text}))])
+
+    async def swap_menu(menu: GeneratedMenu) -> None:
+        """A menu rebuilt after a publication: its new prompts and answers into the speech cache, then callers get it."""
+        try:
+            await warm(spoken_texts(menu.root))
+        except Exception as exc:  # callers get the new content all the same, synthesised when first said
+            log.warning("keypad menu: speech warm-up of the rebuilt menu failed (%s)", exc)
+        services.menu = menu
+
     @app.before_server_start
     async def start(app: Sanic) -> None:
-        texts = prompts.WARM_UP if services.menu is None else prompts.KEYPAD_WARM_UP + spoken_texts(services.menu.root)
-        await services.speech.warm([s for text in texts for s in split_sentences(reply_text({"text": text}))])
+        await warm(prompts.WARM_UP if services.menu is None else prompts.KEYPAD_WARM_UP + spoken_texts(services.menu.root))
+        if services.menu is not None and services.live_menu is not None and services.live_menu.published is not None:
+            app.ctx.menu_watch = asyncio.get_running_loop().create_task(services.live_menu.watch(swap_menu))
         if audiosocket:
             await server.start()
 
     @app.after_server_stop
     async def stop(app: Sanic) -> None:
+        watch = getattr(app.ctx, "menu_watch", None)
+        if watch is not None:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
         if audiosocket:
             await server.stop()
         services.speech.close()
@@ -115,6 +137,7 @@ def create_app(services: Services, name: str = "shebao_voice", audiosocket: bool
             "status": "ok",
             "recognition": services.recognition,  # "none": keypad only; "vosk:<model>": speech and keypad
             "keypad_menu": services.menu.ranked_by if services.menu else None,
+            "keypad_content": services.menu.content if services.menu else None,  # "content files" or "publication <n>"
             "active_calls": services.active_calls,
             "max_calls": settings.max_calls,
             "audiosocket_port": server.port if audiosocket else None,

@@ -15,7 +15,8 @@ from voice.engines.desk import HandoffDesk
 from voice.engines.recognition import RecognizerFactory
 from voice.engines.synthesis import SpeechCache
 from voice.frames import Frame, Hangup, Tick
-from voice.ivr.menu import GeneratedMenu
+from voice.ivr.live import LiveMenu
+from voice.ivr.menu import GeneratedMenu, Menu
 from voice.ivr.service import KeypadService
 from voice.pipeline import Pipeline, Stage
 from voice.settings import Settings
@@ -49,13 +50,19 @@ class Services:
     store: CallStore
     routes: RouteBook = field(default_factory=RouteBook)
     executor: Executor | None = None
-    menu: GeneratedMenu | None = None
+    menu: GeneratedMenu | None = None  # the keypad menu new calls get (swapped when the desk publishes)
+    live_menu: LiveMenu | None = None  # what rebuilds it (voice/ivr/live.py); None: the menu stays as given
     active_calls: int = 0
     finished_calls: list[CallRecord] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.recognizers is None and self.menu is None:
             raise ValueError("Services without a recogniser need the keypad menu (voice.ivr.menu.load_menu).")
+
+    def main_menu(self) -> Menu:
+        """The keypad menu's top level as it is now (a call takes it whenever it is back at the top)."""
+        assert self.menu is not None
+        return self.menu.root
 
     @property
     def recognition(self) -> str:
@@ -72,7 +79,7 @@ def build_stages(sink: CallSink, services: Services, record: CallRecord, pipelin
     if services.recognizers is None:  # keypad mode: no listening stages, the menu answers the keys
         assert services.menu is not None
         listening: list[Stage] = []
-        keypad = KeypadService(services.menu.root, services.bot)
+        keypad = KeypadService(services.menu.root, services.bot, latest=services.main_menu)
         dialogue = Dialogue(keypad, settings, pipeline.push, opening=keypad.opening(), keypad_only=True)
     else:
         listening = [

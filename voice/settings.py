@@ -74,6 +74,10 @@ class Settings:
     keypad_max_digits: int = 32
     audiosocket_max_message_bytes: int = 1280
     media_stream_max_frame_bytes: int = 65536
+    # keypad mode: the desk's knowledge tables (knowledge/editorial.py); the menu answers with the published
+    # entries and is rebuilt when the publication stamp moves (read every kb_watch_seconds). "": the content files
+    kb_database_url: str = field(default="", repr=False)  # may hold a password
+    kb_watch_seconds: float = 5.0
 
     def __post_init__(self) -> None:
         for name in ("service_token", "channel_token", "media_stream_token", "caller_key_secret"):
@@ -162,6 +166,8 @@ class Settings:
                                                       minimum=320),
             media_stream_max_frame_bytes=env.integer("MEDIA_STREAM_MAX_FRAME_BYTES", d.media_stream_max_frame_bytes,
                                                      minimum=1024),
+            kb_database_url=env.url("KB_DATABASE_URL", d.kb_database_url, schemes=("sqlite", "postgresql")),
+            kb_watch_seconds=env.number("KB_WATCH_SECONDS", d.kb_watch_seconds, minimum=0),
         )
 
 
@@ -182,5 +188,5 @@ ENV_KEYS = (
     "CHANNEL_TOKEN", "MEDIA_STREAM_TOKEN", "AUDIOSOCKET_PEERS", "VOICE_MAX_CALLS",
     "RASA_EVENTS_URL", "RASA_EVENTS_QUEUE", "VOICE_CALLER_KEY_SECRET",
     "VOICE_MAX_SILENCE_S", "VOICE_INBOX_FRAMES", "VOICE_KEYPAD_MAX_DIGITS", "AUDIOSOCKET_MAX_MESSAGE_BYTES",
-    "MEDIA_STREAM_MAX_FRAME_BYTES",
+    "MEDIA_STREAM_MAX_FRAME_BYTES", "KB_DATABASE_URL", "KB_WATCH_SECONDS",
 )

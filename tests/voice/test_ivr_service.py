@@ -83,6 +83,27 @@ async def test_an_invalid_key_is_said_and_the_menu_read_again(key: str) -> None:
     assert heard(await keys(service, "2", "1", key)) == prompts.KEYPAD_INVALID + prompts.KEYPAD_KEYS  # after an answer
 
 
+async def test_a_menu_rebuilt_during_the_call_is_taken_when_the_caller_is_back_at_the_main_menu() -> None:
+    """The desk published (voice/ivr/live.py): keys keep meaning what the caller heard until the main menu is said."""
+    changed = Answer(LOSS.title, LOSS.entry_id, "请先在电子社保卡里挂失，也可以拨打12333。")
+    rebuilt = Menu("主菜单", (Menu("社保卡挂失", (SelfService("办理社保卡临时挂失", "/report_card_loss"), changed)),
+                             Menu("养老保险", (PENSION,))))  # UNLOCK retired
+    gateway = [MENU]
+    service = KeypadService(MENU, ScriptedBot(), latest=lambda: gateway[0])
+    await keys(service, "1")
+    gateway[0] = rebuilt
+    assert heard(await keys(service, "2")) == "请先挂失，可以拨打幺二三三三。" + prompts.KEYPAD_KEYS  # the level it is in
+    assert heard(await keys(service, "3")).startswith("带上身份证")  # still offered on this level: still answered
+    assert heard(await keys(service, "*", "9")) == menu_prompt(MENU.options[0], top=False)  # type: ignore[arg-type]
+    top = await keys(service, "*")  # the main menu said again: from now on the rebuilt one
+    assert heard(top) == menu_prompt(rebuilt, top=True) and await keys(service, "9") == top
+    level = await keys(service, "1")
+    assert heard(level) == menu_prompt(rebuilt.options[0], top=False)  # type: ignore[arg-type]
+    assert heard(await keys(service, "2")) == "请先在电子社保卡里挂失，也可以拨打幺二三三三。" + prompts.KEYPAD_KEYS
+    assert heard(await keys(service, "3")).startswith(prompts.KEYPAD_INVALID)  # the retired question is gone
+    assert heard(await keys(service, "*", "*", "*")).startswith(prompts.KEYPAD_AT_TOP + menu_prompt(rebuilt, top=True))
+
+
 async def test_card_loss_self_service_goes_to_the_bot_until_its_flow_ends() -> None:
     bot = ScriptedBot([[ID_QUESTION], [CONFIRM], [{"text": "已经为您办理临时挂失。"}]])
     service = KeypadService(MENU, bot)

@@ -132,7 +132,8 @@ async def test_without_a_model_the_gateway_process_starts_in_keypad_mode(tmp_pat
     port = free_port()
     env = {**os.environ, "HOME": str(tmp_path), "VOSK_MODEL_PATH": "", "VOICE_HANDOFF": "local",
            "VOICE_HTTP_PORT": str(port), "AUDIOSOCKET_PORT": str(free_port()), "VOICE_DB_PATH": str(tmp_path / "c.db"),
-           "ANALYTICS_DATABASE_URL": f"sqlite:///{tmp_path / 'none.db'}", "PYTHONPATH": str(REPO)}
+           "ANALYTICS_DATABASE_URL": f"sqlite:///{tmp_path / 'none.db'}", "PYTHONPATH": str(REPO),
+           "KB_DATABASE_URL": f"sqlite:///{tmp_path / 'desk.db'}"}  # the desk's tables, seeded by the gateway
     check = subprocess.run([sys.executable, "-m", "voice", "--check"], cwd=REPO, env=env, capture_output=True,
                            text=True, timeout=120)
     assert check.returncode == 0 and check.stdout.startswith("keypad only (recognition: none"), check.stderr
@@ -162,4 +163,7 @@ async def test_without_a_model_the_gateway_process_starts_in_keypad_mode(tmp_pat
             gateway.kill()
             log.close()
     assert health is not None and health["recognition"] == "none" and health["keypad_menu"] == "content order"
-    assert "callers are served by keypad only (recognition: none)" in (tmp_path / "voice.log").read_text()
+    assert health["keypad_content"].startswith("publication ")  # the published entries, seeded from the files
+    logged = (tmp_path / "voice.log").read_text()
+    assert "callers are served by keypad only (recognition: none)" in logged
+    assert "keypad menu follows the desk's publications" in logged

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,7 @@ class GeneratedMenu:
     root: Menu
     ranked_by: str  # "answer counts" or "content order"
     note: str = ""  # where the counts came from, or why there were none
+    content: str = "content files"  # where the entries came from: the files, or "publication <stamp>" (the desk's)
 
 
 # --- the layout -----------------------------------------------------------------------------
@@ -262,21 +263,29 @@ def build_menu(entries: Sequence[KbEntry], layout: Layout, counts: Mapping[str, 
 
 
 def load_menu(layout_path: Path = LAYOUT_PATH, content_dir: Path | None = None,
-              analytics_url: str | None = None) -> GeneratedMenu:
-    """Read the layout, the knowledge content and the answer counts, and build the menu (blocking)."""
+              analytics_url: str | None = None, entries: Sequence[KbEntry] | None = None,
+              content: str = "content files") -> GeneratedMenu:
+    """Read the layout, the knowledge content and the answer counts, and build the menu (blocking).
+
+    `entries` given (the desk's published ones, voice/ivr/live.py): the menu is built from them instead of
+    the content files, and `content` says where they came from.
+    """
     from knowledge.schema import CONTENT_DIR, ContentError, load_entries
     from voice.ivr.ranking import answer_counts
 
     layout = load_layout(layout_path)
-    try:
-        entries = load_entries(content_dir or CONTENT_DIR)
-    except ContentError as exc:
-        raise MenuError(f"The knowledge content cannot be read for the keypad menu: {exc}") from exc
+    if entries is None:
+        try:
+            entries = load_entries(content_dir or CONTENT_DIR)
+        except ContentError as exc:
+            raise MenuError(f"The knowledge content cannot be read for the keypad menu: {exc}") from exc
     counts, source = answer_counts(layout.window_days, analytics_url)
     total = sum(counts.values())
     if total >= layout.min_answers:
-        return build_menu(entries, layout, counts, source)
-    return build_menu(entries, layout, None, source + (f", fewer than {layout.min_answers}" if total else ""))
+        menu = build_menu(entries, layout, counts, source)
+    else:
+        menu = build_menu(entries, layout, None, source + (f", fewer than {layout.min_answers}" if total else ""))
+    return replace(menu, content=content)
 
 
 def walk(menu: Menu, keys: str = "") -> Iterable[tuple[str, Menu | Answer | SelfService]]:

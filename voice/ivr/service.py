@@ -3,6 +3,9 @@
 It answers like a bot (`BotClient`: one key in, Rasa-style messages out), so the Dialogue stage keeps
 doing what it does for every call: greeting, re-prompts on silence, 0 for a person, transfers.
 Keys: 1-n choose, 9 repeats what was said last, * goes back a level, 0 is a person (KeypadCollector).
+When the menu is rebuilt during the call (the desk published, voice/ivr/live.py), the call takes the new
+one each time the main menu is said again; below the top it keeps the levels it went down, so a key
+always means what the caller last heard.
 A self-service option sends its intent payload to the bot; until the bot's flow ends, numbers go to
 the bot as typed (where * is the letter X), and its buttons are read as keys.
 """
@@ -10,6 +13,7 @@ the bot as typed (where * is the letter X), and its buttons are read as keys.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -68,8 +72,9 @@ class _Flow:
 class KeypadService:
     """A `BotClient` for one call in keypad mode (see the module docstring)."""
 
-    def __init__(self, menu: Menu, bot: BotClient) -> None:
+    def __init__(self, menu: Menu, bot: BotClient, latest: Callable[[], Menu] | None = None) -> None:
         self.bot = bot
+        self.latest = latest  # the gateway's current main menu, taken whenever the main menu is said again
         self.path: list[Menu] = [menu]  # the levels the caller went down
         self.after_answer = False  # the last thing said was an answer under path[-1]
         self.flow: _Flow | None = None
@@ -79,7 +84,10 @@ class KeypadService:
         """The greeting and the main menu, said when the call starts."""
         return [{"text": prompts.KEYPAD_GREETING}, *self._level()]
 
-    def _level(self) -> list[Message]:
+    def _level(self, fresh: bool = False) -> list[Message]:
+        """The current level's prompt; `fresh` (said and remembered for 9): at the top, the newest main menu."""
+        if fresh and len(self.path) == 1 and self.latest is not None:
+            self.path[0] = self.latest()
         return [{"text": menu_prompt(self.path[-1], top=len(self.path) == 1), "custom": FOR_KEYS}]
 
     async def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[Message]:
@@ -98,8 +106,8 @@ class KeypadService:
             elif len(self.path) > 1:
                 self.path.pop()
             else:
-                return self._say([{"text": prompts.KEYPAD_AT_TOP}, *self._level()])
-            return self._say(self._level())
+                return self._say([{"text": prompts.KEYPAD_AT_TOP}, *self._level(fresh=True)])
+            return self._say(self._level(fresh=True))
         if not (key.isdigit() and 1 <= int(key) <= len(level.options)):
             again = [{"text": prompts.KEYPAD_KEYS, "custom": FOR_KEYS}] if self.after_answer else self._level()
             return [{"text": prompts.KEYPAD_INVALID}, *again]
@@ -132,7 +140,7 @@ class KeypadService:
                     said = [_without_buttons(m) for m in reply if m.get("text")]
                 except BotUnavailable as exc:  # the caller still goes back; the bot's flow expires on its own
                     log.warning("call %s: could not cancel the bot's flow: %s", sender, exc)
-            return self._say([*said, *self._level()])
+            return self._say([*said, *self._level(fresh=True)])
         if text.isdigit() and 1 <= int(text) <= len(flow.choices):
             return await self._ask_bot(sender, flow.choices[int(text) - 1], metadata)
         return [{"text": prompts.KEYPAD_INVALID}, *flow.said]
