@@ -108,13 +108,16 @@ def run_variant(name: str) -> dict:
     kbtext.USE_DIALECT = dialect
     t0 = time.perf_counter()
     emb = E5Embedder(str(model), precision=precision, threads=int(os.environ.get("EMBEDDING_THREADS", "1"))) if model else None
-    kb = KnowledgeBase(load_entries(), emb, CACHE, extra_views=citizen_wordings(), not_ours=not_ours_messages())
+    content = os.environ.get("BENCH_CONTENT_DIR")  # --content: the same variant over another content folder
+    entries = load_entries(content) if content else load_entries()
+    kb = KnowledgeBase(entries, emb, CACHE, extra_views=citizen_wordings(), not_ours=not_ours_messages())
     t_index = time.perf_counter() - t0
     t0 = time.perf_counter()
     kb.calibration = fit_shipped(kb)
     t_cal = time.perf_counter() - t0
     kb.decide("预热")
-    res = {"variant": name, "model_id": kb.model_id, "index_s": round(t_index, 1), "calibrate_s": round(t_cal, 1),
+    res = {"variant": name + (f" [{os.environ['BENCH_CONTENT_NAME']}]" if content else ""), "entries": len(entries),
+           "model_id": kb.model_id, "index_s": round(t_index, 1), "calibrate_s": round(t_cal, 1),
            "confident_at": round(kb.calibration.confident_at, 4), "unsure_at": round(kb.calibration.unsure_at, 4),
            "tuning": kb.calibration.report}
     for set_name, items in test_sets().items():
@@ -183,19 +186,26 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one variant, print JSON
+    ap.add_argument("--content", action="append", default=[], metavar="NAME=DIR",
+                    help="also run the default variant over the content folder DIR, labelled NAME (e.g. the content "
+                         "before a change, from `git worktree`), in the same run")
     args = ap.parse_args()
     if args.one:
         print("RESULT " + json.dumps(run_variant(args.one), ensure_ascii=False))
         return
     results = []
-    for name in args.variants.split(","):
+    runs = [(name, {}) for name in args.variants.split(",") if name]
+    runs += [(DEFAULT, {"BENCH_CONTENT_NAME": c.split("=", 1)[0], "BENCH_CONTENT_DIR": c.split("=", 1)[1]})
+             for c in args.content]
+    for name, extra in runs:
         if VARIANTS[name][0] is not None and not (VARIANTS[name][0] / "config.json").exists():
             print(f"skip {name}: {VARIANTS[name][0]} not built")
             continue
-        out = subprocess.run([sys.executable, __file__, "--one", name], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run([sys.executable, __file__, "--one", name], capture_output=True, text=True, check=True,
+                             env={**os.environ, **extra}).stdout
         res = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
         b = res["business"]
-        print(f"{name:16s} right {b['right_direct']:.3f} wrong {b['wrong_direct']:.3f} clarify {b['clarify']:.3f} "
+        print(f"{res['variant']:16s} ({res['entries']} entries) right {b['right_direct']:.3f} wrong {b['wrong_direct']:.3f} clarify {b['clarify']:.3f} "
               f"unsure {b['unsure']:.3f} none {b['none']:.3f} top1 {b['top1']:.3f} top3 {b['top3']:.3f} "
               f"oos-answered {res['oos']['wrong_direct']:.3f} oos-offered {1 - res['oos']['none']:.3f} "
               f"not-ours {b['not_ours']:.3f} p50 {b['p50_ms']} ms", flush=True)
