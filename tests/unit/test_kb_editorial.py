@@ -198,14 +198,7 @@ def test_desk_edits_survive_a_files_update_and_untouched_entries_follow_the_file
     assert published(db, "test-0002")["answer"].startswith("（仓库新版）")
 
 
-def test_yaml_export_and_import_round_trip(tmp_path):
-    engine = create_sql_engine(f"sqlite:///{tmp_path}/kb.db")
-    ed.create_tables(engine)
-    sessions = sessionmaker(engine, expire_on_commit=False)
-
-    def db(fn, *a, **k):
-        with sessions.begin() as s:
-            return fn(s, *a, **k)
+def test_yaml_export_and_import_round_trip(db):
     entries = [e for e in load_entries() if e.id.startswith("ecard-")]
     db(ed.sync_from_files, entries, "x")
     text = db(ed.export_yaml, "ecard")
@@ -222,28 +215,16 @@ def test_yaml_export_and_import_round_trip(tmp_path):
         assert z.namelist() == ["ecard.yml"]
     with pytest.raises(ed.EditorialError):
         db(ed.import_yaml, "entries: [not valid", "supervisor")
-    engine.dispose()
 
 
-def test_the_whole_repository_content_seeds_quickly_and_lists_by_category(tmp_path):
-    import time
-    engine = create_sql_engine(f"sqlite:///{tmp_path}/kb.db")
-    ed.create_tables(engine)
-    sessions = sessionmaker(engine, expire_on_commit=False)
+def test_the_whole_repository_content_seeds_and_lists_by_category(db):
     entries = load_entries()
-    t0 = time.perf_counter()
-    with sessions.begin() as s:
-        ed.sync_from_files(s, entries, "all")
-    seconds = time.perf_counter() - t0
-    with sessions.begin() as s:
-        assert len(ed.published_entries(s)) == len(entries)
-        page = ed.listing(s, category="社保卡")
-        assert page["total"] == sum(e.category.startswith("社保卡/") for e in entries)
-        assert len(page["entries"]) == ed.PAGE
-        hit = ed.listing(s, q="临时挂失")
-        assert hit["total"] >= 1
-    print(f"seeded {len(entries)} entries in {seconds:.1f} s")
-    engine.dispose()
+    db(ed.sync_from_files, entries, "all")
+    assert len(db(ed.published_entries)) == len(entries)
+    page = db(ed.listing, category="社保卡")
+    assert page["total"] == sum(e.category.startswith("社保卡/") for e in entries)
+    assert len(page["entries"]) == ed.PAGE
+    assert db(ed.listing, q="临时挂失")["total"] >= 1
 
 
 def test_a_stale_retire_or_restore_is_refused_and_pending_lists_new_drafts(seeded):
