@@ -148,3 +148,20 @@ async def test_export_then_import_round_trips_and_publishes(kb_app):
     assert r.status == 422 and "YAML" in r.json["error"]
     r = await get(app, "/desk/api/kb/export", sup)
     assert r.status == 200 and r.headers["content-type"] == "application/zip" and r.body[:2] == b"PK"
+
+
+async def test_per_entry_figures_and_the_worst_entries_first(kb_app):
+    """Each entry carries its figures (from the analytics store; here a stand-in source of the same shape) and
+    sort=worst lists the entries with the most 没帮助 and hand-offs after the answer first."""
+    app = kb_app
+    figures = {"card-0002": {"answers": 40, "unhelpful": 9, "handoff_after": 6, "unhelpful_rate": 0.225,
+                             "handoff_after_rate": 0.15},
+               "ecard-0001": {"answers": 120, "unhelpful": 2, "handoff_after": 1, "unhelpful_rate": 0.017,
+                              "handoff_after_rate": 0.008}}
+    app.ctx.kb_editor._figures_source = lambda days: figures
+    sup = await login(app, "supervisor", "supervisor-demo")
+    worst = (await get(app, "/desk/api/kb/entries?sort=worst", sup)).json
+    assert [e["id"] for e in worst["entries"][:2]] == ["card-0002", "ecard-0001"]
+    assert worst["entries"][0]["figures"]["unhelpful"] == 9 and worst["total"] > 500
+    assert (await get(app, "/desk/api/kb/entries/card-0002", sup)).json["figures"]["handoff_after"] == 6
+    assert (await get(app, "/desk/api/kb/entries?sort=worst&page=2", sup)).json["entries"][0]["figures"] == {}

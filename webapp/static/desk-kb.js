@@ -40,7 +40,7 @@
   }
 
   let me = null, sup = false, started = false;
-  const list = { q: "", category: "", state: "", local: false, page: 1, total: 0 };
+  const list = { q: "", category: "", state: "", local: false, sort: "", page: 1, total: 0 };
   let mode = "search";                 // the left pane shows: search | review | local
   let queue = { review: [], local_review: [] };
   let cur = null;                      // the entry in the editor: {id, area, base, detail}; id null for a new entry
@@ -178,6 +178,7 @@
     if (list.category) p.set("category", list.category);
     if (list.state) p.set("state", list.state);
     if (list.local) p.set("local_review", "1");
+    if (list.sort) p.set("sort", list.sort);
     p.set("page", String(list.page));
     const seq = ++listSeq;
     let d;
@@ -194,6 +195,8 @@
       if (e.pending) meta.push("有待审核修改");
       if (e.local_review) meta.push("待地方确认");
       if (e.updated_at) meta.push(time(e.updated_at) + (e.updated_by ? " " + who(e.updated_by) : ""));
+      const f = e.figures || {};
+      if (f.answers) meta.push("回答 " + f.answers + " 次，没帮助 " + (f.unhelpful || 0) + "，答后转人工 " + (f.handoff_after || 0));
       const li = listItem(e.id + " " + e.question, meta.join(" · "), e.id, () => go(e.id));
       li.classList.add("kb-state-" + e.state);
       ul.appendChild(li);
@@ -557,6 +560,7 @@
     $("kb-filter-category").addEventListener("change", () => { list.category = $("kb-filter-category").value; list.page = 1; setMode("search"); });
     $("kb-filter-state").addEventListener("change", () => { list.state = $("kb-filter-state").value; list.page = 1; setMode("search"); });
     $("kb-filter-local").addEventListener("change", () => { list.local = $("kb-filter-local").checked; list.page = 1; setMode("search"); });
+    $("kb-sort").addEventListener("change", () => { list.sort = $("kb-sort").value; list.page = 1; setMode("search"); });
     $("kb-prev").addEventListener("click", () => { list.page = Math.max(1, list.page - 1); loadList(); });
     $("kb-next").addEventListener("click", () => { list.page += 1; loadList(); });
     $("kb-show-review").addEventListener("click", () => { setMode(mode === "review" ? "search" : "review"); loadQueue(); });
