@@ -640,6 +640,8 @@ def parse_yaml(text: str) -> tuple[str, list[dict[str, Any]]]:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise EditorialError(f"不是有效的 YAML：{str(exc).splitlines()[0]}") from exc
+    except RecursionError as exc:  # "[[[[…" nested beyond the parser's stack: not a content file either
+        raise EditorialError("不是有效的 YAML：嵌套过深") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("entries"), list):
         raise EditorialError("文件应包含 area 和 entries 列表（knowledge/SCHEMA.md 的格式）")
     area = str(doc.get("area") or "")

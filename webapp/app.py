@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -
     app.config.REQUEST_MAX_SIZE = 1_000_000
     app.ctx.settings = settings
     app.ctx.store = Store(settings.database_url)
-    app.ctx.hub = Hub()
+    app.ctx.hub = Hub(settings.hub_redis_url)  # with HUB_REDIS_URL, the live events reach every replica's pages
     app.ctx.rasa = RasaClient(settings.rasa_url, settings.rasa_timeout, settings.channel_token.reveal())
     app.ctx.events = EventPublisher.for_settings(settings.events, name="webapp")  # hotline events, journaled, never blocking
     app.ctx.handoffs = HandoffService(app.ctx.store, settings.desk_hours, settings.desk_days, events=app.ctx.events)
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -
     @app.before_server_start
     async def _start(app: Sanic) -> None:
         install_masking()
+        app.ctx.hub.start()  # with Redis: the subscriber and sender tasks (nothing to start without)
 
     @app.after_server_start
     async def _start_clock(app: Sanic) -> None:
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None, name: str = "hotline_webapp") -
 
     @app.after_server_stop
     async def _stop(app: Sanic) -> None:
+        await app.ctx.hub.stop()  # the last events reach Redis (a moment at most), then its tasks end
         await app.ctx.rasa.close()
         await asyncio.to_thread(app.ctx.events.close)  # delivers what is left, for a moment at most
         app.ctx.store.engine.dispose()

@@ -41,6 +41,9 @@ class Settings:
     # chat WebSockets open at once from one client address (tabs of a family or an office behind one router);
     # one more is answered with a Chinese notice and closed (docs/reliability.md "Bounded everything")
     chat_max_connections_per_source: int = 20
+    # the live events (agent replies, desk events) across web app replicas: a Redis URL, e.g.
+    # redis://127.0.0.1:6379/2 (webapp/hub.py); empty: in-process only, as for one web app
+    hub_redis_url: str = ""
     rasa_timeout: float = 30.0
     # working hours of the expert seat: "HH:MM-HH:MM" on the listed weekdays (1=Monday)
     desk_hours: str = "00:00-24:00"
@@ -94,6 +97,8 @@ def load_settings(env: Mapping[str, str] | Env | None = None) -> Settings:
         max_message_chars=env.integer("MAX_MESSAGE_CHARS", d.max_message_chars, minimum=1),
         chat_max_connections_per_source=env.integer("CHAT_MAX_CONNECTIONS_PER_SOURCE",
                                                     d.chat_max_connections_per_source, minimum=1),
+        hub_redis_url=env.url("HUB_REDIS_URL", d.hub_redis_url, schemes=("redis", "rediss", "unix"),
+                              example="redis://redis:6379/2"),
         rasa_timeout=env.number("RASA_TIMEOUT", d.rasa_timeout, positive=True),
         desk_hours=desk_hours,
         desk_days=desk_days,

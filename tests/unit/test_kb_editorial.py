@@ -215,6 +215,8 @@ def test_yaml_export_and_import_round_trip(db):
         assert z.namelist() == ["ecard.yml"]
     with pytest.raises(ed.EditorialError):
         db(ed.import_yaml, "entries: [not valid", "supervisor")
+    with pytest.raises(ed.EditorialError, match="嵌套过深"):  # nested beyond the parser's stack
+        db(ed.import_yaml, "[" * 50000, "supervisor")
 
 
 def test_the_whole_repository_content_seeds_and_lists_by_category(db):
