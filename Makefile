@@ -74,6 +74,9 @@ fuzz: envs ## the fuzzers, long: hypothesis (FUZZ_EXAMPLES, default 5000, fresh 
 faults: setup train ## kill -9 fault injection under traffic, own stack on var/faults (MINUTES, default 10; docs/reliability.md)
 	@bash -c '. scripts/env.sh && $(SVC) scripts/faults.py --minutes $${MINUTES:-10}'
 
+faults-postgres: setup train ## the same with the databases on a private PostgreSQL that is killed too (var/faults/pg, port 25432)
+	@bash -c '. scripts/env.sh && $(SVC) scripts/faults.py --postgres --minutes $${MINUTES:-10}'
+
 soak: setup train ## the same traffic for 30 minutes without kills: memory of every service and errors in the logs
 	@bash -c '. scripts/env.sh && $(SVC) scripts/faults.py --soak --minutes $${MINUTES:-30}'
 

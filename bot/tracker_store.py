@@ -69,6 +69,11 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
         if not host or "://" not in host:
             raise ValueError("TRACKER_STORE_URL must be a database URL such as sqlite:///var/rasa_tracker.db")
         super().__init__(domain=domain, host=host, **kwargs)
+        # a pooled connection the database dropped (PostgreSQL restarted, a failover, an idle timeout) is noticed
+        # and replaced before use, instead of failing the citizen's turn, whose tracker Rasa would then replace
+        # with an empty in-memory one (slots, a form in progress and a verified identity lost: scripts/faults.py
+        # --postgres saw it after every database restart). Rasa 3.6 builds the engine itself without the option.
+        self.engine.pool._pre_ping = True
 
     def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator:
         """The new events of the tracker, masked."""

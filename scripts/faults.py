@@ -1,6 +1,7 @@
 """The kill -9 fault-injection run (issue 15): real traffic while the services are killed and restarted.
 
-    .venv/svc/bin/python scripts/faults.py [--minutes 10] [--short] [--seed N] [--calls N] [--keep]
+    .venv/svc/bin/python scripts/faults.py [--minutes 10] [--short] [--seed N] [--calls N] [--keep] [--postgres]
+                                           [--kill postgres,webapp]   # only these in the rotation
     .venv/svc/bin/python scripts/faults.py --soak [--minutes 30]     # the same traffic, no kills: memory and logs
 
 With --soak nothing is killed: every service's resident memory is sampled every 15 s, and the run also fails
@@ -14,14 +15,21 @@ traffic — web citizens with scripted conversations (knowledge questions, a car
 report with a seeded citizen, 转人工), two agents on the desk claiming, replying and resolving, and keypad phone
 calls through the voice gateway — and meanwhile kills one service at a time with SIGKILL (action server, Rasa,
 web app, voice gateway in turn, at seeded random moments), restarts it after a short pause and records when it
-was healthy again. Then it checks what must hold after any crash, from the services' databases and from what
+was healthy again. With --postgres the web app's, the knowledge's, the card system's and Rasa's tracker
+databases are on a private PostgreSQL server this script starts (initdb into var/faults/pg, port 25432, fsync on,
+run as the postgres user), and that server is killed too (kill -9 of the postmaster, pg_ctl start after 1-5 s:
+crash recovery) while the other services keep running and must reconnect by themselves. Then it checks what must hold after any crash, from the services' databases and from what
 the clients saw, prints a table of figures and exits 1 if an invariant is violated:
 
 - every citizen line the web app answered 200 is stored exactly once (no line lost, none duplicated);
 - at most one open hand-off per conversation at any time, never more hand-offs than 转人工 lines, and each
   转人工 led to a hand-off or to a reply naming the 12345 hotline;
 - a card is reported lost at most once (card system audit log), and every flow that was told so did it;
-- every phone call that ended normally has its call record (calls cut by the gateway's kill are counted);
+- every phone call that ended normally has its call record (calls cut by the gateway's kill are counted), and
+  every call transferred to a person has its phone hand-off on the desk;
+- a work order is filed once (never two for one hand-off, never the same off-hours message twice);
+- a service that was not killed does not die (a service that exits by itself, e.g. during the database outage,
+  is a finding; it is started again so that the run goes on);
 - after each restart, the conversations waiting for the bot are answered again within 10 s of the restarted
   service being healthy (client-observed, the worst figure is printed).
 
@@ -35,12 +43,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import os
 import random
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -63,6 +71,12 @@ RETYPE_AFTER_S = 3.0  # a citizen whose line got the "bot unavailable" text type
 GIVE_UP_S = 120.0  # a line not delivered after this long is counted as undelivered (never 200: not "lost")
 HANDOFF_WAIT_S = 90.0  # how long a citizen waits for an agent after 转人工
 KILL_ORDER = ("actions", "rasa", "webapp", "voice")
+PG_PORT = 25432  # --postgres: the private server (never the machine's shared one at 5432)
+PG_DIR = f"{RUN_DIR}/pg"
+PG_DATABASES = ("hotline", "rasa", "cardsys")  # web app + knowledge, Rasa's tracker, card system
+PG_SETTINGS = {"listen_addresses": "'127.0.0.1'", "port": str(PG_PORT), "unix_socket_directories": "''",
+               "fsync": "on", "synchronous_commit": "on", "full_page_writes": "on", "max_connections": "200",
+               "shared_buffers": "'64MB'", "log_line_prefix": "'%m [%p] %d '"}
 SOAK_SAMPLE_S = 15.0  # --soak: resident memory sampled this often
 SOAK_GROWTH = 0.05  # --soak: at most this growth of resident memory after the warm-up
 LOG_ERROR = re.compile(r"\bERROR\b|Traceback \(most recent call last\)|\bCRITICAL\b")
@@ -71,8 +85,9 @@ KNOWLEDGE = ("社保卡丢了怎么补办", "灵活就业怎么交养老保险",
 
 
 # ---------------------------------------------------------------------------------------------- the stack
-def stack_env() -> dict[str, str]:
-    """The environment of scripts/env.sh with this run's ports, run dir and databases (as scripts/test.sh does)."""
+def stack_env(pg_port: int | None = None) -> dict[str, str]:
+    """The environment of scripts/env.sh with this run's ports, run dir and databases (as scripts/test.sh does);
+    with pg_port, the web app, knowledge, card system and Rasa tracker databases on that private PostgreSQL."""
     run = ROOT / RUN_DIR
     own = {k: str(v) for k, v in PORTS.items()}
     own.update(
@@ -82,6 +97,11 @@ def stack_env() -> dict[str, str]:
         TRACKER_STORE_URL=f"sqlite:///{run}/rasa_tracker.db", WEBAPP_DATABASE_URL=f"sqlite:///{run}/webapp.db",
         KB_DATABASE_URL=f"sqlite:///{run}/webapp.db", CARDSYS_DATABASE_URL=f"sqlite:///{run}/cardsys.db", CARDSYS_SMS_LOG=f"{run}/sms.log",
         VOICE_DB_PATH=f"{run}/voice_calls.sqlite3", RASA_EVENTS_URL=f"sqlite:///{run}/rasa_events.db")
+    if pg_port:  # Rasa's tracker store speaks psycopg2 (its env), our services psycopg 3
+        at = f"postgres@127.0.0.1:{pg_port}"
+        own.update(TRACKER_STORE_URL=f"postgresql://{at}/rasa", WEBAPP_DATABASE_URL=f"postgresql+psycopg://{at}/hotline",
+                   KB_DATABASE_URL=f"postgresql+psycopg://{at}/hotline",
+                   CARDSYS_DATABASE_URL=f"postgresql+psycopg://{at}/cardsys")
     out = subprocess.run(["bash", "-c", ". scripts/env.sh && env -0"], cwd=ROOT, env={**os.environ, **own},
                          capture_output=True, check=True).stdout.decode()
     return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
@@ -165,6 +185,154 @@ class Service:
         raise RuntimeError(f"{self.name} not healthy after {timeout:.0f} s; see {RUN_DIR}/log/{self.name}.log")
 
 
+class Postgres:
+    """--postgres: a private PostgreSQL server in var/faults/pg, run as the postgres user (initdb refuses root);
+    killed like a service (kill -9 of the postmaster) and started again with pg_ctl (crash recovery)."""
+
+    name = "postgres"
+    proc = None  # not a child of this script (pg_ctl daemonizes the postmaster): no memory samples
+
+    def __init__(self, webapp_url: str, port: int = PG_PORT) -> None:
+        self.folder, self.port, self.webapp_url = ROOT / PG_DIR, port, webapp_url
+        self.log = ROOT / RUN_DIR / "log" / "postgres.log"
+        self.bin = self.binaries()
+        self.stragglers = 0  # backends still alive after the postmaster's kill, killed by us
+
+    @staticmethod
+    def binaries() -> Path:
+        """The newest /usr/lib/postgresql/<version>/bin with initdb."""
+        found = sorted((p for p in Path("/usr/lib/postgresql").glob("*/bin") if (p / "initdb").exists()),
+                       key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0)
+        if not found:
+            raise RuntimeError("--postgres needs the PostgreSQL server binaries (/usr/lib/postgresql/<version>/bin)")
+        return found[-1]
+
+    def as_postgres(self, *argv: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+        """A PostgreSQL program as the postgres system user (initdb and the server refuse root)."""
+        cmd = ["runuser", "-u", "postgres", "--", str(self.bin / argv[0]), *argv[1:]]
+        return subprocess.run(cmd, cwd="/", capture_output=True, text=True, check=check, timeout=timeout)
+
+    def create(self) -> None:
+        """initdb (unless the folder holds a cluster, --keep), trust on 127.0.0.1 only, fsync on, our port."""
+        if (self.folder / "PG_VERSION").exists():
+            return
+        if subprocess.run(["ss", "-Hltn", f"sport = :{self.port}"], capture_output=True, text=True).stdout.strip():
+            raise RuntimeError(f"port {self.port} is taken: another server (a private PostgreSQL left running?)")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.log.touch()
+        subprocess.run(["chown", "postgres:postgres", str(self.folder), str(self.log)], check=True)
+        self.as_postgres("initdb", "-D", str(self.folder), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+                         "--locale", "C")
+        (self.folder / "pg_hba.conf").write_text("# scripts/faults.py: trust, TCP on 127.0.0.1 only\n"
+                                                 "host all all 127.0.0.1/32 trust\n", encoding="utf-8")
+        with (self.folder / "postgresql.conf").open("a", encoding="utf-8") as conf:
+            conf.write("\n# scripts/faults.py\n" + "".join(f"{k} = {v}\n" for k, v in PG_SETTINGS.items()))
+        subprocess.run(["chown", "postgres:postgres", str(self.folder / "pg_hba.conf"),
+                        str(self.folder / "postgresql.conf")], check=True)
+
+    def create_databases(self) -> None:
+        import psycopg
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True) as c:
+            have = {n for (n,) in c.execute("SELECT datname FROM pg_database")}
+            for name in PG_DATABASES:
+                if name not in have:
+                    c.execute(f'CREATE DATABASE "{name}"')
+
+    def start(self) -> None:
+        """pg_ctl start without waiting (crash recovery runs; wait_healthy waits for it)."""
+        with self.log.open("a", encoding="utf-8") as log:
+            log.write(f"\n===== [faults] start {time.strftime('%H:%M:%S')}\n")
+        self.as_postgres("pg_ctl", "-D", str(self.folder), "-l", str(self.log), "-W", "start")
+
+    def postmaster_pid(self) -> int | None:
+        with contextlib.suppress(FileNotFoundError, ValueError, IndexError):
+            return int((self.folder / "postmaster.pid").read_text().split()[0])
+        return None
+
+    def running(self) -> bool:
+        """pg_ctl status: 0 running, 3 not running."""
+        return self.as_postgres("pg_ctl", "-D", str(self.folder), "status", check=False).returncode == 0
+
+    def kill9(self) -> None:
+        """kill -9 of the postmaster; its backends exit on their own (postmaster death), the ones still alive after
+        3 s are killed too, so that none keeps the shared memory or the port."""
+        pid = self.postmaster_pid()
+        if pid is None or not alive(pid):
+            return
+        children = [c for c in all_pids() if ppid(c) == pid]
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.time() + 3
+        while time.time() < deadline and any(alive(c) for c in [pid, *children]):
+            time.sleep(0.1)
+        for c in children:
+            if alive(c):
+                self.stragglers += 1
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(c, signal.SIGKILL)
+        deadline = time.time() + 5
+        while time.time() < deadline and (self.running() or self.port_taken()):
+            time.sleep(0.2)
+        if self.running() or self.port_taken():
+            raise RuntimeError(f"postgres still running or port {self.port} still taken after kill -9")
+
+    def port_taken(self) -> bool:
+        return bool(subprocess.run(["ss", "-Hltn", f"sport = :{self.port}"], capture_output=True, text=True).stdout.strip())
+
+    def healthy(self) -> bool:
+        """pg_isready answers and so does the web app's /health."""
+        if not self.ready():
+            return False
+        try:
+            return httpx.get(self.webapp_url + "/health", timeout=3).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def ready(self) -> bool:
+        return self.as_postgres("pg_isready", "-q", "-h", "127.0.0.1", "-p", str(self.port), "-t", "2",
+                                check=False).returncode == 0
+
+    def wait_healthy(self, timeout: float = 240) -> float:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.healthy():
+                return time.time()
+            time.sleep(0.25)
+        raise RuntimeError(f"postgres not healthy after {timeout:.0f} s; see {RUN_DIR}/log/postgres.log")
+
+    def wait_healthy_db(self, timeout: float = 60) -> None:
+        """The server alone accepts connections (before the stack runs, after it stopped)."""
+        deadline = time.time() + timeout
+        while not self.ready():
+            if time.time() > deadline:
+                raise RuntimeError(f"the private PostgreSQL did not start; see {RUN_DIR}/log/postgres.log")
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        if (self.folder / "postmaster.pid").exists() and self.running():
+            r = self.as_postgres("pg_ctl", "-D", str(self.folder), "-m", "fast", "-w", "-t", "30", "stop", check=False)
+            if r.returncode != 0:
+                self.as_postgres("pg_ctl", "-D", str(self.folder), "-m", "immediate", "-w", "stop", check=False)
+
+
+def all_pids() -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+
+
+def ppid(pid: int) -> int | None:
+    with contextlib.suppress(FileNotFoundError, ProcessLookupError, ValueError, IndexError):
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    return None
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
 @dataclass
 class Clock:
     """When the traffic stops: the run's length, or later, so that every service is killed once and answers again."""
@@ -180,6 +348,9 @@ class Restart:
     healthy_at: float = 0.0
     recovered_in: float | None = None  # worst time to answer again of the conversations that were waiting
     waiting: int = 0
+    services_back: float | None = None  # postgres: every other service healthy again this long after it (s)
+    worst_case: str = ""  # the conversation behind recovered_in, with its events
+    overlap: list[str] = field(default_factory=list)  # services killed before that conversation was answered
 
 
 # ---------------------------------------------------------------------------------------------- what clients saw
@@ -515,28 +686,72 @@ async def call_loop(n: int, ws_url: str, rec: Record, clock: Clock, seed: int) -
 
 # ---------------------------------------------------------------------------------------------- the faults
 async def fault_loop(services: dict[str, Service], restarts: list[Restart], clock: Clock, rng: random.Random,
-                     with_voice: bool, short: bool) -> None:
+                     with_voice: bool, short: bool, rec: Record, pg: Postgres | None = None,
+                     only: tuple[str, ...] = ()) -> None:
     """Kill one service at a time (in turn, at random moments), restart it after a short pause, wait for health;
-    every service at least once (the traffic goes on 20 s after the last one is back)."""
-    order = [s for s in KILL_ORDER if with_voice or s != "voice"]
+    every service at least once (the traffic goes on 20 s after the last one is back). With pg, the database is
+    in the rotation too: the other services keep running through its outage and must reconnect by themselves."""
+    order = [s for s in (*KILL_ORDER, "postgres") if (with_voice or s != "voice") and (pg or s != "postgres")
+             and (not only or s in only)]
+    killable: dict[str, Service | Postgres] = {**services, **({"postgres": pg} if pg else {})}
+    if not order:  # e.g. --kill voice --calls 0: nothing to kill, the traffic alone
+        return
     gap = (5, 12) if short else (15, 35)
     i = 0
     await asyncio.sleep(rng.uniform(10, 20))
     while i < len(order) or time.time() < clock.stop_at - 25:
-        svc = services[order[i % len(order)]]
+        await asyncio.to_thread(died_by_themselves, services, rec, "before a kill")
+        svc = killable[order[i % len(order)]]
         r = Restart(svc.name, time.time())
-        svc.kill9()
-        print(f"[faults] {time.strftime('%H:%M:%S')} kill -9 {svc.name}", flush=True)
+        await asyncio.to_thread(svc.kill9)
+        print(f"[faults] {time.strftime('%H:%M:%S', time.localtime(r.killed_at))} kill -9 {svc.name}", flush=True)
         await asyncio.sleep(rng.uniform(1, 5))
         r.started_at = time.time()
-        svc.start()
+        await asyncio.to_thread(svc.start)
         r.healthy_at = await asyncio.to_thread(svc.wait_healthy)
         print(f"[faults] {time.strftime('%H:%M:%S')} {svc.name} healthy after {r.healthy_at - r.killed_at:.1f} s",
               flush=True)
         restarts.append(r)
+        if svc is pg:  # every other service lived through the outage: still running, and healthy again by itself
+            await asyncio.to_thread(died_by_themselves, services, rec, "during the database outage")
+            r.services_back = await asyncio.to_thread(services_healthy, services, r.healthy_at, rec)
         clock.stop_at = max(clock.stop_at, r.healthy_at + 20)
         i += 1
         await asyncio.sleep(rng.uniform(*gap))
+
+
+def died_by_themselves(services: dict[str, Service], rec: Record, when: str) -> None:
+    """A service that exited although nobody killed it is a finding; it is started again so that the run goes on."""
+    for svc in services.values():
+        if svc.proc is not None and svc.proc.poll() is not None:
+            tail = log_tail(ROOT / RUN_DIR / "log" / f"{svc.name}.log")
+            rec.errors.append(f"DIED: {svc.name} exited by itself ({when}, code {svc.proc.returncode}); log: {tail}")
+            print(f"[faults] {time.strftime('%H:%M:%S')} {svc.name} exited by itself ({when}); started again",
+                  flush=True)
+            svc.start()
+            svc.wait_healthy()
+
+
+def services_healthy(services: dict[str, Service], since: float, rec: Record, timeout: float = 60) -> float:
+    """After the database is back: the time until every service answers its health check again (s); a service
+    that does not within `timeout` is a finding."""
+    pending = dict(services)
+    deadline = time.time() + timeout
+    while pending and time.time() < deadline:
+        for name, svc in list(pending.items()):
+            if svc.healthy():
+                del pending[name]
+        if pending:
+            time.sleep(0.5)
+    for name in pending:
+        rec.errors.append(f"NOT RECOVERED: {name} not healthy {timeout:.0f} s after the database was back; "
+                          f"log: {log_tail(ROOT / RUN_DIR / 'log' / f'{name}.log')}")
+    return time.time() - since
+
+
+def log_tail(log: Path, lines: int = 3) -> str:
+    text = log.read_text(encoding="utf-8", errors="replace").splitlines() if log.exists() else []
+    return " / ".join(line.strip()[:160] for line in text[-lines:])
 
 
 # ---------------------------------------------------------------------------------------------- the soak
@@ -582,16 +797,38 @@ def log_errors(log_dir: Path) -> dict[str, list[str]]:
 
 
 # ---------------------------------------------------------------------------------------------- the checks
-def rows(db: Path, sql: str, *args: object) -> list[tuple]:
-    with contextlib.closing(sqlite3.connect(db)) as c:
-        return c.execute(sql, args).fetchall()
+def rows(url: str, sql: str) -> list[tuple]:
+    """The rows of a query, through SQLAlchemy: a SQLite file or the private PostgreSQL, as the services see them."""
+    from sqlalchemy import create_engine, text
+    engine = create_engine(url)
+    try:
+        with engine.connect() as c:
+            return [tuple(r) for r in c.execute(text(sql))]
+    finally:
+        engine.dispose()
 
 
-def check_lines(rec: Record, webapp_db: Path) -> dict[str, int]:
+def as_json(value: object) -> dict:
+    """A JSON column: text on SQLite, already decoded on PostgreSQL."""
+    if isinstance(value, (str, bytes)):
+        return json.loads(value or "{}") or {}
+    return value or {}
+
+
+def stamp(value: object) -> float:
+    """A DateTime column as seconds (text on SQLite, datetime on PostgreSQL); None (still open) is the far future."""
+    if value is None:
+        return float("inf")
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.timezone.utc).timestamp() if value.tzinfo is None else value.timestamp()
+
+
+def check_lines(rec: Record, webapp_db: str) -> dict[str, int]:
     """Every line a client got a 200 for is stored once; no line stored twice (per conversation, by client_id)."""
     stored: Counter = Counter()
     for cid, text, payload in rows(webapp_db, "SELECT conversation_id, text, payload FROM messages WHERE role='citizen'"):
-        client_id = (json.loads(payload or "{}") or {}).get("client_id")
+        client_id = as_json(payload).get("client_id")
         stored[(cid, client_id or f"text:{text}")] += 1
     taken = [ln for ln in rec.lines if ln.status == 200]
     lost = [ln for ln in taken if stored[(ln.cid, ln.client_id)] == 0]
@@ -612,7 +849,7 @@ def check_lines(rec: Record, webapp_db: Path) -> dict[str, int]:
             "silent": len(silent)}
 
 
-def check_handoffs(rec: Record, webapp_db: Path) -> dict[str, int]:
+def check_handoffs(rec: Record, webapp_db: str) -> dict[str, int]:
     """At most one open hand-off per conversation at a time, never more than it asked for."""
     per: dict[str, list[tuple]] = defaultdict(list)
     for cid, channel, status, created, closed in rows(
@@ -621,7 +858,7 @@ def check_handoffs(rec: Record, webapp_db: Path) -> dict[str, int]:
     overlapping = 0
     for cid, hs in per.items():
         opened = [h for h in hs if h[1] in ("queued", "claimed")]
-        spans = sorted((h[2], h[3] or "9999") for h in hs)
+        spans = sorted((stamp(h[2]), stamp(h[3])) for h in hs)
         overlap = len(opened) > 1 or any(b[0] < a[1] for a, b in zip(spans, spans[1:], strict=False))
         if overlap:
             overlapping += 1
@@ -634,7 +871,7 @@ def check_handoffs(rec: Record, webapp_db: Path) -> dict[str, int]:
             "duplicated": overlapping + len(too_many), "neither": rec.handoff_result["neither"]}
 
 
-def check_losses(rec: Record, card_db: Path) -> dict[str, int]:
+def check_losses(rec: Record, card_db: str) -> dict[str, int]:
     """A card is reported lost once: one 'reported' audit entry per citizen; each flow told so did it."""
     done = Counter(n for (n,) in rows(card_db, "SELECT c.id_number FROM cardsys_audit_log a JOIN cardsys_citizens c "
                                                "ON a.citizen_id = c.id WHERE a.action='temporary_loss' AND a.outcome='reported'"))
@@ -647,10 +884,30 @@ def check_losses(rec: Record, card_db: Path) -> dict[str, int]:
     return {"reported": sum(done.values()), "duplicated": len(dup), "missing": len(missing)}
 
 
-def check_calls(rec: Record, voice_db: Path, restarts: list[Restart]) -> dict[str, int]:
+def check_workorders(rec: Record, webapp_db: str) -> dict[str, int]:
+    """A work order is filed once: never two work orders for one hand-off (the callback), never one hand-off's
+    work order claimed by two, never the same off-hours message filed twice in a conversation."""
+    orders = rows(webapp_db, "SELECT id, conversation_id, created_by, title, detail FROM work_orders")
+    linked = Counter(w for (w,) in rows(webapp_db, "SELECT workorder_id FROM handoffs WHERE workorder_id IS NOT NULL"))
+    per_handoff = Counter(m.group(1) for _, _, by, _, detail in orders
+                          if by == "citizen" and (m := re.search(r"转人工记录 #(\d+)", detail or "")))
+    messages = Counter((cid, detail) for _, cid, by, title, detail in orders
+                       if by == "citizen" and not (title or "").startswith("回电"))
+    dup = ([f"work order {w} linked to {n} hand-offs" for w, n in linked.items() if n > 1] +
+           [f"hand-off #{h} has {n} callback work orders" for h, n in per_handoff.items() if n > 1] +
+           [f"conversation {c} filed the same message {n}x" for (c, _), n in messages.items() if n > 1])
+    for d in dup:
+        rec.errors.append(f"DUPLICATED work order: {d}")
+    return {"stored": len(orders), "duplicated": len(dup)}
+
+
+def check_calls(rec: Record, voice_db: Path, restarts: list[Restart], webapp_db: str) -> dict[str, int]:
     """Every call has its record: those that ended normally, and those the gateway's kill cut (a call that was
-    connected when the gateway was killed, whatever the client saw)."""
-    saved = {c for (c,) in rows(voice_db, "SELECT call_id FROM calls")} if voice_db.exists() else set()
+    connected when the gateway was killed, whatever the client saw). Every call transferred to a person has its
+    phone hand-off on the desk (the gateway's ticket, conversation = call id)."""
+    ticket = dict(rows(f"sqlite:///{voice_db}", "SELECT call_id, handoff_status FROM calls")) if voice_db.exists() else {}
+    saved = set(ticket)
+    on_desk = {c for (c,) in rows(webapp_db, "SELECT conversation_id FROM handoffs WHERE channel = 'phone'")}
     kills = [r.killed_at for r in restarts if r.service == "voice"]
     rec.calls = [c for c in rec.calls if c.get("connected")]  # a call the gateway never took is no call
     for c in rec.calls:
@@ -660,8 +917,15 @@ def check_calls(rec: Record, voice_db: Path, restarts: list[Restart]) -> dict[st
     missing = [c for c in rec.calls if c["sid"] not in saved]
     for c in missing:
         rec.errors.append(f"LOST call record: {c['sid']} ({c['end']})")
-    return {"placed": len(rec.calls), "transferred": sum(1 for c in rec.calls if c["end"] == "transferred"),
-            "cut": len(cut), "cut with record": sum(1 for c in cut if c["sid"] in saved), "missing records": len(missing)}
+    transferred = [c for c in rec.calls if c["end"] == "transferred"]
+    no_handoff = [c for c in transferred if c["sid"] not in on_desk]
+    for c in no_handoff:
+        when = time.strftime("%H:%M:%S", time.localtime(c.get("ended", c["started"])))
+        rec.errors.append(f"LOST phone hand-off: call {c['sid']} transferred (ended {when}) without a hand-off on "
+                          f"the desk; gateway's ticket: {str(ticket.get(c['sid']))[:120]}")
+    return {"placed": len(rec.calls), "transferred": len(transferred),
+            "cut": len(cut), "cut with record": sum(1 for c in cut if c["sid"] in saved), "missing records": len(missing),
+            "transferred without hand-off": len(no_handoff)}
 
 
 def recovery(rec: Record, restarts: list[Restart]) -> None:
@@ -669,14 +933,21 @@ def recovery(rec: Record, restarts: list[Restart]) -> None:
     failure, or a failure while it was down), the time to their next bot answer; the worst is the restart's figure."""
     for r in restarts:
         worst, waiting = 0.0, 0
-        for _, events in rec.events.items():
+        for cid, events in rec.events.items():
             before = [e for e in events if e[0] <= r.healthy_at and e[1] != "-"]
             if not before or before[-1][1] != "fail" or before[-1][0] < r.killed_at - 30:
                 continue
             waiting += 1
             after = [t for t, kind in events if t > r.healthy_at and kind == "ok"]
-            worst = max(worst, (after[0] - r.healthy_at) if after else float("inf"))
+            took = (after[0] - r.healthy_at) if after else float("inf")
+            if took > worst:
+                trace = " ".join(f"{t - r.healthy_at:+.1f}{k[0]}" for t, k in events
+                                 if r.killed_at - 5 <= t <= r.healthy_at + min(took, 120) + 1 and k != "-")
+                r.worst_case = f"conversation {cid}, its events (s from healthy; f=fail, o=ok): {trace}"
+            worst = max(worst, took)
         r.recovered_in, r.waiting = (worst if waiting else None), waiting
+        if r.recovered_in is not None:  # another kill before the worst one was answered: the figures overlap
+            r.overlap = [o.service for o in restarts if r.healthy_at < o.killed_at < r.healthy_at + r.recovered_in]
 
 
 # ---------------------------------------------------------------------------------------------- the run
@@ -694,7 +965,8 @@ def seeded_people(count: int = 300) -> dict[str, list]:
 
 
 async def traffic(env: dict[str, str], services: dict[str, Service], args: argparse.Namespace, rec: Record,
-                  restarts: list[Restart], samples: dict[str, list[tuple[float, float]]]) -> None:
+                  restarts: list[Restart], samples: dict[str, list[tuple[float, float]]],
+                  pg: Postgres | None = None) -> None:
     clock = Clock(time.time() + args.minutes * 60)
     base = env["WEBAPP_URL"]
     people = seeded_people()
@@ -707,7 +979,8 @@ async def traffic(env: dict[str, str], services: dict[str, Service], args: argpa
     if args.soak:
         tasks.append(memory_loop(services, samples, clock))
     else:
-        tasks.append(fault_loop(services, restarts, clock, random.Random(args.seed), args.calls > 0, args.short))
+        tasks.append(fault_loop(services, restarts, clock, random.Random(args.seed), args.calls > 0, args.short, rec,
+                                pg, args.kill))
     await asyncio.gather(*tasks)
 
 
@@ -738,21 +1011,25 @@ def soak_report(samples: dict[str, list[tuple[float, float]]], started: float, a
     return broken or bool(errors)
 
 
-def report(rec: Record, restarts: list[Restart], env: dict[str, str], args: argparse.Namespace) -> int:
-    run = ROOT / RUN_DIR
+def report(rec: Record, restarts: list[Restart], env: dict[str, str], args: argparse.Namespace,
+           pg: Postgres | None = None) -> int:
     recovery(rec, restarts)
-    lines = check_lines(rec, run / "webapp.db")
-    handoffs = check_handoffs(rec, run / "webapp.db")
-    losses = check_losses(rec, run / "cardsys.db")
-    calls = check_calls(rec, run / "voice_calls.sqlite3", restarts) if args.calls else {}
+    lines = check_lines(rec, env["WEBAPP_DATABASE_URL"])
+    handoffs = check_handoffs(rec, env["WEBAPP_DATABASE_URL"])
+    orders = check_workorders(rec, env["WEBAPP_DATABASE_URL"])
+    losses = check_losses(rec, env["CARDSYS_DATABASE_URL"])
+    calls = check_calls(rec, Path(env["VOICE_DB_PATH"]), restarts, env["WEBAPP_DATABASE_URL"]) if args.calls else {}
     slow = [r for r in restarts if r.recovered_in is not None and r.recovered_in > ANSWER_AGAIN_S]
     for r in slow:
         rec.errors.append(f"SLOW: after the {r.service} restart, {r.waiting} waiting conversation(s), the worst "
-                          f"answered again {r.recovered_in:.1f} s after it was healthy")
+                          f"answered again {r.recovered_in:.1f} s after it was healthy"
+                          f"{' (meanwhile killed: ' + ', '.join(r.overlap) + ')' if r.overlap else ''}; {r.worst_case}")
     worst = max((r.recovered_in for r in restarts if r.recovered_in is not None), default=None)
     killed = Counter(r.service for r in restarts)
     figures = [
-        ("run", f"{args.minutes:g} min, seed {args.seed}, {args.citizens} web citizens, 2 agents, {args.calls} call lines"),
+        ("run", f"{args.minutes:g} min, seed {args.seed}, {args.citizens} web citizens, 2 agents, {args.calls} call lines, "
+                f"databases: {'private PostgreSQL (call store, Rasa events: SQLite)' if pg else 'SQLite'}"
+                f"{', killed: ' + ', '.join(args.kill) if args.kill else ''}"),
         ("processes killed / restarted healthy", f"{len(restarts)} / {sum(1 for r in restarts if r.healthy_at)} "
                                                  f"({', '.join(f'{k} {v}' for k, v in killed.items())})"),
         ("back healthy after kill (s, worst)", f"{max((r.healthy_at - r.killed_at for r in restarts), default=0):.1f}"),
@@ -767,6 +1044,7 @@ def report(rec: Record, restarts: list[Restart], env: dict[str, str], args: argp
                                                      f"{rec.handoff_result['hotline reply']} / {handoffs['neither']}"),
         ("hand-offs stored: web / phone", f"{handoffs['web']} / {handoffs['phone']}"),
         ("duplicated hand-offs", handoffs["duplicated"]),
+        ("work orders stored / duplicated", f"{orders['stored']} / {orders['duplicated']}"),
         ("desk: claimed / replied / resolved", f"{rec.desk['claimed']} / {rec.desk['replied']} / {rec.desk['resolved']}"),
         ("loss flows started / reported", f"{rec.loss_flows['started']} / {rec.loss_flows['reported']}"),
         ("loss reports in the card system", losses["reported"]),
@@ -775,7 +1053,14 @@ def report(rec: Record, restarts: list[Restart], env: dict[str, str], args: argp
     if calls:
         figures += [("calls placed / transferred to a person", f"{calls['placed']} / {calls['transferred']}"),
                     ("calls cut by the gateway kill (with record)", f"{calls['cut']} ({calls['cut with record']})"),
-                    ("calls without a call record (lost records)", calls["missing records"])]
+                    ("calls without a call record (lost records)", calls["missing records"]),
+                    ("calls transferred without a hand-off on the desk (lost hand-offs)",
+                     calls["transferred without hand-off"])]
+    if pg:
+        back = [r.services_back for r in restarts if r.services_back is not None]
+        figures += [("postgres: backends killed after the postmaster's kill", pg.stragglers),
+                    ("postgres: every service healthy after the database (s, worst)",
+                     f"{max(back):.1f}" if back else "—")]
     figures += [("worst time to answer again after a restart (s)", "—" if worst is None else f"{worst:.1f}")]
     print("\n| figure | value |\n|---|---|\n" + table(figures))
     print("\n| restart | down (s) | waiting conversations | answered again after healthy (s) |\n|---|---|---|---|")
@@ -785,11 +1070,14 @@ def report(rec: Record, restarts: list[Restart], env: dict[str, str], args: argp
     other = Counter(k for k in rec.loss_flows if k not in ("started", "reported"))
     if other:
         print("loss flows not completed: " + ", ".join(f"{k} {rec.loss_flows[k]}" for k in other))
-    violated = [e for e in rec.errors if e.split(":")[0].split(" ")[0] in ("LOST", "DUPLICATED", "SLOW", "UNANSWERED")]
+    violated = [e for e in rec.errors if e.split(":")[0].split(" ")[0] in ("LOST", "DUPLICATED", "SLOW", "UNANSWERED",
+                                                                           "DIED", "NOT")]
     if rec.errors:
         print("\nfindings:\n" + "\n".join(f"- {e}" for e in rec.errors[:60]))
     broken = (lines["lost"] or lines["duplicated"] or lines["silent"] or handoffs["duplicated"] or handoffs["neither"] or losses["duplicated"]
-              or losses["missing"] or (calls and calls["missing records"]) or slow)
+              or losses["missing"] or (calls and (calls["missing records"] or calls["transferred without hand-off"]))
+              or slow or orders["duplicated"]
+              or any(e.startswith(("DIED", "NOT RECOVERED")) for e in rec.errors))
     print(f"\n{'FAILED' if broken else 'OK'}: {len(violated)} invariant finding(s)")
     return 1 if broken else 0
 
@@ -804,31 +1092,64 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--short", action="store_true", help="2 minutes (make test)")
     ap.add_argument("--seed", type=int, default=15)
     ap.add_argument("--citizens", type=int, default=4, help="web citizens at once (default 4)")
-    ap.add_argument("--calls", type=int, default=3, help="phone calls at once, 0-10 (default 3; 0 leaves calls out)")
-    ap.add_argument("--keep", action="store_true", help=f"keep {RUN_DIR} from the last run (default: start afresh)")
+    ap.add_argument("--calls", type=int, default=None, help="phone calls at once, 0-10 (default 10, the issue's "
+                                                            "target; 3 with --short or --soak; 0 leaves calls out)")
+    ap.add_argument("--keep", action="store_true", help=f"keep {RUN_DIR} from the last run (default: start afresh) "
+                                                        f"and, with --postgres, the server's folder {PG_DIR}")
     ap.add_argument("--soak", action="store_true", help="no kills: memory of every service and errors in the logs "
                                                         "(use with --minutes 30)")
+    ap.add_argument("--postgres", action="store_true", help=f"databases on a private PostgreSQL ({PG_DIR}, port "
+                                                            f"{PG_PORT}) that is killed too")
+    ap.add_argument("--kill", default="", help="only these services, in turn (comma-separated, of "
+                                               f"{', '.join(KILL_ORDER)}, postgres; default all)")
     args = ap.parse_args(argv)
+    args.kill = tuple(k.strip() for k in args.kill.split(",") if k.strip())
+    if unknown := [k for k in args.kill if k not in (*KILL_ORDER, "postgres")]:
+        ap.error(f"--kill: unknown service(s) {', '.join(unknown)}")
+    if "postgres" in args.kill and not args.postgres:
+        ap.error("--kill postgres needs --postgres")
     if args.short:
         args.minutes = 2.0
+    if args.calls is None:
+        args.calls = 3 if args.short or args.soak else 10
     args.calls = max(0, min(args.calls, 10))
     if not (ROOT / "build/rasa-models/current.tar.gz").exists() or not (ROOT / "var/kb_cache").exists():
         print("[faults] needs build/rasa-models/current.tar.gz and var/kb_cache: make setup train", file=sys.stderr)
         return 2
     run = ROOT / RUN_DIR
+    if (ROOT / PG_DIR / "postmaster.pid").exists():  # a server left by an interrupted run
+        Postgres("").stop()
     if not args.keep:
         subprocess.run(["rm", "-rf", str(run)], check=True)
     (run / "log").mkdir(parents=True, exist_ok=True)
-    env = stack_env()
-    subprocess.run([f"{env['SVC_VENV']}/bin/python", "-m", "cardsys.seed", "--count", "300"], cwd=ROOT, env=env,
-                   check=True, capture_output=True)
+    env = stack_env(PG_PORT if args.postgres else None)
+    pg = Postgres(env["WEBAPP_URL"]) if args.postgres else None
+    signal.signal(signal.SIGTERM, stopped)  # `kill` of this script stops its stack too (the finally below)
+    try:
+        if pg:
+            pg.create()
+            pg.start()
+            pg.wait_healthy_db()
+            pg.create_databases()
+            print(f"[faults] private PostgreSQL {pg.bin.parent.name} on 127.0.0.1:{PG_PORT} ({PG_DIR})", flush=True)
+        subprocess.run([f"{env['SVC_VENV']}/bin/python", "-m", "cardsys.seed", "--count", "300"], cwd=ROOT, env=env,
+                       check=True, capture_output=True)
+        return run_stack(env, args, pg)
+    finally:
+        if pg:
+            pg.stop()
+            if not args.keep:
+                subprocess.run(["rm", "-rf", str(pg.folder)], check=True)
+
+
+def run_stack(env: dict[str, str], args: argparse.Namespace, pg: Postgres | None) -> int:
+    """Start the services, run the traffic and the faults, stop them, check and report."""
     services = {name: Service(name, argv, env) for name, argv in service_table(env).items()}
     if not args.calls:
         del services["voice"]
     rec, restarts = Record(), []
     samples: dict[str, list[tuple[float, float]]] = defaultdict(list)
     started = time.time()
-    signal.signal(signal.SIGTERM, stopped)  # `kill` of this script stops its stack too (the finally below)
     try:
         for svc in services.values():
             svc.start()
@@ -836,17 +1157,20 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.time()
             svc.wait_healthy(300)
             print(f"[faults] {svc.name} healthy ({time.time() - t0:.0f} s)", flush=True)
-        print(f"[faults] traffic for {args.minutes:g} min: {args.citizens} citizens, 2 agents, {args.calls} call lines",
-              flush=True)
+        print(f"[faults] traffic for {args.minutes:g} min: {args.citizens} citizens, 2 agents, {args.calls} call lines"
+              f"{', databases on the private PostgreSQL' if pg else ''}", flush=True)
         started = time.time()
-        asyncio.run(traffic(env, services, args, rec, restarts, samples))
+        asyncio.run(traffic(env, services, args, rec, restarts, samples, pg))
     except RuntimeError as exc:  # a service that does not come back is a finding, reported with the rest
         rec.errors.append(f"NOT RECOVERED: {exc}")
         print(f"[faults] {exc}", file=sys.stderr)
     finally:
         for svc in services.values():
             svc.stop()
-    code = report(rec, restarts, env, args)
+    if pg and not pg.running():  # the run ended while the database was down: start it to read the checks
+        pg.start()
+        pg.wait_healthy_db()
+    code = report(rec, restarts, env, args, pg)
     if args.soak and soak_report(samples, started, args):
         code = 1
     return 1 if any(e.startswith("NOT RECOVERED") for e in rec.errors) else code
