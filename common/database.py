@@ -7,6 +7,7 @@ Neither makes a read-then-write safe: state changes two people can race on are c
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from pathlib import Path
 
@@ -16,6 +17,11 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 log = logging.getLogger(__name__)
 SQLITE_BUSY_TIMEOUT_MS = 10_000  # a writer waits this long for another writer's lock before "database is locked"
+
+
+def utc_now() -> dt.datetime:
+    """UTC now without tzinfo, as our DateTime columns hold it (portable across SQLite and PostgreSQL)."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
 def create_sql_engine(url: str, *, synchronous: str | None = "NORMAL", foreign_keys: bool = False,

@@ -27,6 +27,7 @@ from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Text, UniqueCon
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from common.database import utc_now as now
 from knowledge.schema import ContentError, KbEntry, _entry_from_raw, char_bigrams, jaccard, validate
 
 AREAS: dict[str, str] = {
@@ -66,10 +67,6 @@ def _zh(problem: str) -> str:
     return problem
 MAX_PARAPHRASES = 60
 
-
-def now() -> dt.datetime:
-    """UTC now without tzinfo (portable across SQLite and PostgreSQL)."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
 class EditorialBase(DeclarativeBase):

@@ -17,16 +17,13 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from common.database import add_missing_columns, create_sql_engine, is_transient
+from common.database import utc_now as now  # noqa: F401  (imported from here by the web app's services)
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 # a transaction that failed on a lock or a lost connection is tried again after these pauses (seconds)
 RETRY_PAUSES = (0.2, 0.8)
 
-
-def now() -> dt.datetime:
-    """UTC now without tzinfo (portable across SQLite and PostgreSQL)."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
 class Base(DeclarativeBase):

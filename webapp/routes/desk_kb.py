@@ -4,13 +4,13 @@ The contract is docs/knowledge_desk.md; the work is webapp/kb_editor.py over kno
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sanic import Request, Sanic, response
 from sanic.response import HTTPResponse
 
 from knowledge import editorial
+from knowledge.schema import ID_PATTERN
 from webapp.kb_editor import KbEditor, analytics_figures
 from webapp.routes.guards import json_body, notify_desk, require_agent, require_supervisor
 from webapp.store import Agent
@@ -34,7 +34,12 @@ def failed(exc: editorial.EditorialError) -> HTTPResponse:
 
 
 def _entry_id(value: str) -> bool:
-    return bool(re.fullmatch(r"[a-z]{2,16}-\d{4}", value or ""))
+    return bool(ID_PATTERN.match(value or ""))
+
+
+def _version(value: Any) -> bool:
+    """A version number as the body gives it (an int, not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10 ** 6
 
 
 def _text(body: dict[str, Any], key: str, limit: int = 500) -> str:
@@ -134,7 +139,7 @@ async def propose_revision(request: Request, entry_id: str):
     base = body.get("base")
     if not _entry_id(entry_id):
         return response.json({"error": "没有这个条目"}, status=404)
-    if not isinstance(base, int) or isinstance(base, bool) or not 0 <= base < 10 ** 6:
+    if not _version(base):
         return response.json({"error": "请说明基于第几版修改（base）"}, status=400)
     try:
         saved = await _editor(request).run(editorial.propose, entry_id, base, body.get("data"), agent.username,
@@ -151,17 +156,9 @@ def _revision_action(action: str, supervisor_only: bool = True):
         agent, err = await (require_supervisor(request) if supervisor_only else require_agent(request))
         if err:
             return err
-        body = json_body(request)
-        editor = _editor(request)
+        extra = (_text(json_body(request), "note"),) if action == "reject" else ()
         try:
-            if action == "review":
-                out = await editor.run(editorial.review, rev, agent.username)
-            elif action == "publish":
-                out = await editor.run(editorial.publish, rev, agent.username)
-            elif action == "reject":
-                out = await editor.run(editorial.reject, rev, agent.username, _text(body, "note"))
-            else:
-                out = await editor.run(editorial.withdraw, rev, agent.username)
+            out = await _editor(request).run(getattr(editorial, action), rev, agent.username, *extra)
         except editorial.EditorialError as exc:
             return failed(exc)
         await _audit(request, agent, f"kb_{action}", out["entry_id"], f"第 {out['number']} 版")
@@ -181,7 +178,7 @@ async def retire_entry(request: Request, entry_id: str):
         return response.json({"error": "没有这个条目"}, status=404)
     body = json_body(request)
     base = body.get("base")
-    if base is not None and (not isinstance(base, int) or isinstance(base, bool) or not 0 <= base < 10 ** 6):
+    if base is not None and not _version(base):
         return response.json({"error": "base 应为版本号"}, status=400)
     try:
         out = await _editor(request).run(editorial.retire, entry_id, agent.username, _text(body, "note"), base=base)
@@ -199,11 +196,11 @@ async def restore_entry(request: Request, entry_id: str):
         return err
     body = json_body(request)
     rev, base = body.get("rev"), body.get("base")
-    if base is not None and (not isinstance(base, int) or isinstance(base, bool) or not 0 <= base < 10 ** 6):
+    if base is not None and not _version(base):
         return response.json({"error": "base 应为版本号"}, status=400)
     if not _entry_id(entry_id):
         return response.json({"error": "没有这个条目"}, status=404)
-    if not isinstance(rev, int) or isinstance(rev, bool) or not 0 < rev < 2 ** 63:
+    if not (isinstance(rev, int) and not isinstance(rev, bool) and 0 < rev < 2 ** 63):
         return response.json({"error": "请选择要恢复的版本（rev）"}, status=400)
     try:
         saved = await _editor(request).run(editorial.restore, entry_id, rev, agent.username, _text(body, "note"),
