@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from knowledge import text as kbtext  # noqa: E402
 from knowledge.calibration import fit_shipped  # noqa: E402
 from knowledge.embedding import E5Embedder  # noqa: E402
+from knowledge.policy import load_calibration  # noqa: E402
 from knowledge.retriever import KnowledgeBase, citizen_wordings, not_ours_messages  # noqa: E402
 from knowledge.schema import load_entries  # noqa: E402
 
@@ -113,10 +114,12 @@ def run_variant(name: str) -> dict:
     kb = KnowledgeBase(entries, emb, CACHE, extra_views=citizen_wordings(), not_ours=not_ours_messages())
     t_index = time.perf_counter() - t0
     t0 = time.perf_counter()
-    kb.calibration = fit_shipped(kb)
+    # --shipped: the bands every install uses (knowledge/calibration.json) instead of a refit on the tuning halves
+    kb.calibration = load_calibration(kb.mode, kb.model_id) if os.environ.get("BENCH_SHIPPED") else fit_shipped(kb)
     t_cal = time.perf_counter() - t0
     kb.decide("预热")
-    res = {"variant": name + (f" [{os.environ['BENCH_CONTENT_NAME']}]" if content else ""), "entries": len(entries),
+    label = name + (f" [{os.environ['BENCH_CONTENT_NAME']}]" if content else "")
+    res = {"variant": label + (" (shipped bands)" if os.environ.get("BENCH_SHIPPED") else ""), "entries": len(entries),
            "model_id": kb.model_id, "index_s": round(t_index, 1), "calibrate_s": round(t_cal, 1),
            "confident_at": round(kb.calibration.confident_at, 4), "unsure_at": round(kb.calibration.unsure_at, 4),
            "tuning": kb.calibration.report}
@@ -189,6 +192,9 @@ def main() -> None:
     ap.add_argument("--content", action="append", default=[], metavar="NAME=DIR",
                     help="also run the default variant over the content folder DIR, labelled NAME (e.g. the content "
                          "before a change, from `git worktree`), in the same run")
+    ap.add_argument("--shipped", action="store_true",
+                    help="measure with the shipped bands (knowledge/calibration.json), as an install answers, "
+                         "instead of refitting them on the tuning halves")
     args = ap.parse_args()
     if args.one:
         print("RESULT " + json.dumps(run_variant(args.one), ensure_ascii=False))
@@ -201,8 +207,9 @@ def main() -> None:
         if VARIANTS[name][0] is not None and not (VARIANTS[name][0] / "config.json").exists():
             print(f"skip {name}: {VARIANTS[name][0]} not built")
             continue
+        shipped = {"BENCH_SHIPPED": "1"} if args.shipped else {}
         out = subprocess.run([sys.executable, __file__, "--one", name], capture_output=True, text=True, check=True,
-                             env={**os.environ, **extra}).stdout
+                             env={**os.environ, **extra, **shipped}).stdout
         res = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[7:])
         b = res["business"]
         print(f"{res['variant']:16s} ({res['entries']} entries) right {b['right_direct']:.3f} wrong {b['wrong_direct']:.3f} clarify {b['clarify']:.3f} "
