@@ -1,12 +1,16 @@
 """Labelling work for new entries: which evaluation items might a new entry also answer?
 
-When entries are added, an evaluation item whose need a new entry also answers would count that entry as
-wrong until the labels know it. This script lists, for every item of the realistic set (both halves), the
-new entries among the retriever's best five, as work files for labellers who see only the question and the
-entries' texts (no score, no rank); `--merge` adds the ids they accepted to knowledge/evalset/citizen.yml.
+When entries are added, a labelled question whose need a new entry also answers would count that entry as
+wrong until the labels know it (and the confidence model, fitted on the training questions, would learn that
+a right first entry is wrong). This script lists, for every item of a labelled set, the new entries among
+the retriever's best five, as work files for labellers who see only the question and the entries' texts (no
+score, no rank); `--merge` adds the ids they accepted to the set's files.
 
-    python scripts/eval/label_candidates.py --before DIR --out var/labelling --parts 4
-    python scripts/eval/label_candidates.py --merge var/labelling/part1.answers.yml ...
+    python scripts/eval/label_candidates.py --set evalset --before DIR --out var/labelling --parts 4
+    python scripts/eval/label_candidates.py --set evalset --merge var/labelling/part1.answers.yml ...
+
+Sets: `evalset` (knowledge/evalset/citizen.yml, both halves), `trainset` (knowledge/trainset/labels/*.yml),
+`devset` (knowledge/devset/devset.yml). Only the `expected` lists change; the files keep their layout.
 
 A new entry is an id that the content in DIR (the content before the growth) does not have.
 """
@@ -23,24 +27,33 @@ sys.path.insert(0, str(ROOT))
 
 from knowledge.schema import load_entries  # noqa: E402
 
-EVALSET = ROOT / "knowledge" / "evalset" / "citizen.yml"
+SETS = {
+    "evalset": [ROOT / "knowledge" / "evalset" / "citizen.yml"],
+    "trainset": sorted((ROOT / "knowledge" / "trainset" / "labels").glob("*.yml")),
+    "devset": [ROOT / "knowledge" / "devset" / "devset.yml"],
+}
 TOP = 5
 
 
-def candidates(before: Path, out: Path, parts: int) -> None:
+def _items(path: Path) -> list[dict]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["items"]
+
+
+def candidates(files: list[Path], before: Path, out: Path, parts: int) -> None:
     from knowledge.embedding import embedder_from_env
     from knowledge.retriever import KnowledgeBase
 
     old = {e.id for e in load_entries(before)}
     kb = KnowledgeBase.from_content(embedder=embedder_from_env(), cache_dir=ROOT / "var" / "kb_cache", calibrate=False)
-    items = yaml.safe_load(EVALSET.read_text(encoding="utf-8"))["items"]
     work = []
-    for n, it in enumerate(items):
-        new = [h.entry for h in kb.search(it["text"], k=TOP) if h.entry.id not in old]
-        new = [e for e in new if e.id not in (it.get("expected") or [])]
-        if new:
-            work.append({"item": n, "question": it["text"],
-                         "candidates": [{"id": e.id, "question": e.question, "answer": e.answer.strip()} for e in new]})
+    for path in files:
+        for n, it in enumerate(_items(path)):
+            new = [h.entry for h in kb.search(str(it["text"]), k=TOP) if h.entry.id not in old]
+            new = [e for e in new if e.id not in (it.get("expected") or [])]
+            if new:
+                work.append({"file": path.relative_to(ROOT).as_posix(), "item": n, "question": str(it["text"]),
+                             "candidates": [{"id": e.id, "question": e.question, "answer": e.answer.strip()}
+                                            for e in new]})
     out.mkdir(parents=True, exist_ok=True)
     for p in range(parts):
         chunk = work[p::parts]
@@ -50,30 +63,55 @@ def candidates(before: Path, out: Path, parts: int) -> None:
     print(f"{len(work)} items with {pairs} candidate pairs in {parts} parts under {out}")
 
 
-def merge(files: list[Path]) -> None:
-    doc = yaml.safe_load(EVALSET.read_text(encoding="utf-8"))
-    items = doc["items"]
+def merge(answers: list[Path]) -> None:
     known = {e.id for e in load_entries()}
-    added = touched = 0
-    for f in files:
+    updates: dict[str, dict[int, tuple[str, list[str]]]] = {}
+    for f in answers:
         for row in (yaml.safe_load(f.read_text(encoding="utf-8")) or {}).get("items") or []:
             accepted = [i for i in row.get("accept") or [] if i in known]
-            it = items[int(row["item"])]
-            if it["text"] != row["question"]:
-                raise SystemExit(f"{f}: item {row['item']} is not {row['question']!r}")
+            if accepted:
+                updates.setdefault(row.get("file") or "knowledge/evalset/citizen.yml", {})[int(row["item"])] = (
+                    str(row["question"]), accepted)
+    added = touched = 0
+    for rel, by_item in updates.items():
+        path = ROOT / rel
+        items = _items(path)
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        # the n-th `expected:` key of the file belongs to the n-th item (every item has one)
+        at = [k for k, line in enumerate(lines) if line.lstrip().startswith("expected:")]
+        if len(at) != len(items):
+            raise SystemExit(f"{rel}: {len(at)} expected keys for {len(items)} items")
+        for n in sorted(by_item, reverse=True):
+            question, accepted = by_item[n]
+            it = items[n]
+            if str(it["text"]) != question:
+                raise SystemExit(f"{rel}: item {n} is not {question!r}")
             new = [i for i in accepted if i not in (it.get("expected") or [])]
-            if new:
-                it["expected"] = list(it.get("expected") or []) + new
-                added += len(new)
-                touched += 1
-    text = EVALSET.read_text(encoding="utf-8")
-    header = "".join(line for line in text.splitlines(keepends=True)[:3] if line.startswith("#"))
-    EVALSET.write_text(header + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=1000), encoding="utf-8")
+            if not new:
+                continue
+            ids = list(it.get("expected") or []) + new
+            k = at[n]
+            indent = lines[k][: len(lines[k]) - len(lines[k].lstrip())]
+            block = k + 1  # a block list under the key: its `- id` lines follow
+            while block < len(lines) and lines[block].startswith(indent + "- ") and not lines[block].startswith(
+                    indent + "- text:"):
+                block += 1
+            if lines[k].rstrip().endswith("[]") or "[" in lines[k]:
+                lines[k] = f"{indent}expected: [{', '.join(ids)}]\n"
+            else:
+                lines[block:block] = [f"{indent}- {i}\n" for i in new]
+            added += len(new)
+            touched += 1
+        path.write_text("".join(lines), encoding="utf-8")
+        check = _items(path)
+        if [str(i["text"]) for i in check] != [str(i["text"]) for i in items]:
+            raise SystemExit(f"{rel}: the merge changed the questions")
     print(f"{added} ids added to {touched} items")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--set", choices=sorted(SETS), default="evalset")
     ap.add_argument("--before", type=Path, help="the content folder before the new entries")
     ap.add_argument("--out", type=Path, default=ROOT / "var" / "labelling")
     ap.add_argument("--parts", type=int, default=4)
@@ -82,7 +120,7 @@ def main() -> int:
     if args.merge:
         merge(args.merge)
     elif args.before:
-        candidates(args.before, args.out, args.parts)
+        candidates(SETS[args.set], args.before, args.out, args.parts)
     else:
         ap.error("--before DIR or --merge FILE...")
     return 0
