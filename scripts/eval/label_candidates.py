@@ -49,7 +49,7 @@ def candidates(files: list[Path], before: Path, out: Path, parts: int) -> None:
     for path in files:
         for n, it in enumerate(_items(path)):
             new = [h.entry for h in kb.search(str(it["text"]), k=TOP) if h.entry.id not in old]
-            new = [e for e in new if e.id not in (it.get("expected") or [])]
+            new = [e for e in new if not isinstance(it.get("expected"), list) or e.id not in it["expected"]]
             if new:
                 work.append({"file": path.relative_to(ROOT).as_posix(), "item": n, "question": str(it["text"]),
                              "candidates": [{"id": e.id, "question": e.question, "answer": e.answer.strip()}
@@ -86,17 +86,18 @@ def merge(answers: list[Path]) -> None:
             it = items[n]
             if str(it["text"]) != question:
                 raise SystemExit(f"{rel}: item {n} is not {question!r}")
-            new = [i for i in accepted if i not in (it.get("expected") or [])]
+            current = it.get("expected") if isinstance(it.get("expected"), list) else []  # `none`: no entry
+            new = [i for i in accepted if i not in current]
             if not new:
                 continue
-            ids = list(it.get("expected") or []) + new
+            ids = current + new
             k = at[n]
             indent = lines[k][: len(lines[k]) - len(lines[k].lstrip())]
             block = k + 1  # a block list under the key: its `- id` lines follow
             while block < len(lines) and lines[block].startswith(indent + "- ") and not lines[block].startswith(
                     indent + "- text:"):
                 block += 1
-            if lines[k].rstrip().endswith("[]") or "[" in lines[k]:
+            if lines[k].split("expected:", 1)[1].strip():  # a flow list, [] or `none` on the key's line
                 lines[k] = f"{indent}expected: [{', '.join(ids)}]\n"
             else:
                 lines[block:block] = [f"{indent}- {i}\n" for i in new]
