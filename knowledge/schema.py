@@ -80,7 +80,13 @@ def _entry_from_raw(raw: dict, file: str) -> KbEntry:
 
 
 def load_entries(content_dir: Path | str = CONTENT_DIR) -> list[KbEntry]:
-    """Read every entry of every content file; raises ContentError on unreadable or incomplete data."""
+    """Every entry of every content file, in id order; raises ContentError on unreadable or incomplete data.
+
+    Id order (the desk's order too): an area's entries together and its first entries first, whichever of the
+    area's files holds them (card_family.yml sorts before card_service.yml, card-1001 after card-0617). What
+    follows the content order (the keypad menu without answer counts, ties in a ranking) does not depend on
+    how the entries are spread over files.
+    """
     entries: list[KbEntry] = []
     for f in content_files(content_dir):
         try:
@@ -93,7 +99,7 @@ def load_entries(content_dir: Path | str = CONTENT_DIR) -> list[KbEntry]:
             if not isinstance(raw, dict):
                 raise ContentError(f"{f.name}: every entry must be a mapping")
             entries.append(_entry_from_raw(raw, f.name))
-    return entries
+    return sorted(entries, key=lambda e: e.id)
 
 
 def char_bigrams(text: str) -> set[str]:
