@@ -67,9 +67,10 @@ def test_sets(known: set[str] | None = None) -> dict[str, list[tuple[str, set[st
     routing = yaml.safe_load((EVAL / "routing.yml").read_text(encoding="utf-8"))["items"]
     dev = yaml.safe_load(DEVSET.read_text(encoding="utf-8"))["items"][1::2]
     if known is not None:
-        for it in (*citizen, *dev):
-            if isinstance(it["expected"], list):
-                it["expected"] = [i for i in it["expected"] if i in known] or ([] if it in citizen else "none")
+        for items, none in ((citizen, []), (dev, "none")):
+            for it in items:
+                if isinstance(it["expected"], list):
+                    it["expected"] = [i for i in it["expected"] if i in known] or none
     return {
         "business": [(it["text"], _exp(it["expected"])) for it in citizen if it["half"] == "test" and it["expected"]],
         "gaps": [(it["text"], None) for it in citizen if it["half"] == "test" and not it["expected"]],
