@@ -6,7 +6,7 @@ SVC := .venv/svc/bin/python
 
 .PHONY: help setup envs system-deps model train run test test-unit validate-data nlu-report voice-model voice-asterisk voice-e2e voice-bench \
         kb-validate kb-bench routing-bench calibrate finetune bench lint clean index \
-        analytics analytics-alerts analytics-demo analytics-bench report dashboard-bench report-bench fuzz faults soak
+        analytics analytics-alerts analytics-demo analytics-bench report dashboard-bench report-bench fuzz faults soak run-prod stop-prod
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -58,6 +58,12 @@ train: envs ## train the Rasa model if training data, domain or config changed
 
 run: setup train ## set up what is missing and run the whole system on 127.0.0.1 (Ctrl-C stops it)
 	@bash scripts/run.sh
+
+run-prod: setup system-deps train ## the production profile on this host: 2 Rasa, 2 action servers, 2 web apps, voice, HAProxy, PostgreSQL, Redis, RabbitMQ (docs/deploy.md)
+	@bash -c '. scripts/env.sh && $(SVC) scripts/run_prod.py $(ARGS)'
+
+stop-prod: ## stop a production profile started with `make run-prod ARGS=--detach`
+	@bash -c '. scripts/env.sh && $(SVC) scripts/run_prod.py --stop'
 
 test: setup system-deps train ## run every test: unit, service, Rasa conversation tests, end-to-end, browser
 	@bash scripts/test.sh

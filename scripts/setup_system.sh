@@ -2,7 +2,7 @@
 # Debian packages the tests need; installs only what is missing (idempotent). Needs root.
 set -euo pipefail
 need=()
-for pkg in chromium chromium-driver espeak-ng libespeak-ng1 sox curl; do
+for pkg in chromium chromium-driver espeak-ng libespeak-ng1 sox curl haproxy openssl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ -f voice/system-packages.txt ]; then

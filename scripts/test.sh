@@ -42,6 +42,9 @@ if "$PY" -m cardsys.seed --count 300 && bash scripts/run.sh --detach; then
 else
   failed=$((failed + 1)); failed_steps+=("start the system")
 fi
+# the production profile (scripts/run_prod.py): two replicas of Rasa, action server and web app behind HAProxy on the
+# local PostgreSQL, Redis and RabbitMQ; a Rasa replica and an action server killed mid-load (ports 21000+)
+step "production profile" env RUN_PROD_TESTS=1 "$PY" -m pytest -q -p no:cacheprovider tests/prod
 # kill -9 of each service under traffic, on a stack of its own (var/faults): nothing lost, nothing done twice
 step "fault injection (short)" "$PY" scripts/faults.py --short
 

@@ -13,3 +13,4 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "stack: needs the running system (scripts/run.sh --detach)")
     config.addinivalue_line("markers", "browser: drives headless Chromium")
     config.addinivalue_line("markers", "model: needs the local sentence-embedding model (make model)")
+    config.addinivalue_line("markers", "prod: starts the production profile (scripts/run_prod.py) on the local PostgreSQL, Redis, RabbitMQ")

@@ -1,0 +1,488 @@
+"""The production profile on one host: `make run-prod` (docs/deploy.md, "The production profile on one host").
+
+The topology of deploy/k8s on this machine's real services, with APP_ENV=production:
+
+    HAProxy (TLS on the web front, health checks, L7 retries)
+      web   https://127.0.0.1:<base+443>  → web app ×2   (chat, desk, WebSockets; /media-stream → voice gateway)
+      rasa  http://127.0.0.1:<base+5>     → Rasa ×2      (Redis lock store, PostgreSQL tracker store, RabbitMQ broker)
+      actions http://127.0.0.1:<base+55>  → action server ×2
+    voice gateway ×1 (AudioSocket on <base+92> for the PBX; its HTTP behind the web front)
+    analytics ingester every ANALYTICS_EVERY seconds (drains the RabbitMQ queue into the analytics store)
+
+Every service reaches the others through the proxy, so a dead replica is taken out for all of them. Databases
+(PostgreSQL: <prefix>_rasa, _hotline, _cards, _analytics) are created when missing; secrets are generated once
+into <dir>/secrets.env (mode 600) and reused; a self-signed certificate for the web front is made once.
+
+    python scripts/run_prod.py                 foreground, Ctrl-C stops everything
+    python scripts/run_prod.py --detach        start, wait until every service is healthy, return (<dir>/pids: name pid)
+    python scripts/run_prod.py --stop          stop a detached profile
+
+Settings (environment; defaults for this machine kind's local services):
+    PROD_DIR=var/prod  PROD_PORT_BASE=20000  PROD_DB_PREFIX=hotline_prod
+    PROD_PG_ADMIN_URL=postgresql://127.0.0.1:5432/postgres   (creates the databases; the services use the same server)
+    PROD_REDIS_HOST=127.0.0.1  PROD_REDIS_PASSWORD=  PROD_REDIS_HUB_DB=2   (the lock store uses db 1)
+    PROD_RABBITMQ_HOST=127.0.0.1  PROD_RABBITMQ_USER=guest  PROD_RABBITMQ_PASSWORD=guest  PROD_EVENTS_QUEUE=hotline_prod_events
+    PROD_ANALYTICS_EVERY=300   CARDSYS_SMS_GATEWAY (production: http with CARDSYS_SMS_URL, or off; default off)
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET_NAMES = ("RASA_TOKEN", "CHANNEL_TOKEN", "ACTION_TOKEN", "SERVICE_TOKEN", "MEDIA_STREAM_TOKEN", "SESSION_SECRET",
+                "VOICE_CALLER_KEY_SECRET")
+RASA_MODEL = ROOT / "build" / "rasa-models" / "current.tar.gz"
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Every port of the profile from one base (PROD_PORT_BASE), all on 127.0.0.1."""
+
+    base: int
+
+    @property
+    def web(self) -> int:  # HAProxy, TLS: citizens' chat, the desk, /media-stream
+        return self.base + 443
+
+    @property
+    def rasa(self) -> int:  # HAProxy → the Rasa replicas
+        return self.base + 5
+
+    @property
+    def actions(self) -> int:  # HAProxy → the action servers
+        return self.base + 55
+
+    @property
+    def audiosocket(self) -> int:  # the voice gateway's AudioSocket, for the PBX
+        return self.base + 92
+
+    @property
+    def voice_http(self) -> int:  # the voice gateway's HTTP (behind the web front)
+        return self.base + 81
+
+    @property
+    def webapp_internal(self) -> int:  # HAProxy → the web apps, plain HTTP for our own services (hand-offs, events)
+        return self.base + 80
+
+    def replicas(self, kind: str) -> list[int]:
+        first = {"rasa": 6, "actions": 56, "webapp": 82}[kind]
+        return [self.base + first, self.base + first + 1]
+
+
+@dataclass
+class Config:
+    dir: Path
+    ports: Ports
+    prefix: str
+    pg_admin: str
+    redis_host: str
+    redis_password: str
+    hub_db: int
+    rabbit_host: str
+    rabbit_user: str
+    rabbit_password: str
+    queue: str
+    analytics_every: int
+
+    @classmethod
+    def from_env(cls) -> Config:
+        e = os.environ
+        d = Path(e.get("PROD_DIR", "var/prod"))
+        return cls(dir=d if d.is_absolute() else ROOT / d, ports=Ports(int(e.get("PROD_PORT_BASE", "20000"))),
+                   prefix=e.get("PROD_DB_PREFIX", "hotline_prod"),
+                   pg_admin=e.get("PROD_PG_ADMIN_URL", "postgresql://127.0.0.1:5432/postgres"),
+                   redis_host=e.get("PROD_REDIS_HOST", "127.0.0.1"), redis_password=e.get("PROD_REDIS_PASSWORD", ""),
+                   hub_db=int(e.get("PROD_REDIS_HUB_DB", "2")), rabbit_host=e.get("PROD_RABBITMQ_HOST", "127.0.0.1"),
+                   rabbit_user=e.get("PROD_RABBITMQ_USER", "guest"), rabbit_password=e.get("PROD_RABBITMQ_PASSWORD", "guest"),
+                   queue=e.get("PROD_EVENTS_QUEUE", "hotline_prod_events"),
+                   analytics_every=int(e.get("PROD_ANALYTICS_EVERY", "300")))
+
+    def database(self, name: str, driver: str) -> str:
+        """The URL of the profile's database `name` on the admin URL's server, with the given driver."""
+        parts = urlsplit(self.pg_admin)
+        return urlunsplit((driver, parts.netloc, f"/{self.prefix}_{name}", parts.query, ""))
+
+    @property
+    def web_url(self) -> str:
+        return f"https://127.0.0.1:{self.ports.web}"
+
+    @property
+    def certificate(self) -> Path:  # certificate + key, for HAProxy
+        return self.dir / "tls" / "web.pem"
+
+    @property
+    def ca(self) -> Path:  # the certificate alone: what clients trust
+        return self.dir / "tls" / "web.crt"
+
+
+@dataclass
+class Service:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    health: str  # URL answered 200 when ready
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+
+    def start(self, log_dir: Path) -> None:
+        log = open(log_dir / f"{self.name}.log", "a", encoding="utf-8")  # noqa: SIM115 - the child keeps it
+        self.proc = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        log.close()
+
+    def wait_healthy(self, log_dir: Path, timeout: float) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited ({self.proc.returncode}); see {log_dir / (self.name + '.log')}")
+            if http_ok(self.health) and (not self.name.startswith("actions") or self.knowledge_ready(deadline)):
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"{self.name} not healthy after {timeout:.0f} s; see {log_dir / (self.name + '.log')}")
+
+
+    def knowledge_ready(self, deadline: float) -> bool:
+        """An action server is ready when one real knowledge action call returns (the index is loaded)."""
+        body = json.dumps({"next_action": "action_answer_from_kb", "sender_id": "warmup", "domain": {},
+                           "tracker": {"sender_id": "warmup", "slots": {}, "events": [], "latest_action_name": "action_listen",
+                                       "latest_message": {"text": "社保卡", "intent": {"name": "ask_question"}, "entities": []}}})
+        req = urllib.request.Request(self.health.replace("/health", "/webhook"), data=body.encode(), method="POST",
+                                     headers={"Content-Type": "application/json", "X-Action-Token": self.env["ACTION_TOKEN"]})
+        try:
+            with urllib.request.urlopen(req, timeout=max(1.0, deadline - time.time())) as r:  # noqa: S310 - loopback
+                return r.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+
+def http_ok(url: str, cafile: Path | None = None) -> bool:
+    ctx = ssl.create_default_context(cafile=str(cafile)) if cafile else None
+    try:
+        with urllib.request.urlopen(url, timeout=3, context=ctx) as r:  # noqa: S310 - our own loopback URLs
+            return r.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def load_secrets(cfg: Config) -> dict[str, str]:
+    """The profile's secrets: from the environment when set there, else generated once into <dir>/secrets.env."""
+    path = cfg.dir / "secrets.env"
+    stored: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if "=" in line and not line.startswith("#"):
+                k, v = line.split("=", 1)
+                stored[k] = v
+    missing = [n for n in SECRET_NAMES if n not in stored]
+    if missing:
+        stored.update({n: secrets.token_urlsafe(24) for n in missing})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("# generated by scripts/run_prod.py; keep private\n")
+            f.writelines(f"{k}={v}\n" for k, v in stored.items())
+    out = {}
+    for n in SECRET_NAMES:
+        given = os.environ.get(n, "")
+        out[n] = given if given and not given.startswith("dev-") else stored[n]
+    return out
+
+
+def make_certificate(cfg: Config) -> None:
+    """A self-signed certificate for the web front (once): the desk's cookies are Secure in production."""
+    if cfg.certificate.exists():
+        return
+    cfg.certificate.parent.mkdir(parents=True, exist_ok=True)
+    key, crt = cfg.certificate.with_suffix(".key"), cfg.ca
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "825", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(crt)],
+                   check=True, capture_output=True)
+    fd = os.open(cfg.certificate, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(crt.read_bytes() + key.read_bytes())
+    key.unlink()
+
+
+def create_databases(cfg: Config) -> None:
+    import psycopg  # the services' environment has it
+
+    with psycopg.connect(cfg.pg_admin, autocommit=True, connect_timeout=5) as admin:
+        have = {r[0] for r in admin.execute("SELECT datname FROM pg_database")}
+        for name in ("rasa", "hotline", "cards", "analytics"):
+            if f"{cfg.prefix}_{name}" not in have:
+                admin.execute(f'CREATE DATABASE "{cfg.prefix}_{name}"')
+
+
+def haproxy_config(cfg: Config) -> str:
+    p = cfg.ports
+    servers = {kind: "\n".join(f"    server {kind}-{i + 1} 127.0.0.1:{port} check" for i, port in enumerate(p.replicas(kind)))
+               for kind in ("rasa", "actions", "webapp")}
+    return f"""# generated by scripts/run_prod.py from its settings; rewritten at every start
+global
+    maxconn 4096
+    stats socket {cfg.dir / 'haproxy.sock'} mode 600 level admin
+    pidfile {cfg.dir / 'haproxy.pid'}
+
+defaults
+    mode http
+    log stdout format raw local0 info
+    option httplog
+    option dontlognull
+    timeout connect 3s
+    timeout client 120s
+    timeout server 120s
+    timeout tunnel 3600s
+    timeout http-keep-alive 10s
+    # a dead replica is taken out by the checks (1 s apart, 2 failures); a request whose server refused the
+    # connection or closed it without an answer is sent once more, to the other replica
+    default-server inter 1s fall 2 rise 2
+    # (the whole request is read before a server is chosen, so that it can be sent again)
+    option http-buffer-request
+    retries 2
+    option redispatch 1
+    retry-on conn-failure empty-response
+
+frontend web
+    bind 127.0.0.1:{p.web} ssl crt {cfg.certificate}
+    option forwardfor
+    http-request set-header X-Forwarded-Proto https
+    use_backend voice if {{ path_beg /media-stream }}
+    default_backend webapp
+
+backend webapp
+    balance roundrobin
+    option httpchk GET /health
+{servers['webapp']}
+
+backend voice
+    option httpchk GET /health
+    server voice-1 127.0.0.1:{p.voice_http} check
+
+frontend webapp_internal
+    bind 127.0.0.1:{p.webapp_internal}
+    option forwardfor
+    default_backend webapp
+
+frontend rasa
+    bind 127.0.0.1:{p.rasa}
+    default_backend rasa
+
+backend rasa
+    balance roundrobin
+    option httpchk GET /
+{servers['rasa']}
+
+frontend actions
+    bind 127.0.0.1:{p.actions}
+    default_backend actions
+
+backend actions
+    balance roundrobin
+    option httpchk GET /health
+{servers['actions']}
+"""
+
+
+def topology(cfg: Config, tokens: dict[str, str]) -> list[list[Service]]:
+    """The services in start order; the services of one inner list start together."""
+    p, py = cfg.ports, os.environ.get("SVC_VENV", str(ROOT / ".venv" / "svc")) + "/bin/python"
+    rasa_bin = os.environ.get("RASA_VENV", str(ROOT / ".venv" / "rasa")) + "/bin/rasa"
+    common = dict(os.environ, **tokens)
+    common.update(
+        APP_ENV="production", PYTHONPATH=str(ROOT), RASA_TELEMETRY_ENABLED="false",
+        RASA_URL=f"http://127.0.0.1:{p.rasa}", ACTION_SERVER_URL=f"http://127.0.0.1:{p.actions}/webhook",
+        WEBAPP_URL=f"http://127.0.0.1:{p.webapp_internal}", TRACKER_STORE_URL=cfg.database("rasa", "postgresql"),
+        WEBAPP_DATABASE_URL=cfg.database("hotline", "postgresql+psycopg"),
+        KB_DATABASE_URL=cfg.database("hotline", "postgresql+psycopg"),
+        CARDSYS_DATABASE_URL=cfg.database("cards", "postgresql+psycopg"),
+        ANALYTICS_DATABASE_URL=cfg.database("analytics", "postgresql+psycopg"),
+        RASA_EVENTS_URL=f"amqp://{quote(cfg.rabbit_user)}:{quote(cfg.rabbit_password)}@{cfg.rabbit_host}:5672/",
+        RASA_EVENTS_QUEUE=cfg.queue, REDIS_HOST=cfg.redis_host, REDIS_PASSWORD=cfg.redis_password,
+        RABBITMQ_HOST=cfg.rabbit_host, RABBITMQ_USER=cfg.rabbit_user, RABBITMQ_PASSWORD=cfg.rabbit_password,
+        HUB_REDIS_URL=f"redis://{':' + quote(cfg.redis_password) + '@' if cfg.redis_password else ''}{cfg.redis_host}:6379/{cfg.hub_db}",
+        CARDSYS_SMS_GATEWAY=os.environ.get("CARDSYS_SMS_GATEWAY", "off"),
+        VOICE_HTTP_PORT=str(p.voice_http), AUDIOSOCKET_PORT=str(p.audiosocket),
+        VOICE_DB_PATH=str(cfg.dir / "voice_calls.sqlite3"),
+    )
+    if common["CARDSYS_SMS_GATEWAY"] == "log":
+        common["CARDSYS_SMS_GATEWAY"] = "off"  # production refuses the file outbox
+
+    def env(**extra: str) -> dict[str, str]:
+        return dict(common, **extra)
+
+    webapps = [Service(f"webapp-{i + 1}", [py, "-m", "webapp"],
+                       env(WEBAPP_PORT=str(port), SANIC_PROXIES_COUNT="1",
+                           HOTLINE_OUTBOX_DIR=str(cfg.dir / f"outbox-webapp-{i + 1}")),
+                       f"http://127.0.0.1:{port}/health") for i, port in enumerate(p.replicas("webapp"))]
+    actions = [Service(f"actions-{i + 1}", [py, "-m", "actions.server", "-p", str(port)], env(KB_PRELOAD="1"),
+                       f"http://127.0.0.1:{port}/health") for i, port in enumerate(p.replicas("actions"))]
+    rasas = [Service(f"rasa-{i + 1}", [rasa_bin, "run", "--enable-api", "--auth-token", tokens["RASA_TOKEN"], "-i", "127.0.0.1",
+                                       "-p", str(port), "--model", str(RASA_MODEL), "--credentials", "credentials.yml",
+                                       "--endpoints", "deploy/k8s/endpoints.production.yml"],
+                     # a replica killed while it held a conversation's lock: the next replica waits this long at most
+                     env(TICKET_LOCK_LIFETIME=os.environ.get("TICKET_LOCK_LIFETIME", "20")),
+                     f"http://127.0.0.1:{port}/") for i, port in enumerate(p.replicas("rasa"))]
+    voice = Service("voice", [py, "-m", "voice"], env(HOTLINE_OUTBOX_DIR=str(cfg.dir / "outbox-voice")),
+                    f"http://127.0.0.1:{p.voice_http}/health")
+    haproxy = Service("haproxy", [shutil.which("haproxy") or "/usr/sbin/haproxy", "-db", "-f", str(cfg.dir / "haproxy.cfg")],
+                      env(), f"http://127.0.0.1:{p.webapp_internal}/health")
+    # one replica first (it creates the tables), then the second; HAProxy before the rest so they find each other
+    return [[webapps[0]], [haproxy], [webapps[1], actions[0]], [actions[1]], [rasas[0]], [rasas[1], voice]]
+
+
+def proxy_status(sock: Path) -> dict[str, str]:
+    """{server: status} of every server behind HAProxy (its `show stat` over the stats socket)."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(5)
+        s.connect(str(sock))
+        s.sendall(b"show stat\n")
+        raw = b""
+        while chunk := s.recv(65536):
+            raw += chunk
+    lines = raw.decode().lstrip("# ").splitlines()
+    head = lines[0].split(",")
+    rows = [dict(zip(head, line.split(","), strict=False)) for line in lines[1:] if line]
+    return {r["svname"]: r["status"] for r in rows if r["svname"] not in ("FRONTEND", "BACKEND")}
+
+
+def wait_proxy_up(sock: Path, timeout: float = 30) -> None:
+    deadline, status = time.time() + timeout, {}
+    while time.time() < deadline:
+        status = proxy_status(sock)
+        if status and all(v == "UP" for v in status.values()):
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"HAProxy does not see every replica up after {timeout:.0f} s: {status}")
+
+
+def stop_pids(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+    deadline = time.time() + 20
+    for pid in pids:
+        while time.time() < deadline:
+            try:
+                os.kill(pid, 0)
+            except (ProcessLookupError, PermissionError):
+                break
+            time.sleep(0.2)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+def analytics_loop(cfg: Config, env: dict[str, str]) -> list[str]:
+    py = os.environ.get("SVC_VENV", str(ROOT / ".venv" / "svc")) + "/bin/python"
+    return ["bash", "-c", f"while true; do '{py}' -m analytics.ingest --source rasa,webapp,voice; sleep {cfg.analytics_every}; done"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--detach", action="store_true", help="start, wait until healthy, return")
+    ap.add_argument("--stop", action="store_true", help="stop a detached profile (its pids file)")
+    args = ap.parse_args(argv)
+    cfg = Config.from_env()
+    pid_file = cfg.dir / "pids"
+    if args.stop:
+        if pid_file.exists():
+            stop_pids([int(line.split()[1]) for line in pid_file.read_text().splitlines() if line.strip()])
+            pid_file.unlink()
+        print("[prod] stopped")
+        return 0
+    if not RASA_MODEL.exists():
+        print("[prod] no trained Rasa model: run `make train` first", file=sys.stderr)
+        return 1
+    if not shutil.which("haproxy") and not Path("/usr/sbin/haproxy").exists():
+        print("[prod] HAProxy is not installed: run `make system-deps`", file=sys.stderr)
+        return 1
+    p = cfg.ports
+    busy = [port for port in (p.web, p.webapp_internal, p.rasa, p.actions, p.audiosocket, p.voice_http, *p.replicas("rasa"),
+                              *p.replicas("actions"), *p.replicas("webapp")) if not port_free(port)]
+    if busy:
+        print(f"[prod] ports in use: {busy} (another profile running? set PROD_PORT_BASE)", file=sys.stderr)
+        return 1
+    log_dir = cfg.dir / "log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    tokens = load_secrets(cfg)
+    make_certificate(cfg)
+    try:
+        create_databases(cfg)
+    except Exception as e:  # noqa: BLE001 - one sentence for the operator
+        print(f"[prod] PostgreSQL at {cfg.pg_admin} refused to create the databases: {e}", file=sys.stderr)
+        return 1
+    (cfg.dir / "haproxy.cfg").write_text(haproxy_config(cfg), encoding="utf-8")
+    stages = topology(cfg, tokens)
+    started: list[Service] = []
+
+    def stop_all(*_: object) -> None:
+        stop_pids([s.proc.pid for s in reversed(started) if s.proc is not None])
+
+    t0 = time.time()
+    try:
+        for stage in stages:
+            for s in stage:
+                s.start(log_dir)
+                started.append(s)
+                print(f"[prod] started {s.name} (pid {s.proc.pid})", flush=True)
+            for s in stage:
+                s.wait_healthy(log_dir, 300 if s.name.startswith(("rasa", "actions")) else 90)
+                print(f"[prod] {s.name} is up ({time.time() - t0:.0f} s)", flush=True)
+        wait_proxy_up(cfg.dir / "haproxy.sock")
+    except (RuntimeError, OSError) as e:
+        print(f"[prod] {e}", file=sys.stderr)
+        stop_all()
+        return 1
+    ingester = Service("analytics", analytics_loop(cfg, started[0].env), started[0].env, "")
+    ingester.start(log_dir)
+    started.append(ingester)
+    pid_file.write_text("".join(f"{s.name} {s.proc.pid}\n" for s in started))  # the tests kill replicas by name
+    print(f"""
+  Production profile (APP_ENV=production) on 127.0.0.1, up in {time.time() - t0:.0f} s:
+  Citizen chat:   {cfg.web_url}/          (TLS, self-signed: {cfg.ca})
+  Agent desk:     {cfg.web_url}/desk      (accounts: APP_ENV=production {os.environ.get('SVC_VENV', '.venv/svc')}/bin/python -m webapp.accounts add …,
+                                          with WEBAPP_DATABASE_URL={cfg.database('hotline', 'postgresql+psycopg')})
+  Rasa (2):       http://127.0.0.1:{p.rasa}   Action servers (2): http://127.0.0.1:{p.actions}
+  Phone:          AudioSocket 127.0.0.1:{p.audiosocket}, media stream {cfg.web_url.replace('https', 'wss')}/media-stream
+  HAProxy:        socket {cfg.dir / 'haproxy.sock'} (show stat), logs {log_dir}/, secrets {cfg.dir / 'secrets.env'}
+""", flush=True)
+    if args.detach:
+        return 0
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        while all(s.proc.poll() is None for s in started if s.name in ("haproxy",)):
+            time.sleep(1)
+        print("[prod] HAProxy stopped; stopping everything", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("\n[prod] stopping…")
+    stop_all()
+    pid_file.unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
