@@ -6,7 +6,7 @@ SVC := .venv/svc/bin/python
 
 .PHONY: help setup envs system-deps model train run test test-unit validate-data nlu-report voice-model voice-asterisk voice-e2e voice-bench \
         kb-validate kb-bench routing-bench calibrate finetune bench lint clean index \
-        analytics analytics-alerts analytics-demo analytics-bench report dashboard-bench report-bench fuzz faults soak run-prod stop-prod
+        analytics analytics-alerts analytics-demo analytics-bench report dashboard-bench report-bench fuzz faults soak run-prod stop-prod load-bench
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ run-prod: setup system-deps train ## the production profile on this host: 2 Rasa
 
 stop-prod: ## stop a production profile started with `make run-prod ARGS=--detach`
 	@bash -c '. scripts/env.sh && $(SVC) scripts/run_prod.py --stop'
+
+load-bench: setup system-deps train ## open-loop load test of the production profile, one and two replicas (docs/bench_scale.md)
+	@bash -c '. scripts/env.sh && $(SVC) scripts/bench_load.py'
 
 test: setup system-deps train ## run every test: unit, service, Rasa conversation tests, end-to-end, browser
 	@bash scripts/test.sh

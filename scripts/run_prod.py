@@ -9,7 +9,11 @@ The topology of deploy/k8s on this machine's real services, with APP_ENV=product
     voice gateway ×1 (AudioSocket on <base+92> for the PBX; its HTTP behind the web front)
     analytics ingester every ANALYTICS_EVERY seconds (drains the RabbitMQ queue into the analytics store)
 
-Every service reaches the others through the proxy, so a dead replica is taken out for all of them. Databases
+Every service reaches the others through the proxy, so a dead replica is taken out for all of them.
+With PROD_HOSTS=netns (root only) each Rasa server, action server and web app runs in a network namespace of its
+own, a host of its own on a bridge (10.77.<n>.0/24, the host at .1): the services reach each other and
+PostgreSQL, Redis and RabbitMQ only over that network, through HAProxy on the bridge address (TCP forwarders for
+the stores), as separate machines would. Databases
 (PostgreSQL: <prefix>_rasa, _hotline, _cards, _analytics) are created when missing; secrets are generated once
 into <dir>/secrets.env (mode 600) and reused; a self-signed certificate for the web front is made once.
 
@@ -22,7 +26,7 @@ Settings (environment; defaults for this machine kind's local services):
     PROD_PG_ADMIN_URL=postgresql://127.0.0.1:5432/postgres   (creates the databases; the services use the same server)
     PROD_REDIS_HOST=127.0.0.1  PROD_REDIS_PASSWORD=  PROD_REDIS_HUB_DB=2   (the lock store uses db 1)
     PROD_RABBITMQ_HOST=127.0.0.1  PROD_RABBITMQ_USER=guest  PROD_RABBITMQ_PASSWORD=guest  PROD_EVENTS_QUEUE=hotline_prod_events
-    PROD_ANALYTICS_EVERY=300   CARDSYS_SMS_GATEWAY (production: http with CARDSYS_SMS_URL, or off; default off)
+    PROD_HOSTS=loopback (or netns)  PROD_ANALYTICS_EVERY=300   CARDSYS_SMS_GATEWAY (production: http with CARDSYS_SMS_URL, or off; default off)
 """
 from __future__ import annotations
 
@@ -48,6 +52,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SECRET_NAMES = ("RASA_TOKEN", "CHANNEL_TOKEN", "ACTION_TOKEN", "SERVICE_TOKEN", "MEDIA_STREAM_TOKEN", "SESSION_SECRET",
                 "VOICE_CALLER_KEY_SECRET")
 RASA_MODEL = ROOT / "build" / "rasa-models" / "current.tar.gz"
+# PROD_HOSTS=netns: each replica's host number on the profile's bridge
+HOST_NUMBERS = {"rasa-1": 11, "rasa-2": 12, "actions-1": 21, "actions-2": 22, "webapp-1": 31, "webapp-2": 32}
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,7 @@ class Config:
     rabbit_password: str
     queue: str
     analytics_every: int
+    hosts: str = "loopback"
 
     @classmethod
     def from_env(cls) -> Config:
@@ -111,12 +118,43 @@ class Config:
                    hub_db=int(e.get("PROD_REDIS_HUB_DB", "2")), rabbit_host=e.get("PROD_RABBITMQ_HOST", "127.0.0.1"),
                    rabbit_user=e.get("PROD_RABBITMQ_USER", "guest"), rabbit_password=e.get("PROD_RABBITMQ_PASSWORD", "guest"),
                    queue=e.get("PROD_EVENTS_QUEUE", "hotline_prod_events"),
-                   analytics_every=int(e.get("PROD_ANALYTICS_EVERY", "300")))
+                   analytics_every=int(e.get("PROD_ANALYTICS_EVERY", "300")), hosts=e.get("PROD_HOSTS", "loopback"))
 
     def database(self, name: str, driver: str) -> str:
-        """The URL of the profile's database `name` on the admin URL's server, with the given driver."""
+        """The URL of the profile's database `name` as the services reach it, with the given driver."""
         parts = urlsplit(self.pg_admin)
-        return urlunsplit((driver, parts.netloc, f"/{self.prefix}_{name}", parts.query, ""))
+        netloc = parts.netloc
+        if self.netns:  # through HAProxy's forwarder on the bridge
+            netloc = (netloc.rsplit("@", 1)[0] + "@" if "@" in netloc else "") + f"{self.gateway}:5432"
+        return urlunsplit((driver, netloc, f"/{self.prefix}_{name}", parts.query, ""))
+
+    @property
+    def netns(self) -> bool:
+        return self.hosts == "netns"
+
+    @property
+    def net(self) -> int:
+        """The profile's subnet number (10.77.<net>.0/24), from its port base so that two profiles differ."""
+        return (self.ports.base // 1000) % 250
+
+    @property
+    def gateway(self) -> str:
+        """Where the services find HAProxy (and through it each other and the stores)."""
+        return f"10.77.{self.net}.1" if self.netns else "127.0.0.1"
+
+    def address(self, service: str) -> str:
+        """The service's own address: its namespace's on the bridge, or loopback."""
+        return f"10.77.{self.net}.{HOST_NUMBERS[service]}" if self.netns else "127.0.0.1"
+
+    def namespace(self, service: str) -> str:
+        return f"hl{self.net}-{service}"
+
+    @property
+    def store_hosts(self) -> tuple[str, str, str]:
+        """(Redis, RabbitMQ, PostgreSQL host) as the services reach them."""
+        if self.netns:
+            return self.gateway, self.gateway, self.gateway
+        return self.redis_host, self.rabbit_host, urlsplit(self.pg_admin).hostname or "127.0.0.1"
 
     @property
     def web_url(self) -> str:
@@ -150,7 +188,11 @@ class Service:
         while time.time() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited ({self.proc.returncode}); see {log_dir / (self.name + '.log')}")
-            if http_ok(self.health) and (not self.name.startswith("actions") or self.knowledge_ready(deadline)):
+            if self.name == "haproxy":  # its stats socket answers (the servers behind it come later)
+                with contextlib.suppress(OSError, IndexError):
+                    proxy_status(Path(self.health))
+                    return
+            elif http_ok(self.health) and (not self.name.startswith("actions") or self.knowledge_ready(deadline)):
                 return
             time.sleep(0.5)
         raise RuntimeError(f"{self.name} not healthy after {timeout:.0f} s; see {log_dir / (self.name + '.log')}")
@@ -240,8 +282,10 @@ def create_databases(cfg: Config) -> None:
 
 def haproxy_config(cfg: Config) -> str:
     p = cfg.ports
-    servers = {kind: "\n".join(f"    server {kind}-{i + 1} 127.0.0.1:{port} check" for i, port in enumerate(p.replicas(kind)))
+    servers = {kind: "\n".join(f"    server {kind}-{i + 1} {cfg.address(f'{kind}-{i + 1}')}:{port} check"
+                                for i, port in enumerate(p.replicas(kind)))
                for kind in ("rasa", "actions", "webapp")}
+    gw = cfg.gateway
     return f"""# generated by scripts/run_prod.py from its settings; rewritten at every start
 global
     maxconn 4096
@@ -284,12 +328,12 @@ backend voice
     server voice-1 127.0.0.1:{p.voice_http} check
 
 frontend webapp_internal
-    bind 127.0.0.1:{p.webapp_internal}
+    bind {gw}:{p.webapp_internal}
     option forwardfor
     default_backend webapp
 
 frontend rasa
-    bind 127.0.0.1:{p.rasa}
+    bind {gw}:{p.rasa}
     default_backend rasa
 
 backend rasa
@@ -298,14 +342,66 @@ backend rasa
 {servers['rasa']}
 
 frontend actions
-    bind 127.0.0.1:{p.actions}
+    bind {gw}:{p.actions}
     default_backend actions
 
 backend actions
     balance roundrobin
     option httpchk GET /health
 {servers['actions']}
+""" + (store_forwarders(cfg) if cfg.netns else "")
+
+
+def store_forwarders(cfg: Config) -> str:
+    """PROD_HOSTS=netns: PostgreSQL, Redis and RabbitMQ on the bridge address, forwarded to where they run."""
+    pg = urlsplit(cfg.pg_admin)
+    out = """
+defaults
+    mode tcp
+    timeout connect 3s
+    timeout client 1h
+    timeout server 1h
 """
+    for name, port, target in (("postgresql", 5432, f"{pg.hostname or '127.0.0.1'}:{pg.port or 5432}"),
+                               ("redis", 6379, f"{cfg.redis_host}:6379"), ("rabbitmq", 5672, f"{cfg.rabbit_host}:5672")):
+        out += f"""
+listen {name}
+    bind {cfg.gateway}:{port}
+    server {name} {target}
+"""
+    return out
+
+
+def network_up(cfg: Config) -> None:
+    """PROD_HOSTS=netns: the bridge and one namespace per replica (root only); rebuilt from scratch."""
+    network_down(cfg)
+    bridge, n = f"hlbr{cfg.net}", cfg.net
+    run = lambda *a: subprocess.run(list(a), check=True, capture_output=True)  # noqa: E731
+    run("ip", "link", "add", bridge, "type", "bridge")
+    run("ip", "addr", "add", f"{cfg.gateway}/24", "dev", bridge)
+    run("ip", "link", "set", bridge, "up")
+    for service in HOST_NUMBERS:
+        ns, veth = cfg.namespace(service), f"hl{n}{service[0]}{service[-1]}"
+        run("ip", "netns", "add", ns)
+        run("ip", "link", "add", veth, "type", "veth", "peer", "name", veth + "p")
+        run("ip", "link", "set", veth + "p", "netns", ns)
+        run("ip", "link", "set", veth, "master", bridge, "up")
+        run("ip", "netns", "exec", ns, "ip", "addr", "add", f"{cfg.address(service)}/24", "dev", veth + "p")
+        run("ip", "netns", "exec", ns, "ip", "link", "set", veth + "p", "up")
+        run("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+
+
+def network_down(cfg: Config) -> None:
+    for service in HOST_NUMBERS:
+        subprocess.run(["ip", "netns", "del", cfg.namespace(service)], capture_output=True)
+        # the cable goes at once, even while a dying process still holds its namespace
+        subprocess.run(["ip", "link", "del", host_link(cfg, service)], capture_output=True)
+    subprocess.run(["ip", "link", "del", f"hlbr{cfg.net}"], capture_output=True)
+
+
+def host_link(cfg: Config, service: str) -> str:
+    """The host side of a replica's network cable (PROD_HOSTS=netns): `ip link set … down` cuts it off."""
+    return f"hl{cfg.net}{service[0]}{service[-1]}"
 
 
 def topology(cfg: Config, tokens: dict[str, str]) -> list[list[Service]]:
@@ -313,18 +409,20 @@ def topology(cfg: Config, tokens: dict[str, str]) -> list[list[Service]]:
     p, py = cfg.ports, os.environ.get("SVC_VENV", str(ROOT / ".venv" / "svc")) + "/bin/python"
     rasa_bin = os.environ.get("RASA_VENV", str(ROOT / ".venv" / "rasa")) + "/bin/rasa"
     common = dict(os.environ, **tokens)
+    gw = cfg.gateway
+    redis_host, rabbit_host, _ = cfg.store_hosts
     common.update(
         APP_ENV="production", PYTHONPATH=str(ROOT), RASA_TELEMETRY_ENABLED="false",
-        RASA_URL=f"http://127.0.0.1:{p.rasa}", ACTION_SERVER_URL=f"http://127.0.0.1:{p.actions}/webhook",
-        WEBAPP_URL=f"http://127.0.0.1:{p.webapp_internal}", TRACKER_STORE_URL=cfg.database("rasa", "postgresql"),
+        RASA_URL=f"http://{gw}:{p.rasa}", ACTION_SERVER_URL=f"http://{gw}:{p.actions}/webhook",
+        WEBAPP_URL=f"http://{gw}:{p.webapp_internal}", TRACKER_STORE_URL=cfg.database("rasa", "postgresql"),
         WEBAPP_DATABASE_URL=cfg.database("hotline", "postgresql+psycopg"),
         KB_DATABASE_URL=cfg.database("hotline", "postgresql+psycopg"),
         CARDSYS_DATABASE_URL=cfg.database("cards", "postgresql+psycopg"),
         ANALYTICS_DATABASE_URL=cfg.database("analytics", "postgresql+psycopg"),
-        RASA_EVENTS_URL=f"amqp://{quote(cfg.rabbit_user)}:{quote(cfg.rabbit_password)}@{cfg.rabbit_host}:5672/",
-        RASA_EVENTS_QUEUE=cfg.queue, REDIS_HOST=cfg.redis_host, REDIS_PASSWORD=cfg.redis_password,
-        RABBITMQ_HOST=cfg.rabbit_host, RABBITMQ_USER=cfg.rabbit_user, RABBITMQ_PASSWORD=cfg.rabbit_password,
-        HUB_REDIS_URL=f"redis://{':' + quote(cfg.redis_password) + '@' if cfg.redis_password else ''}{cfg.redis_host}:6379/{cfg.hub_db}",
+        RASA_EVENTS_URL=f"amqp://{quote(cfg.rabbit_user)}:{quote(cfg.rabbit_password)}@{rabbit_host}:5672/",
+        RASA_EVENTS_QUEUE=cfg.queue, REDIS_HOST=redis_host, REDIS_PASSWORD=cfg.redis_password,
+        RABBITMQ_HOST=rabbit_host, RABBITMQ_USER=cfg.rabbit_user, RABBITMQ_PASSWORD=cfg.rabbit_password,
+        HUB_REDIS_URL=f"redis://{':' + quote(cfg.redis_password) + '@' if cfg.redis_password else ''}{redis_host}:6379/{cfg.hub_db}",
         CARDSYS_SMS_GATEWAY=os.environ.get("CARDSYS_SMS_GATEWAY", "off"),
         VOICE_HTTP_PORT=str(p.voice_http), AUDIOSOCKET_PORT=str(p.audiosocket),
         VOICE_DB_PATH=str(cfg.dir / "voice_calls.sqlite3"),
@@ -335,24 +433,31 @@ def topology(cfg: Config, tokens: dict[str, str]) -> list[list[Service]]:
     def env(**extra: str) -> dict[str, str]:
         return dict(common, **extra)
 
-    webapps = [Service(f"webapp-{i + 1}", [py, "-m", "webapp"],
-                       env(WEBAPP_PORT=str(port), SANIC_PROXIES_COUNT="1",
+    def host(service: str, argv: list[str]) -> list[str]:
+        """The command as run on the service's own host (its network namespace with PROD_HOSTS=netns)."""
+        return ["ip", "netns", "exec", cfg.namespace(service), *argv] if cfg.netns else argv
+
+    webapps = [Service(f"webapp-{i + 1}", host(f"webapp-{i + 1}", [py, "-m", "webapp"]),
+                       env(WEBAPP_PORT=str(port), WEBAPP_HOST=cfg.address(f"webapp-{i + 1}"), SANIC_PROXIES_COUNT="1",
                            HOTLINE_OUTBOX_DIR=str(cfg.dir / f"outbox-webapp-{i + 1}")),
-                       f"http://127.0.0.1:{port}/health") for i, port in enumerate(p.replicas("webapp"))]
-    actions = [Service(f"actions-{i + 1}", [py, "-m", "actions.server", "-p", str(port)], env(KB_PRELOAD="1"),
-                       f"http://127.0.0.1:{port}/health") for i, port in enumerate(p.replicas("actions"))]
-    rasas = [Service(f"rasa-{i + 1}", [rasa_bin, "run", "--enable-api", "--auth-token", tokens["RASA_TOKEN"], "-i", "127.0.0.1",
+                       f"http://{cfg.address(f'webapp-{i + 1}')}:{port}/health") for i, port in enumerate(p.replicas("webapp"))]
+    actions = [Service(f"actions-{i + 1}", host(f"actions-{i + 1}", [py, "-m", "actions.server", "-p", str(port)]),
+                       env(KB_PRELOAD="1", ACTION_HOST=cfg.address(f"actions-{i + 1}")),
+                       f"http://{cfg.address(f'actions-{i + 1}')}:{port}/health") for i, port in enumerate(p.replicas("actions"))]
+    rasas = [Service(f"rasa-{i + 1}", host(f"rasa-{i + 1}", [rasa_bin, "run", "--enable-api", "--auth-token", tokens["RASA_TOKEN"],
+                                                            "-i", cfg.address(f"rasa-{i + 1}"),
                                        "-p", str(port), "--model", str(RASA_MODEL), "--credentials", "credentials.yml",
-                                       "--endpoints", "deploy/k8s/endpoints.production.yml"],
+                                       "--endpoints", "deploy/k8s/endpoints.production.yml"]),
                      # a replica killed while it held a conversation's lock: the next replica waits this long at most
                      env(TICKET_LOCK_LIFETIME=os.environ.get("TICKET_LOCK_LIFETIME", "20")),
-                     f"http://127.0.0.1:{port}/") for i, port in enumerate(p.replicas("rasa"))]
+                     f"http://{cfg.address(f'rasa-{i + 1}')}:{port}/") for i, port in enumerate(p.replicas("rasa"))]
     voice = Service("voice", [py, "-m", "voice"], env(HOTLINE_OUTBOX_DIR=str(cfg.dir / "outbox-voice")),
                     f"http://127.0.0.1:{p.voice_http}/health")
     haproxy = Service("haproxy", [shutil.which("haproxy") or "/usr/sbin/haproxy", "-db", "-f", str(cfg.dir / "haproxy.cfg")],
-                      env(), f"http://127.0.0.1:{p.webapp_internal}/health")
-    # one replica first (it creates the tables), then the second; HAProxy before the rest so they find each other
-    return [[webapps[0]], [haproxy], [webapps[1], actions[0]], [actions[1]], [rasas[0]], [rasas[1], voice]]
+                      env(), str(cfg.dir / "haproxy.sock"))
+    # HAProxy first (the services find each other, and with PROD_HOSTS=netns the stores, through it); then one
+    # replica of each kind before the second (the first creates the tables)
+    return [[haproxy], [webapps[0]], [webapps[1], actions[0]], [actions[1]], [rasas[0]], [rasas[1], voice]]
 
 
 def proxy_status(sock: Path) -> dict[str, str]:
@@ -374,7 +479,7 @@ def wait_proxy_up(sock: Path, timeout: float = 30) -> None:
     deadline, status = time.time() + timeout, {}
     while time.time() < deadline:
         status = proxy_status(sock)
-        if status and all(v == "UP" for v in status.values()):
+        if status and all(v in ("UP", "no check") for v in status.values()):  # the stores' forwarders: no check
             return
         time.sleep(0.5)
     raise RuntimeError(f"HAProxy does not see every replica up after {timeout:.0f} s: {status}")
@@ -412,8 +517,15 @@ def main(argv: list[str] | None = None) -> int:
         if pid_file.exists():
             stop_pids([int(line.split()[1]) for line in pid_file.read_text().splitlines() if line.strip()])
             pid_file.unlink()
+        if (cfg.dir / "network").exists():  # it ran on namespaces: take them down (its port base numbers them)
+            cfg.hosts, cfg.ports = "netns", Ports(int((cfg.dir / "network").read_text().split()[0]))
+            network_down(cfg)
+            (cfg.dir / "network").unlink()
         print("[prod] stopped")
         return 0
+    if cfg.netns and (os.geteuid() != 0 or not shutil.which("ip")):
+        print("[prod] PROD_HOSTS=netns needs root and iproute2 (network namespaces)", file=sys.stderr)
+        return 1
     if not RASA_MODEL.exists():
         print("[prod] no trained Rasa model: run `make train` first", file=sys.stderr)
         return 1
@@ -435,12 +547,23 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - one sentence for the operator
         print(f"[prod] PostgreSQL at {cfg.pg_admin} refused to create the databases: {e}", file=sys.stderr)
         return 1
+    if cfg.netns:
+        try:
+            network_up(cfg)
+        except subprocess.CalledProcessError as e:
+            print(f"[prod] could not build the namespaces: {' '.join(e.cmd)}: {e.stderr.decode().strip()}", file=sys.stderr)
+            network_down(cfg)
+            return 1
+        (cfg.dir / "network").write_text(f"{cfg.ports.base}\n")
     (cfg.dir / "haproxy.cfg").write_text(haproxy_config(cfg), encoding="utf-8")
     stages = topology(cfg, tokens)
     started: list[Service] = []
 
     def stop_all(*_: object) -> None:
         stop_pids([s.proc.pid for s in reversed(started) if s.proc is not None])
+        if cfg.netns:
+            network_down(cfg)
+            (cfg.dir / "network").unlink(missing_ok=True)
 
     t0 = time.time()
     try:
@@ -462,11 +585,11 @@ def main(argv: list[str] | None = None) -> int:
     started.append(ingester)
     pid_file.write_text("".join(f"{s.name} {s.proc.pid}\n" for s in started))  # the tests kill replicas by name
     print(f"""
-  Production profile (APP_ENV=production) on 127.0.0.1, up in {time.time() - t0:.0f} s:
+  Production profile (APP_ENV=production){" on network namespaces " + cfg.gateway + "/24" if cfg.netns else " on 127.0.0.1"}, up in {time.time() - t0:.0f} s:
   Citizen chat:   {cfg.web_url}/          (TLS, self-signed: {cfg.ca})
   Agent desk:     {cfg.web_url}/desk      (accounts: APP_ENV=production {os.environ.get('SVC_VENV', '.venv/svc')}/bin/python -m webapp.accounts add …,
                                           with WEBAPP_DATABASE_URL={cfg.database('hotline', 'postgresql+psycopg')})
-  Rasa (2):       http://127.0.0.1:{p.rasa}   Action servers (2): http://127.0.0.1:{p.actions}
+  Rasa (2):       http://{cfg.gateway}:{p.rasa}   Action servers (2): http://{cfg.gateway}:{p.actions}
   Phone:          AudioSocket 127.0.0.1:{p.audiosocket}, media stream {cfg.web_url.replace('https', 'wss')}/media-stream
   HAProxy:        socket {cfg.dir / 'haproxy.sock'} (show stat), logs {log_dir}/, secrets {cfg.dir / 'secrets.env'}
 """, flush=True)

@@ -1,7 +1,9 @@
 """The production profile (scripts/run_prod.py, `make run-prod`) on this machine's real PostgreSQL, Redis and RabbitMQ.
 
-Started once for the module on its own ports, databases, Redis db and queue; stopped and its databases dropped at
-the end. Every check goes through HAProxy as a client would, except where a test must reach one replica.
+Started for each host layout on its own ports, databases, Redis db and queue; stopped and its databases dropped
+after it: `loopback` (every process on 127.0.0.1) and `netns` (each Rasa server, action server and web app on a
+host of its own: a network namespace on a bridge, reaching the others and the stores only over that network).
+Every check goes through HAProxy as a client would, except where a test must reach one replica.
 """
 from __future__ import annotations
 
@@ -42,11 +44,16 @@ def _show_stat(sock: Path) -> dict[tuple[str, str], dict[str, str]]:
     return {(r["pxname"], r["svname"]): r for r in rows}
 
 
-@pytest.fixture(scope="module")
-def prod():
+@pytest.fixture(scope="module", params=["loopback", "netns"])
+def prod(request):
     if os.environ.get("RUN_PROD_TESTS") != "1":
         pytest.skip("the production profile test starts 2 Rasa servers: run it with `make test` (RUN_PROD_TESTS=1)")
-    env = dict(os.environ, PROD_DIR=str(DIR), PROD_PORT_BASE=str(BASE), PROD_DB_PREFIX=PREFIX,
+    hosts = request.param
+    if hosts == "netns" and os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("the network-namespace layout needs root (CI runs as root on this machine kind)")
+        pytest.skip("the network-namespace layout needs root")
+    env = dict(os.environ, PROD_HOSTS=hosts, PROD_DIR=str(DIR), PROD_PORT_BASE=str(BASE), PROD_DB_PREFIX=PREFIX,
                PROD_EVENTS_QUEUE=f"{PREFIX}_events", PROD_REDIS_HUB_DB="3", PROD_ANALYTICS_EVERY="3600")
     for name in ("RASA_TOKEN", "CHANNEL_TOKEN", "ACTION_TOKEN", "SERVICE_TOKEN", "MEDIA_STREAM_TOKEN", "SESSION_SECRET",
                  "VOICE_CALLER_KEY_SECRET"):
@@ -60,8 +67,11 @@ def prod():
         pytest.fail(f"run_prod.py --detach failed:\n{started.stdout}\n{started.stderr}\n{logs}")
     secrets = dict(line.split("=", 1) for line in (DIR / "secrets.env").read_text().splitlines() if "=" in line and not line.startswith("#"))
     pids = dict(line.split() for line in (DIR / "pids").read_text().splitlines() if line.strip())
-    info = {"web": f"https://127.0.0.1:{BASE + 443}", "rasa": f"http://127.0.0.1:{BASE + 5}", "ca": str(DIR / "tls" / "web.crt"),
-            "webapps": [f"http://127.0.0.1:{BASE + 82}", f"http://127.0.0.1:{BASE + 83}"], "env": env,
+    net = (BASE // 1000) % 250  # as run_prod.py numbers the bridge
+    gw, web1, web2 = (f"10.77.{net}.1", f"10.77.{net}.31", f"10.77.{net}.32") if hosts == "netns" else ("127.0.0.1",) * 3
+    info = {"hosts": hosts, "web": f"https://127.0.0.1:{BASE + 443}", "rasa": f"http://{gw}:{BASE + 5}",
+            "ca": str(DIR / "tls" / "web.crt"), "link": {"actions-1": f"hl{net}a1"},
+            "webapps": [f"http://{web1}:{BASE + 82}", f"http://{web2}:{BASE + 83}"], "env": env, "gateway": gw,
             "sock": DIR / "haproxy.sock", "pids": {k: int(v) for k, v in pids.items()}, **secrets}
     try:
         yield info
@@ -190,7 +200,8 @@ def test_a_senders_concurrent_messages_are_handled_one_at_a_time_none_lost(prod)
         assert all(n >= 1 for _, n in turns), f"a message answered after the next one arrived: {turns}"
 
 
-def test_killing_a_rasa_replica_and_an_action_server_mid_load_loses_no_message(prod):
+def test_killing_a_rasa_replica_and_losing_an_action_server_mid_load_loses_no_message(prod):
+    """kill -9 of rasa-1; actions-1 killed too (loopback) or cut off the network, its host's cable unplugged (netns)."""
     senders = [f"failover-{uuid.uuid4().hex[:10]}" for _ in range(4)]
     sent: dict[str, list[str]] = {s: [] for s in senders}
     errors: list[str] = []
@@ -212,8 +223,11 @@ def test_killing_a_rasa_replica_and_an_action_server_mid_load_loses_no_message(p
     for t in threads:
         t.start()
     time.sleep(8)
-    for name in ("rasa-1", "actions-1"):
-        os.killpg(prod["pids"][name], signal.SIGKILL)
+    os.killpg(prod["pids"]["rasa-1"], signal.SIGKILL)
+    if prod["hosts"] == "netns":
+        subprocess.run(["ip", "link", "set", prod["link"]["actions-1"], "down"], check=True)
+    else:
+        os.killpg(prod["pids"]["actions-1"], signal.SIGKILL)
     time.sleep(25)
     stop.set()
     for t in threads:
@@ -238,9 +252,9 @@ def test_the_analytics_ingester_drains_the_rabbitmq_queue(prod):
     env = dict(prod["env"], APP_ENV="production")
     env.update({k: prod[k] for k in ("RASA_TOKEN", "CHANNEL_TOKEN", "ACTION_TOKEN", "SERVICE_TOKEN", "MEDIA_STREAM_TOKEN",
                                      "SESSION_SECRET", "VOICE_CALLER_KEY_SECRET")})
-    url = f"postgresql+psycopg://127.0.0.1:5432/{PREFIX}_analytics"
+    url = f"postgresql+psycopg://{prod['gateway']}:5432/{PREFIX}_analytics"
     env.update(RASA_EVENTS_URL="amqp://guest:guest@127.0.0.1:5672/", RASA_EVENTS_QUEUE=f"{PREFIX}_events",
-               ANALYTICS_DATABASE_URL=url, WEBAPP_DATABASE_URL=f"postgresql+psycopg://127.0.0.1:5432/{PREFIX}_hotline",
+               ANALYTICS_DATABASE_URL=url, WEBAPP_DATABASE_URL=f"postgresql+psycopg://{prod['gateway']}:5432/{PREFIX}_hotline",
                VOICE_DB_PATH=str(DIR / "voice_calls.sqlite3"))
     r = subprocess.run([sys.executable, "-m", "analytics.ingest"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -1,8 +1,10 @@
-"""A conversation's lock after a Rasa replica died holding it (bot/lock_store.py), on the real Redis.
+"""The conversation lock of several Rasa replicas (bot/lock_store.py), on the real Redis, in the Rasa environment.
 
-Checked in the Rasa environment: a ticket issued and never released (its replica was killed), then the
-conversation's next message asks for the lock, as `rasa run` does through endpoints.production.yml. Rasa's own
-RedisLockStore is measured beside ours in the same run, so the test also shows the defect it works around.
+- A ticket issued and never released (its replica was killed), then the conversation's next message asks for the
+  lock, as `rasa run` does through endpoints.production.yml. Rasa's own RedisLockStore is measured beside ours in
+  the same run, so the test also shows the defect ours works around.
+- Two processes (two replicas) take turns on one conversation many times at once; each turn does a read, a pause
+  and a write that would lose updates if two turns overlapped: none is lost with ours.
 """
 from __future__ import annotations
 
@@ -71,6 +73,47 @@ def test_the_next_message_is_served_once_the_dead_replicas_ticket_expires() -> N
     ours = run_probe("bot.lock_store.HotlineRedisLockStore")
     assert ours["waited"] is not None and 1.5 <= ours["waited"] <= 4, ours
     assert ours["order"] == ["a:start", "a:end", "b:start", "b:end"], ours
+
+
+TURNS = r"""
+import asyncio, sys, time
+import redis
+from rasa.core.lock_store import LockStore
+from rasa.utils.endpoints import EndpointConfig
+
+cid, counter, db, turns = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+store = LockStore.create(EndpointConfig(url="127.0.0.1", type="bot.lock_store.HotlineRedisLockStore", port=6379, db=db,
+                                        key_prefix="locktest"))
+red = redis.Redis(port=6379, db=db)
+
+async def turn():
+    async with store.lock(cid):
+        value = int(red.get(counter) or 0)  # a turn loads the conversation ...
+        await asyncio.sleep(0.01)
+        red.set(counter, value + 1)  # ... and saves it: overlapping turns lose one
+
+async def main():
+    await asyncio.gather(*(turn() for _ in range(turns)))  # a replica's concurrent requests
+
+asyncio.run(main())
+"""
+
+
+def test_two_replicas_never_hold_one_conversation_at_once() -> None:
+    run_probe("bot.lock_store.HotlineRedisLockStore")  # skips without Redis or the Rasa environment
+    import redis
+
+    cid, counter = f"turns-{uuid.uuid4().hex}", f"locktest:counter:{uuid.uuid4().hex}"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    replicas = [subprocess.Popen([str(RASA_PYTHON), "-c", TURNS, cid, counter, str(REDIS_DB), "15"], cwd=ROOT, env=env,
+                                 stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in replicas:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err[-2000:]
+    red = redis.Redis(port=6379, db=REDIS_DB)
+    assert int(red.get(counter)) == 30, "two turns of one conversation overlapped"
+    assert not red.keys(f"locktest:lock:{cid}:t:*"), "every ticket released"
+    red.delete(counter, f"locktest:lock:{cid}:next")
 
 
 def test_rasas_own_redis_lock_store_waits_for_ever_there() -> None:
