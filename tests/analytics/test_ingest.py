@@ -169,7 +169,11 @@ def test_no_raw_personal_data_reaches_the_analytics_store(history: Sources):
     con.close()
     assert "查下卡的进度" in dump  # the message itself was stored …
     assert RAW_ID not in dump and RAW_PHONE not in dump  # … masked
-    assert not re.search(r"(?<!\d)\d{17}[\dXx](?!\d)", dump) and not re.search(r"(?<!\d)1[3-9]\d{9}(?!\d)", dump)
+    # no ID or mobile number anywhere. The replay keys (table "ingested": sha1 hex digests of events, no text) are left
+    # out of the scan: a digest can hold 18 decimal digits in a row between two letters (one CI run: …794330921925055863…)
+    text = "\n".join(line for line in dump.splitlines() if not line.startswith('INSERT INTO "ingested"'))
+    assert re.fullmatch(r"[0-9a-f]{40}", re.search(r"INSERT INTO \"ingested\" VALUES\('([^']*)'\)", dump).group(1))
+    assert not re.search(r"(?<!\d)\d{17}[\dXx](?!\d)", text) and not re.search(r"(?<!\d)1[3-9]\d{9}(?!\d)", text)
 
 
 def test_a_missing_source_is_skipped_and_named(sources: Sources):
