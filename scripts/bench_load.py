@@ -23,7 +23,6 @@ import asyncio
 import os
 import random
 import resource
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from datetime import date
 from pathlib import Path
 
 import httpx
+from run_prod import haproxy_command  # scripts/ (this script's folder) is on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 DIR = ROOT / "var" / "bench_load"
@@ -62,13 +62,7 @@ def pct(values: list[float], p: float) -> float:
 
 
 def haproxy(cmd: str) -> str:
-    with socket.socket(socket.AF_UNIX) as s:
-        s.connect(str(DIR / "haproxy.sock"))
-        s.sendall(cmd.encode() + b"\n")
-        out = b""
-        while chunk := s.recv(65536):
-            out += chunk
-    return out.decode()
+    return haproxy_command(DIR / "haproxy.sock", cmd)
 
 
 def group_pids(leader: int) -> list[int]:

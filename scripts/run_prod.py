@@ -460,19 +460,29 @@ def topology(cfg: Config, tokens: dict[str, str]) -> list[list[Service]]:
     return [[haproxy], [webapps[0]], [webapps[1], actions[0]], [actions[1]], [rasas[0]], [rasas[1], voice]]
 
 
-def proxy_status(sock: Path) -> dict[str, str]:
-    """{server: status} of every server behind HAProxy (its `show stat` over the stats socket)."""
+def haproxy_command(sock: Path, command: str) -> str:
+    """One command on HAProxy's admin socket (`show stat`, `disable server rasa/rasa-2` …) and its answer."""
     with socket.socket(socket.AF_UNIX) as s:
         s.settimeout(5)
         s.connect(str(sock))
-        s.sendall(b"show stat\n")
+        s.sendall(command.encode() + b"\n")
         raw = b""
         while chunk := s.recv(65536):
             raw += chunk
-    lines = raw.decode().lstrip("# ").splitlines()
+    return raw.decode()
+
+
+def proxy_stats(sock: Path) -> dict[tuple[str, str], dict[str, str]]:
+    """HAProxy's `show stat` as {(proxy, server): row} (rows of FRONTEND and BACKEND included)."""
+    lines = haproxy_command(sock, "show stat").lstrip("# ").splitlines()
     head = lines[0].split(",")
     rows = [dict(zip(head, line.split(","), strict=False)) for line in lines[1:] if line]
-    return {r["svname"]: r["status"] for r in rows if r["svname"] not in ("FRONTEND", "BACKEND")}
+    return {(r["pxname"], r["svname"]): r for r in rows}
+
+
+def proxy_status(sock: Path) -> dict[str, str]:
+    """{server: status} of every server behind HAProxy."""
+    return {sv: r["status"] for (_, sv), r in proxy_stats(sock).items() if sv not in ("FRONTEND", "BACKEND")}
 
 
 def wait_proxy_up(sock: Path, timeout: float = 30) -> None:

@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,26 +21,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from scripts.run_prod import proxy_stats
+
 pytestmark = pytest.mark.prod
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = int(os.environ.get("TEST_PROD_PORT_BASE", "21000"))
 PREFIX = f"hotline_prodtest_{os.getpid()}"
 DIR = ROOT / "var" / "prodtest"
-
-
-def _show_stat(sock: Path) -> dict[tuple[str, str], dict[str, str]]:
-    """HAProxy's `show stat` as {(proxy, server): row}."""
-    with socket.socket(socket.AF_UNIX) as s:
-        s.connect(str(sock))
-        s.sendall(b"show stat\n")
-        raw = b""
-        while chunk := s.recv(65536):
-            raw += chunk
-    lines = raw.decode().lstrip("# ").splitlines()
-    head = lines[0].split(",")
-    rows = [dict(zip(head, line.split(","), strict=False)) for line in lines[1:] if line]
-    return {(r["pxname"], r["svname"]): r for r in rows}
 
 
 @pytest.fixture(scope="module", params=["loopback", "netns"])
@@ -109,14 +96,14 @@ def tracker_turns(prod, sender: str) -> list[tuple[str, int]]:
 
 
 def test_every_replica_is_up_behind_the_proxy(prod):
-    stat = _show_stat(prod["sock"])
+    stat = proxy_stats(prod["sock"])
     for backend, servers in (("rasa", 2), ("actions", 2), ("webapp", 2), ("voice", 1)):
         rows = [r for (px, sv), r in stat.items() if px == backend and sv not in ("FRONTEND", "BACKEND")]
         assert len(rows) == servers and all(r["status"] == "UP" for r in rows), (backend, [(r["svname"], r["status"]) for r in rows])
 
 
 def test_a_citizen_chats_over_tls_and_both_replicas_of_each_service_serve(prod):
-    before = _show_stat(prod["sock"])
+    before = proxy_stats(prod["sock"])
     with httpx.Client(base_url=prod["web"], verify=prod["ca"], timeout=90) as citizen:
         assert citizen.get("/api/chat/state").status_code == 200
         cookie = citizen.cookies.get("chat_session")
@@ -128,7 +115,7 @@ def test_a_citizen_chats_over_tls_and_both_replicas_of_each_service_serve(prod):
             replies.append([m for m in r.json()["messages"] if m["role"] == "bot"])
     assert all(replies), replies
     assert replies[0][0]["payload"]["custom"]["kb"]["id"].startswith("card-")
-    after = _show_stat(prod["sock"])
+    after = proxy_stats(prod["sock"])
     for backend in ("webapp", "rasa", "actions"):
         served = [int(after[(backend, f"{backend}-{i}")]["stot"]) - int(before[(backend, f"{backend}-{i}")]["stot"]) for i in (1, 2)]
         assert all(n > 0 for n in served), (backend, served)
@@ -232,7 +219,7 @@ def test_killing_a_rasa_replica_and_losing_an_action_server_mid_load_loses_no_me
     stop.set()
     for t in threads:
         t.join(120)
-    stat = _show_stat(prod["sock"])
+    stat = proxy_stats(prod["sock"])
     assert stat[("rasa", "rasa-1")]["status"].startswith("DOWN") and stat[("rasa", "rasa-2")]["status"] == "UP"
     assert stat[("actions", "actions-1")]["status"].startswith("DOWN") and stat[("actions", "actions-2")]["status"] == "UP"
     assert not errors, errors[:5]
