@@ -114,6 +114,7 @@ def measure(kb: KnowledgeBase, items) -> dict:
 
 def run_variant(name: str) -> dict:
     model, precision, dialect = VARIANTS[name]
+    model = os.environ.get("BENCH_MODEL_DIR") or model  # --model: the same variant with another model folder
     kbtext.USE_DIALECT = dialect
     t0 = time.perf_counter()
     emb = E5Embedder(str(model), precision=precision, threads=int(os.environ.get("EMBEDDING_THREADS", "1"))) if model else None
@@ -126,7 +127,8 @@ def run_variant(name: str) -> dict:
     kb.calibration = load_calibration(kb.mode, kb.model_id) if os.environ.get("BENCH_SHIPPED") else fit_shipped(kb)
     t_cal = time.perf_counter() - t0
     kb.decide("预热")
-    label = name + (f" [{os.environ['BENCH_CONTENT_NAME']}]" if content else "")
+    label = name + (f" [{os.environ['BENCH_CONTENT_NAME']}]" if content else "") \
+        + (f" [{os.environ['BENCH_MODEL_NAME']}]" if os.environ.get("BENCH_MODEL_DIR") else "")
     res = {"variant": label + (" (shipped bands)" if os.environ.get("BENCH_SHIPPED") else ""), "entries": len(entries),
            "model_id": kb.model_id, "index_s": round(t_index, 1), "calibrate_s": round(t_cal, 1),
            "confident_at": round(kb.calibration.confident_at, 4), "unsure_at": round(kb.calibration.unsure_at, 4),
@@ -200,6 +202,9 @@ def main() -> None:
     ap.add_argument("--content", action="append", default=[], metavar="NAME=DIR",
                     help="also run the default variant over the content folder DIR, labelled NAME (e.g. the content "
                          "before a change, from `git worktree`), in the same run")
+    ap.add_argument("--model", action="append", default=[], metavar="NAME=DIR",
+                    help="also run the default variant with the model folder DIR, labelled NAME (e.g. a retrained "
+                         "model before its delta ships: the bands are refitted for it unless --shipped), in the same run")
     ap.add_argument("--shipped", action="store_true",
                     help="measure with the shipped bands (knowledge/calibration.json), as an install answers, "
                          "instead of refitting them on the tuning halves")
@@ -211,9 +216,12 @@ def main() -> None:
     runs = [(name, {}) for name in args.variants.split(",") if name]
     runs += [(DEFAULT, {"BENCH_CONTENT_NAME": c.split("=", 1)[0], "BENCH_CONTENT_DIR": c.split("=", 1)[1]})
              for c in args.content]
+    runs += [(DEFAULT, {"BENCH_MODEL_NAME": m.split("=", 1)[0], "BENCH_MODEL_DIR": str(Path(m.split("=", 1)[1]).resolve())})
+             for m in args.model]
     for name, extra in runs:
-        if VARIANTS[name][0] is not None and not (VARIANTS[name][0] / "config.json").exists():
-            print(f"skip {name}: {VARIANTS[name][0]} not built")
+        folder = Path(extra["BENCH_MODEL_DIR"]) if "BENCH_MODEL_DIR" in extra else VARIANTS[name][0]
+        if folder is not None and not (folder / "config.json").exists():
+            print(f"skip {name}: {folder} not built")
             continue
         shipped = {"BENCH_SHIPPED": "1"} if args.shipped else {}
         out = subprocess.run([sys.executable, __file__, "--one", name], capture_output=True, text=True, check=True,

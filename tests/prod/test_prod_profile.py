@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BASE = int(os.environ.get("TEST_PROD_PORT_BASE", "21000"))
 PREFIX = f"hotline_prodtest_{os.getpid()}"
 DIR = ROOT / "var" / "prodtest"
+HANDOFF_WAIT, HANDOFF_ABANDON = 20, 6
 
 
 @pytest.fixture(scope="module", params=["loopback", "netns"])
@@ -41,7 +42,9 @@ def prod(request):
             pytest.fail("the network-namespace layout needs root (CI runs as root on this machine kind)")
         pytest.skip("the network-namespace layout needs root")
     env = dict(os.environ, PROD_HOSTS=hosts, PROD_DIR=str(DIR), PROD_PORT_BASE=str(BASE), PROD_DB_PREFIX=PREFIX,
-               PROD_EVENTS_QUEUE=f"{PREFIX}_events", PROD_REDIS_HUB_DB="3", PROD_ANALYTICS_EVERY="3600")
+               PROD_EVENTS_QUEUE=f"{PREFIX}_events", PROD_REDIS_HUB_DB="3", PROD_ANALYTICS_EVERY="3600",
+               # short hand-off limits so that the timer test below fits (production: 300 s and 120 s)
+               HANDOFF_WAIT_SECONDS=str(HANDOFF_WAIT), HANDOFF_ABANDON_SECONDS=str(HANDOFF_ABANDON))
     for name in ("RASA_TOKEN", "CHANNEL_TOKEN", "ACTION_TOKEN", "SERVICE_TOKEN", "MEDIA_STREAM_TOKEN", "SESSION_SECRET",
                  "VOICE_CALLER_KEY_SECRET"):
         env.pop(name, None)  # the profile makes its own
@@ -159,6 +162,56 @@ def test_the_chat_websocket_works_through_the_proxy_and_hears_the_other_web_app(
     for heard in (heard_first, heard_proxy):
         assert any(m.get("role") == "citizen" and m.get("text") == "你好" for m in heard), heard
         assert any(m.get("role") == "bot" for m in heard), heard
+
+
+def test_an_unclaimed_handoff_times_out_once_across_two_web_apps(prod):
+    """Both web apps sweep the hand-off time limits on one database: the citizen is offered a callback once, not
+    once per replica; a page open on web app 1 keeps web app 2 from closing the hand-off as abandoned (the hub's
+    presence); the callback work order is made once however often the button is pressed."""
+    import ssl
+
+    import psycopg
+    import websockets
+
+    with httpx.Client(base_url=prod["web"], verify=prod["ca"], timeout=90) as citizen:
+        cid = citizen.get("/api/chat/state").json()["cid"]
+        cookie = f"chat_session={citizen.cookies.get('chat_session')}"
+
+    async def run() -> list[dict]:
+        heard: list[dict] = []
+        async with websockets.connect(prod["webapps"][0].replace("http", "ws", 1) + "/ws/chat",
+                                      additional_headers={"Cookie": cookie}) as page:  # the page, on web app 1
+            await asyncio.wait_for(page.recv(), 10)  # its state
+            async with httpx.AsyncClient(timeout=90) as other:  # the citizen's line reaches web app 2
+                r = await other.post(prod["webapps"][1] + "/api/chat/message", json={"text": "转人工"},
+                                     headers={"Cookie": cookie})
+                assert r.status_code == 200, r.text
+            deadline = time.time() + HANDOFF_WAIT + HANDOFF_ABANDON + 15  # past the limit, then time for a second offer
+            while time.time() < deadline:
+                try:
+                    event = json.loads(await asyncio.wait_for(page.recv(), deadline - time.time()))
+                except asyncio.TimeoutError:
+                    break
+                heard += event.get("messages", [event.get("message")] if event.get("message") else [])
+        return heard
+
+    heard = asyncio.run(run())
+    texts = [m.get("text") or "" for m in heard if m]
+    assert any("正在为您转接" in t for t in texts), texts
+    assert sum("久等" in t for t in texts) == 1, texts
+    assert not any("离开页面" in t for t in texts), texts
+    with psycopg.connect(f"postgresql://127.0.0.1:5432/{PREFIX}_hotline") as db:
+        rows = db.execute("SELECT status FROM handoffs WHERE conversation_id = %s", (cid,)).fetchall()
+        assert rows == [("timed_out",)], rows
+    ctx = ssl.create_default_context(cafile=prod["ca"])
+    with httpx.Client(base_url=prod["web"], verify=ctx, timeout=90, headers={"Cookie": cookie}) as citizen:
+        first = citizen.post("/api/chat/message", json={"text": "/handoff_callback", "display": "预约回电"}).json()
+        again = citizen.post("/api/chat/message", json={"text": "/handoff_callback", "display": "预约回电"}).json()
+    assert "已为您预约回电" in first["messages"][-1]["text"], first
+    assert "您已预约过回电" in again["messages"][-1]["text"], again
+    with psycopg.connect(f"postgresql://127.0.0.1:5432/{PREFIX}_hotline") as db:
+        orders = db.execute("SELECT count(*) FROM work_orders WHERE conversation_id = %s", (cid,)).fetchone()[0]
+        assert orders == 1, orders
 
 
 def test_a_senders_concurrent_messages_are_handled_one_at_a_time_none_lost(prod):
