@@ -5,7 +5,11 @@ Prints and writes docs/bench_stack.md:
   baseline measured in the same run;
 - RSS memory of the Rasa server, the action server and the web app;
 - hand-off: citizen "转人工" on the chat WebSocket -> event on the agent desk WebSocket, and an agent
-  reply -> the citizen's chat WebSocket (issue 4 targets: each within 1 s).
+  reply -> the citizen's chat WebSocket (issue 4 targets: each within 1 s);
+- with BARE_RASA_URL (bench/bare_bot served by scripts/bench_stack.sh): our REST turn against a bare Rasa bot in
+  the same run, the same messages interleaved (A B A B …) so that machine drift hits both alike: sequential p50
+  in conversations of 8 messages, then messages per second with 10 concurrent senders (issue 17 targets: p50 ≤
+  1.5× the bare bot's, throughput ≥ 0.7×).
 """
 from __future__ import annotations
 
@@ -52,6 +56,55 @@ def rss_mb(pid: int) -> float:
         except OSError:
             pass
     return total / 1024
+
+
+BARE = os.environ.get("BARE_RASA_URL", "")
+
+
+def _turn(c: httpx.Client, url: str, sender: str, text: str) -> float:
+    t0 = time.perf_counter()
+    r = c.post(f"{url}/webhooks/rest/webhook", json={"sender": sender, "message": text}, headers=CHANNEL)
+    r.raise_for_status()
+    return (time.perf_counter() - t0) * 1000
+
+
+def against_bare(n: int = 200, senders: int = 10, seconds: float = 20.0) -> dict[str, dict[str, float]]:
+    """Our turn and the bare bot's, interleaved: sequential latency, then throughput of concurrent senders."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    targets = {"ours": RASA, "bare": BARE}
+    seq: dict[str, list[float]] = {k: [] for k in targets}
+    run = uuid4_hex()
+    with httpx.Client(timeout=60) as c:
+        for k, url in targets.items():  # warm-up
+            _turn(c, url, f"warm-{run}-{k}", MESSAGES[0])
+        for i in range(n):
+            for k, url in targets.items():
+                seq[k].append(_turn(c, url, f"seq-{run}-{k}-{i // len(MESSAGES)}", MESSAGES[i % len(MESSAGES)]))
+    out: dict[str, dict[str, float]] = {}
+    for k, url in targets.items():
+        stop = time.perf_counter() + seconds
+        lat: list[float] = []
+
+        def sender(j: int, url: str = url, k: str = k, stop: float = stop, lat: list[float] = lat) -> None:
+            with httpx.Client(timeout=60) as c:
+                i = 0
+                while time.perf_counter() < stop:
+                    lat.append(_turn(c, url, f"load-{run}-{k}-{j}-{i // len(MESSAGES)}", MESSAGES[(i + j) % len(MESSAGES)]))
+                    i += 1
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(senders) as pool:
+            list(pool.map(sender, range(senders)))
+        out[k] = {"seq_p50": pct(seq[k], 50), "seq_p95": pct(seq[k], 95), "rps": len(lat) / (time.perf_counter() - t0),
+                  "conc_p50": pct(lat, 50), "conc_p95": pct(lat, 95), "n": len(lat)}
+    return out
+
+
+def uuid4_hex() -> str:
+    import uuid
+
+    return uuid.uuid4().hex[:8]
 
 
 def webhook_latency(n: int = 200) -> tuple[list[float], list[float]]:
@@ -121,6 +174,7 @@ def main() -> int:
     pids = [int(p) for p in Path(os.environ.get("RUN_DIR", "var"), "pids").read_text().split()]
     names = ["action server", "Rasa server", "web app"]
     rest, parse = webhook_latency()
+    bare = against_bare() if BARE else None
     to_desk, to_citizen = asyncio.run(handoff_latency())
     mem = {n: rss_mb(p) for n, p in zip(names, pids, strict=False)}
     extra = os.environ.get("BENCH_EXTRA", "")
@@ -133,6 +187,15 @@ def main() -> int:
              f"| hand-off: citizen 转人工 → desk event (ms) | {pct(to_desk, 50):.0f} | {pct(to_desk, 95):.0f} | {len(to_desk)} |",
              f"| agent reply → citizen page (ms) | {pct(to_citizen, 50):.0f} | {pct(to_citizen, 95):.0f} | {len(to_citizen)} |",
              "", "| process | RSS (MB) |", "|---|---|"] + [f"| {n} | {m:.0f} |" for n, m in mem.items()]
+    if bare:
+        o, b = bare["ours"], bare["bare"]
+        lines += ["", "Our REST turn against a bare Rasa bot (bench/bare_bot: five intents, Jieba + DIET, rules, in-memory "
+                  "tracker store, no action server), same run, same messages interleaved; sequential: 200 messages in "
+                  "conversations of 8; concurrent: 10 senders for 20 s each:", "",
+                  "| | sequential p50 / p95 (ms) | messages/s, 10 senders | concurrent p50 / p95 (ms) |", "|---|---|---|---|",
+                  f"| bare Rasa | {b['seq_p50']:.0f} / {b['seq_p95']:.0f} | {b['rps']:.1f} | {b['conc_p50']:.0f} / {b['conc_p95']:.0f} |",
+                  f"| ours | {o['seq_p50']:.0f} / {o['seq_p95']:.0f} | {o['rps']:.1f} | {o['conc_p50']:.0f} / {o['conc_p95']:.0f} |",
+                  f"| ours / bare (targets ≤ 1.5×, ≥ 0.7×) | **{o['seq_p50'] / b['seq_p50']:.2f}×** | **{o['rps'] / b['rps']:.2f}×** | |"]
     if extra:
         lines += ["", extra]
     lines += ["", f"Mean REST turn {statistics.mean(rest):.0f} ms. Targets (issue 4): hand-off to desk ≤ 1 s, reply to citizen ≤ 1 s."]

@@ -15,6 +15,12 @@ if [ "${BENCH_TRAIN:-1}" = 1 ]; then
   RASA_CACHE_DIRECTORY="$RUN_DIR/rasa-cache" "$RASA_VENV/bin/rasa" train --config config.yml --domain domain.yml --data data --out "$RUN_DIR/train" --quiet >/dev/null 2>&1
   extra="- \`rasa train\` from scratch (config, domain, data of this commit): $(( $(date +%s) - start )) s"
 fi
+# the bare Rasa bot our turn is compared with (bench/bare_bot), trained into the run folder, served beside the stack
+"$RASA_VENV/bin/rasa" train --config bench/bare_bot/config.yml --domain bench/bare_bot/domain.yml \
+  --data bench/bare_bot/data --out "$RUN_DIR/bare" --fixed-model-name bare --quiet >/dev/null 2>&1
+"$RASA_VENV/bin/rasa" run --enable-api -i 127.0.0.1 -p 25105 --model "$RUN_DIR/bare/bare.tar.gz" >"$RUN_DIR/bare.log" 2>&1 &
+bare=$!
 bash scripts/run.sh --detach
-trap 'bash scripts/stop.sh' EXIT
-BENCH_EXTRA="$extra" "$SVC_VENV/bin/python" scripts/bench_stack.py
+trap 'kill $bare 2>/dev/null; bash scripts/stop.sh' EXIT
+for _ in $(seq 120); do curl -sf http://127.0.0.1:25105/status >/dev/null && break; sleep 1; done
+BENCH_EXTRA="$extra" BARE_RASA_URL=http://127.0.0.1:25105 "$SVC_VENV/bin/python" scripts/bench_stack.py
