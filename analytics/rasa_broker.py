@@ -7,6 +7,7 @@ masked text only, like the tracker store. Table `events(id, sender_id, data)` as
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rasa.core.brokers.sql import SQLEventBroker
@@ -32,3 +33,13 @@ class MaskingSQLEventBroker(SQLEventBroker):
     def publish(self, event: dict[str, Any]) -> None:
         """Mask, then write the event as one row of `events`."""
         super().publish(mask_published(event))
+
+    def publish_many(self, events: list[dict[str, Any]]) -> None:
+        """Mask, then write a turn's events in one transaction (in order; all or none), not one commit each."""
+        if not events:
+            return
+        with self.session_scope() as session:
+            for event in events:
+                masked = mask_published(event)
+                session.add(self.SQLBrokerEvent(sender_id=masked.get("sender_id"), data=json.dumps(masked)))
+            session.commit()

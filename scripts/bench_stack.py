@@ -200,7 +200,10 @@ def main() -> int:
         lines += ["", extra]
     lines += ["", f"Mean REST turn {statistics.mean(rest):.0f} ms. Targets (issue 4): hand-off to desk ≤ 1 s, reply to citizen ≤ 1 s."]
     out = ROOT / "docs" / "bench_stack.md"
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    mark = "<!-- notes: written by hand, kept when the benchmark rewrites the tables above -->"
+    old = out.read_text(encoding="utf-8") if out.exists() else ""
+    notes = old[old.index(mark):] if mark in old else mark + "\n"
+    out.write_text("\n".join(lines) + "\n\n" + notes, encoding="utf-8")
     print("\n".join(lines))
     return 0
 

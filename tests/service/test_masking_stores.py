@@ -254,3 +254,28 @@ def test_the_card_systems_audit_keeps_no_personal_data(card_system, caplog, c):
     assert audit.count(conversation) >= 3
     assert not found(c, audit)
     assert not found(c, caplog.text)
+
+
+@pytest.mark.skipif(not RASA_PYTHON.exists(), reason="the Rasa environment is not built (make setup)")
+def test_the_event_broker_gets_each_new_event_once_in_order_masked_as_rasa_would_send_it(tmp_path):
+    """Our tracker store finds a turn's new events by counting the stored ones, not by loading the session
+    again (bot/tracker_store.py): the broker gets exactly what Rasa's own diff gives, across a new session."""
+    import sqlite3
+
+    id_number, phone = "37010219900101123X", "13912345678"
+    job = {"tracker_db": str(tmp_path / "tracker.db"), "events_db": str(tmp_path / "events.db"),
+           "id_number": id_number, "phone": phone}
+    done = subprocess.run([str(RASA_PYTHON), str(ROOT / "tests" / "service" / "rasa_event_stream_probe.py")],
+                          input=json.dumps(job), capture_output=True, text=True, timeout=300, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    with sqlite3.connect(tmp_path / "events.db") as db:
+        published = [json.loads(d) for (d,) in db.execute("SELECT data FROM events ORDER BY id")]
+    assert all(p.pop("sender_id") == "conv-stream" for p in published)
+    assert published == out["expected"]
+    # every event of both sessions, once: 3 to start + 5 turns × 5 + 3 for the new session
+    assert len(published) == out["stored"] == 3 + 5 * 5 + 3
+    assert sum(p["event"] == "session_started" for p in published) == 2
+    text = json.dumps(published, ensure_ascii=False)
+    assert id_number not in text and phone not in text and "第4句" in text
