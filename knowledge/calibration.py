@@ -147,13 +147,16 @@ def fit_foreign_margin(kb: KnowledgeBase, cal: Calibration, business: list[str],
 def calibrate(kb: KnowledgeBase, negatives: list[str] | None = None,
               labelled: list[tuple[str, set[str] | None]] | None = None,
               realistic: set[str] | None = None,
-              left_out: list[tuple[str, set[str]]] | None = None) -> Calibration:
+              left_out: list[tuple[str, set[str]]] | None = None,
+              gap_rows: list[tuple] | None = None) -> Calibration:
     """Fit the confidence model, then set the band thresholds.
 
     With `labelled` (real citizen questions and the entries that answer them, None for "no entry
     answers it") those questions plus the out-of-scope negatives are the calibration data; without,
     leave-one-out paraphrases are. ``left_out``: more labelled questions that are index wordings, each ranked
-    as if unseen; they help fit the confidence model and never set a threshold.
+    as if unseen; they help fit the confidence model and never set a threshold. ``gap_rows`` (probes only,
+    scripts/eval/gap_probe.py): rankings of business questions with no entry in the index, in the rows'
+    form, added to the fit and to the judged content gaps.
     """
     negatives = load_negatives() if negatives is None else negatives
     left_out = left_out or []
@@ -166,6 +169,9 @@ def calibrate(kb: KnowledgeBase, negatives: list[str] | None = None,
         rows = _rankings(kb, negatives)
         business = np.r_[np.ones(len(rows) - len(negatives), bool), np.zeros(len(negatives), bool)]
         source = "leave-one-out paraphrases"
+    gap_rows = gap_rows or []
+    rows = rows + gap_rows
+    business = np.r_[business, np.ones(len(gap_rows), bool)]
     pos = np.array([bool(r[3]) for r in rows])
     feats, correct, in_top3 = [], [], []
     for fused, dense, lex, right, views in rows:
@@ -176,7 +182,8 @@ def calibrate(kb: KnowledgeBase, negatives: list[str] | None = None,
     x, y = np.array(feats), np.array(correct, dtype=float)
     if labelled and realistic:
         # the targets hold on realistic questions: the others stay in the fit but leave the threshold search
-        judged = np.r_[[t in realistic for t, _ in labelled], np.ones(len(negatives), bool), np.zeros(len(left_out), bool)]
+        judged = np.r_[[t in realistic for t, _ in labelled], np.ones(len(negatives), bool), np.zeros(len(left_out), bool),
+                       np.ones(len(gap_rows), bool)]
     else:
         judged = np.ones(len(rows), bool)
     coef, intercept = _fit_logistic(x, y)

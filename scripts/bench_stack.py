@@ -19,6 +19,7 @@ import os
 import statistics
 import sys
 import time
+import uuid
 from datetime import date
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def against_bare(n: int = 200, senders: int = 10, seconds: float = 20.0) -> dict
 
     targets = {"ours": RASA, "bare": BARE}
     seq: dict[str, list[float]] = {k: [] for k in targets}
-    run = uuid4_hex()
+    run = uuid.uuid4().hex[:8]
     with httpx.Client(timeout=60) as c:
         for k, url in targets.items():  # warm-up
             _turn(c, url, f"warm-{run}-{k}", MESSAGES[0])
@@ -101,12 +102,6 @@ def against_bare(n: int = 200, senders: int = 10, seconds: float = 20.0) -> dict
     return out
 
 
-def uuid4_hex() -> str:
-    import uuid
-
-    return uuid.uuid4().hex[:8]
-
-
 def webhook_latency(n: int = 200) -> tuple[list[float], list[float]]:
     """Sequential REST webhook turns and /model/parse calls (ms)."""
     rest, parse = [], []
@@ -114,10 +109,7 @@ def webhook_latency(n: int = 200) -> tuple[list[float], list[float]]:
         for i in range(n):
             text = MESSAGES[i % len(MESSAGES)]
             sender = f"bench-{i // len(MESSAGES)}"
-            t0 = time.perf_counter()
-            r = c.post(f"{RASA}/webhooks/rest/webhook", json={"sender": sender, "message": text}, headers=CHANNEL)
-            rest.append((time.perf_counter() - t0) * 1000)
-            r.raise_for_status()
+            rest.append(_turn(c, RASA, sender, text))
             t0 = time.perf_counter()
             c.post(f"{RASA}/model/parse", params={"token": TOKEN}, json={"text": text}).raise_for_status()
             parse.append((time.perf_counter() - t0) * 1000)

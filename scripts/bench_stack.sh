@@ -20,7 +20,7 @@ fi
   --data bench/bare_bot/data --out "$RUN_DIR/bare" --fixed-model-name bare --quiet >/dev/null 2>&1
 "$RASA_VENV/bin/rasa" run --enable-api -i 127.0.0.1 -p 25105 --model "$RUN_DIR/bare/bare.tar.gz" >"$RUN_DIR/bare.log" 2>&1 &
 bare=$!
-bash scripts/run.sh --detach
 trap 'kill $bare 2>/dev/null; bash scripts/stop.sh' EXIT
+bash scripts/run.sh --detach
 for _ in $(seq 120); do curl -sf http://127.0.0.1:25105/status >/dev/null && break; sleep 1; done
 BENCH_EXTRA="$extra" BARE_RASA_URL=http://127.0.0.1:25105 "$SVC_VENV/bin/python" scripts/bench_stack.py

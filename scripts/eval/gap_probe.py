@@ -56,36 +56,15 @@ def gap_rows(kb: KnowledgeBase, items: list[tuple[str, list[str]]]) -> list[tupl
 
 
 def fit(kb: KnowledgeBase, simulated: bool) -> Calibration:
+    """The shipped fit (knowledge.calibration.fit_shipped), with batch 3's simulated gaps when `simulated`."""
     labelled = kcal.load_tuning_questions()
-    negatives = kcal.load_tuning_negatives()
     realistic = {str(it["text"]) for it in yaml.safe_load(kcal.EVALSET_FILE.read_text(encoding="utf-8"))["items"]
                  if it.get("half") == "tune"}
-    left_out = [(t, set(e)) for t, e in trainset_questions()]
-    rows = (kcal._labelled_rankings(kb, labelled + [(q, None) for q in negatives])
-            + kcal._labelled_rankings(kb, left_out, leave_out=True))
-    business = np.r_[np.ones(len(labelled), bool), np.zeros(len(negatives), bool), np.ones(len(left_out), bool)]
-    judged = np.r_[[t in realistic for t, _ in labelled], np.ones(len(negatives), bool), np.zeros(len(left_out), bool)]
-    if simulated:
-        gaps = gap_rows(kb, trainset_questions("calibration"))
-        rows += gaps
-        business = np.r_[business, np.ones(len(gaps), bool)]
-        judged = np.r_[judged, np.ones(len(gaps), bool)]
-    pos = np.array([bool(r[3]) for r in rows])
-    x = np.array([kb.features(f, d, lx, v) for f, d, lx, _, v in rows])
-    correct = np.array([bool(r[3]) and int(np.argmax(r[0])) in r[3] for r in rows])
-    top3 = np.array([bool(r[3]) and any(int(o) in r[3] for o in np.argsort(-r[0])[:3]) for r in rows])
-    coef, intercept = kcal._fit_logistic(x, correct.astype(float))
-    cal = Calibration(coef=tuple(coef.tolist()), intercept=intercept, model_id=kb.model_id)
-    conf = np.array([cal.confidence(f) for f in x])
-    j = judged
-    targets = (kcal.TARGET_WRONG_DIRECT, kcal.TARGET_NO_ENTRY, kcal.TARGET_OUT_OF_SCOPE)
-    cal.confident_at = kcal._lowest_threshold(conf[j], correct[j], pos[j], business[j], targets)
-    cal.strict_at = max(cal.confident_at, kcal._lowest_threshold(conf[j], correct[j], pos[j], business[j],
-                                                                  (kcal.TARGET_STRICT,) * 3))
-    cal.unsure_at = kcal._unsure_threshold(conf[j], top3[j], business[j], cal.confident_at)
-    gap_j = j & business & ~pos
+    cal = kcal.calibrate(kb, negatives=kcal.load_tuning_negatives(), labelled=labelled, realistic=realistic,
+                         left_out=[(t, set(e)) for t, e in trainset_questions()],
+                         gap_rows=gap_rows(kb, trainset_questions("calibration")) if simulated else None)
     print(f"  {'simulated' if simulated else 'shipped'} fit: confident ≥ {cal.confident_at:.4f}, gaps judged "
-          f"{int(gap_j.sum())}, answered {float(np.mean(conf[gap_j] >= cal.confident_at)):.3f}", flush=True)
+          f"{cal.report['no_entry']}, answered {cal.report['no_entry_answered']:.3f}", flush=True)
     business_texts = [t for t, e in labelled if e or t in realistic]
     cal.foreign_margin = kcal.fit_foreign_margin(kb, cal, business_texts, kcal.load_routing_tuning_out_of_scope())
     return cal
